@@ -1,0 +1,65 @@
+//! What every reconcile shares: the client, the event recorder, metrics, configuration, the
+//! caches of the objects the decision reads, and the per-object failure counts for backoff.
+
+use crate::crd::WasmWorkload;
+use crate::error::backoff_delay;
+use crate::metrics::Metrics;
+use crate::runtimes::RuntimeConfig;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::Client;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Read-only caches, filled by the watches in `watches.rs`.
+#[derive(Clone)]
+pub struct Stores {
+    pub runtime_classes: Store<RuntimeClass>,
+    pub nodes: Store<Node>,
+    pub deployments: Store<Deployment>,
+    pub services: Store<Service>,
+}
+
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+    pub runtimes: RuntimeConfig,
+    pub stores: Stores,
+    failures: Mutex<HashMap<ObjectRef<WasmWorkload>, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, metrics: Metrics, runtimes: RuntimeConfig, stores: Stores) -> Self {
+        let reporter = Reporter {
+            controller: crate::labels::FIELD_MANAGER.to_string(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            runtimes,
+            stores,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Count a failure of this object and return how long to wait before the next try.
+    pub fn record_failure(&self, obj: ObjectRef<WasmWorkload>) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(obj).or_insert(0);
+        *n = n.saturating_add(1);
+        backoff_delay(*n)
+    }
+
+    /// A success resets the object's backoff.
+    pub fn record_success(&self, obj: &ObjectRef<WasmWorkload>) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(obj);
+    }
+}

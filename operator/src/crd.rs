@@ -1,0 +1,352 @@
+//! The `WasmWorkload` custom resource: spec, status and the CEL rules the API server enforces.
+
+use k8s_openapi::api::core::v1::{
+    Affinity, EnvVar, LocalObjectReference, Probe, ResourceRequirements, Toleration, TopologySpreadConstraint,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Desired state of a WasmWorkload: a WebAssembly module to run through a Wasm RuntimeClass,
+/// with an ordinary container image to fall back to where no Wasm runtime is usable.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "wasm-operator.dev",
+    version = "v1alpha1",
+    kind = "WasmWorkload",
+    namespaced,
+    shortname = "wasmw",
+    category = "all",
+    status = "WasmWorkloadStatus",
+    derive = "PartialEq",
+    doc = "A WebAssembly application run through a Wasm RuntimeClass where the cluster can, and as a container where it cannot.",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
+    printcolumn(name = "Mode", type_ = "string", json_path = ".status.mode", description = "Wasm, Container or Pending"),
+    printcolumn(name = "Runtime", type_ = "string", json_path = ".status.runtimeClassName", description = "RuntimeClass used in Wasm mode"),
+    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas", description = "Pods Ready"),
+    printcolumn(name = "Cold start", type_ = "number", json_path = ".status.coldStart.lastSeconds", description = "Last cold start in seconds"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = Rule::new("!has(self.service) || !has(self.service.enabled) || !self.service.enabled || (has(self.ports) && size(self.ports) > 0)").message("service.enabled requires at least one entry in ports"))]
+#[x_kube(validation = Rule::new("!has(self.ports) || self.ports.all(p, !has(p.name) || self.ports.exists_one(q, has(q.name) && q.name == p.name))").message("ports names must be unique"))]
+#[serde(rename_all = "camelCase")]
+pub struct WasmWorkloadSpec {
+    /// Number of pods. `kubectl scale` and HorizontalPodAutoscalers change it through the scale subresource.
+    #[serde(default = "default_replicas")]
+    #[schemars(range(min = 0, max = 10000))]
+    pub replicas: i32,
+
+    /// The WebAssembly module and the runtimes that may run it.
+    pub wasm: WasmSpec,
+
+    /// The ordinary container image of the same application, used where Wasm cannot run.
+    #[serde(default)]
+    pub fallback: FallbackSpec,
+
+    /// Environment variables, shared by the Wasm and the container mode.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    pub env: Vec<EnvVar>,
+
+    /// Ports the application listens on, shared by both modes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub ports: Vec<WorkloadPort>,
+
+    /// A Service in front of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceSpec>,
+
+    /// Compute resources of the application container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Readiness probe of the application container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
+
+    /// Where the pods may run. Merged with the chosen RuntimeClass's scheduling, never replaced by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduling: Option<SchedulingSpec>,
+
+    /// ServiceAccount the pods run as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub service_account_name: Option<String>,
+
+    /// Secrets holding credentials to pull the Wasm or the fallback image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+
+    /// Extra labels on the pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_labels: BTreeMap<String, String>,
+
+    /// Extra annotations on the pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+}
+
+fn default_replicas() -> i32 {
+    1
+}
+
+/// The WebAssembly side of the workload.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WasmSpec {
+    /// OCI image holding the .wasm module (any layout the runwasi shims accept).
+    #[x_kube(validation = Rule::new("self.trim() == self && !self.contains(' ')").message("wasm.image must be an image reference without spaces"))]
+    #[schemars(length(min = 1, max = 512))]
+    pub image: String,
+
+    /// Runtimes in order of preference: runtime names from the operator's configuration (spin, wasmtime…)
+    /// or RuntimeClass names. The first usable one wins. Empty means the operator's default order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(r, size(r) > 0)").message("wasm.runtimes entries must not be empty"))]
+    #[x_kube(validation = Rule::new("self.all(r, self.exists_one(s, s == r))").message("wasm.runtimes entries must be unique"))]
+    #[schemars(length(max = 16), inner(length(max = 253)))]
+    pub runtimes: Vec<String>,
+
+    /// Entrypoint override, for example `["/"]` for Spin images. Empty keeps the image's entrypoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub command: Vec<String>,
+
+    /// Arguments to the entrypoint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+}
+
+/// The container fallback of the workload.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.policy == 'Never' || (has(self.image) && size(self.image) > 0)").message("fallback.image is required unless fallback.policy is Never"))]
+pub struct FallbackSpec {
+    /// Ordinary container image of the same application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.trim() == self && !self.contains(' ')").message("fallback.image must be an image reference without spaces"))]
+    #[schemars(length(max = 512))]
+    pub image: Option<String>,
+
+    /// Entrypoint override of the fallback image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+
+    /// Arguments of the fallback image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+
+    /// When to run the fallback image: `Never`; `WhenUnavailable` (no usable Wasm RuntimeClass);
+    /// `OnFailure` (also when Wasm pods fail or are not Ready within startupTimeoutSeconds).
+    #[serde(default)]
+    pub policy: FallbackPolicy,
+
+    /// With `OnFailure`: Wasm pods not Ready after this many seconds make the workload fall back.
+    #[serde(default = "default_startup_timeout")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub startup_timeout_seconds: i32,
+}
+
+fn default_startup_timeout() -> i32 {
+    60
+}
+
+impl Default for FallbackSpec {
+    fn default() -> Self {
+        Self {
+            image: None,
+            command: Vec::new(),
+            args: Vec::new(),
+            policy: FallbackPolicy::default(),
+            startup_timeout_seconds: default_startup_timeout(),
+        }
+    }
+}
+
+/// When the container fallback is used.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FallbackPolicy {
+    /// Never run the container image: stay Pending while no Wasm runtime is usable.
+    Never,
+    /// Run the container image while no Wasm RuntimeClass is usable.
+    WhenUnavailable,
+    /// Like WhenUnavailable, and also when Wasm pods fail or do not become Ready in time.
+    #[default]
+    OnFailure,
+}
+
+/// A port the application listens on.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadPort {
+    /// IANA service name of the port (lower case, at most 15 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 15), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    pub name: Option<String>,
+
+    /// Port number in the container.
+    #[schemars(range(min = 1, max = 65535))]
+    pub container_port: i32,
+
+    /// TCP, UDP or SCTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self in ['TCP', 'UDP', 'SCTP']").message("protocol must be TCP, UDP or SCTP"))]
+    pub protocol: Option<String>,
+}
+
+/// The Service in front of the pods.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSpec {
+    /// Create the Service.
+    #[serde(default)]
+    pub enabled: bool,
+
+    /// ClusterIP, NodePort or LoadBalancer.
+    #[serde(default = "default_service_type", rename = "type")]
+    #[x_kube(validation = Rule::new("self in ['ClusterIP', 'NodePort', 'LoadBalancer']").message("service.type must be ClusterIP, NodePort or LoadBalancer"))]
+    pub type_: String,
+
+    /// Port the Service listens on; it forwards to the first entry of `ports`.
+    #[serde(default = "default_service_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+}
+
+fn default_service_type() -> String {
+    "ClusterIP".to_string()
+}
+
+fn default_service_port() -> i32 {
+    80
+}
+
+impl Default for ServiceSpec {
+    fn default() -> Self {
+        Self { enabled: false, type_: default_service_type(), port: default_service_port() }
+    }
+}
+
+/// Where the pods may run; merged with the RuntimeClass's own scheduling.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulingSpec {
+    /// Node labels the pods require.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+
+    /// Taints the pods tolerate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+
+    /// Affinity rules of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+
+    /// Spread of the pods across topology domains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+
+    /// PriorityClass of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+}
+
+/// Observed state, written by the operator.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WasmWorkloadStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Wasm, Container or Pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+
+    /// The RuntimeClass the pods run with, in Wasm mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_class_name: Option<String>,
+
+    /// Why the container fallback (or Pending) was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+
+    /// Pods of the Deployment.
+    #[serde(default)]
+    pub replicas: i32,
+
+    /// Pods of the Deployment that are Ready.
+    #[serde(default)]
+    pub ready_replicas: i32,
+
+    /// Label selector of the pods, for the scale subresource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+
+    /// Cold start of the pods: creation to first Ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_start: Option<ColdStartStatus>,
+
+    /// Image size and memory of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footprint: Option<FootprintStatus>,
+
+    /// Ready, RuntimeResolved and Progressing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// How the workload runs.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Through a Wasm RuntimeClass.
+    Wasm,
+    /// As the fallback container image.
+    Container,
+    /// Not running: no usable runtime and no fallback allowed, or the spec cannot be run.
+    Pending,
+}
+
+impl Mode {
+    /// Lower-case form used in labels and metric labels.
+    pub fn as_label(self) -> &'static str {
+        match self {
+            Mode::Wasm => "wasm",
+            Mode::Container => "container",
+            Mode::Pending => "pending",
+        }
+    }
+}
+
+/// Cold-start summary of the workload's pods.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ColdStartStatus {
+    /// The most recent sample.
+    pub last_seconds: f64,
+    /// Median of the kept samples.
+    pub p50_seconds: f64,
+    /// 95th percentile of the kept samples.
+    pub p95_seconds: f64,
+    /// Number of samples.
+    pub samples: i64,
+}
+
+/// Footprint of the workload's pods.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct FootprintStatus {
+    /// Size of the image the pods run, as the nodes report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size_bytes: Option<i64>,
+    /// Memory working set of the pods, from metrics.k8s.io.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_working_set_bytes: Option<i64>,
+}

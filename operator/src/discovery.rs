@@ -1,0 +1,311 @@
+//! Runtime discovery: which RuntimeClasses a workload can use on the cluster's nodes right now.
+//!
+//! A RuntimeClass is usable when at least one Ready, schedulable node matches its
+//! `scheduling.nodeSelector` (and the workload's own nodeSelector) and every NoSchedule/NoExecute
+//! taint of that node is tolerated by the RuntimeClass's tolerations plus the workload's.
+
+use crate::runtimes::Candidate;
+use k8s_openapi::api::core::v1::{Node, Taint, Toleration};
+use k8s_openapi::api::node::v1::RuntimeClass;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Whether the node can take new pods: condition Ready=True and not cordoned.
+pub fn node_ready_and_schedulable(node: &Node) -> bool {
+    let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    ready && !cordoned
+}
+
+/// Kubernetes toleration semantics: an empty effect matches every effect, `Exists` with an empty
+/// key matches every taint, `Equal` (the default operator) compares key and value.
+pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
+    if let Some(effect) = toleration.effect.as_deref().filter(|e| !e.is_empty()) {
+        if effect != taint.effect {
+            return false;
+        }
+    }
+    let key = toleration.key.as_deref().unwrap_or("");
+    match toleration.operator.as_deref().unwrap_or("Equal") {
+        "Exists" => key.is_empty() || key == taint.key,
+        "Equal" => {
+            key == taint.key && toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+        }
+        _ => false,
+    }
+}
+
+/// Whether every taint that keeps pods off the node is tolerated by one of `tolerations`.
+pub fn taints_tolerated<'a>(node: &Node, tolerations: impl Iterator<Item = &'a Toleration> + Clone) -> bool {
+    let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or(&[]);
+    taints
+        .iter()
+        .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+        .all(|t| tolerations.clone().any(|tol| tolerates(tol, t)))
+}
+
+/// Whether the node's labels carry every key/value of the selector.
+pub fn selector_matches(selector: &BTreeMap<String, String>, node: &Node) -> bool {
+    let labels = node.metadata.labels.as_ref();
+    selector
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+}
+
+/// The workload's own placement constraints that decide whether a node is usable.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorkloadPlacement<'a> {
+    pub node_selector: Option<&'a BTreeMap<String, String>>,
+    pub tolerations: &'a [Toleration],
+}
+
+/// Number of nodes a pod of the workload could be scheduled on with this RuntimeClass.
+pub fn usable_nodes(rc: &RuntimeClass, nodes: &[Arc<Node>], placement: WorkloadPlacement<'_>) -> usize {
+    let scheduling = rc.scheduling.as_ref();
+    let empty = BTreeMap::new();
+    let rc_selector = scheduling.and_then(|s| s.node_selector.as_ref()).unwrap_or(&empty);
+    let rc_tolerations = scheduling.and_then(|s| s.tolerations.as_deref()).unwrap_or(&[]);
+    let tolerations = rc_tolerations.iter().chain(placement.tolerations.iter());
+    nodes
+        .iter()
+        .filter(|n| {
+            node_ready_and_schedulable(n)
+                && selector_matches(rc_selector, n)
+                && placement.node_selector.is_none_or(|s| selector_matches(s, n))
+                && taints_tolerated(n, tolerations.clone())
+        })
+        .count()
+}
+
+/// The RuntimeClass chosen for a workload.
+#[derive(Clone, Debug)]
+pub struct Chosen {
+    pub candidate: Candidate,
+    pub runtime_class: Arc<RuntimeClass>,
+    pub usable_nodes: usize,
+}
+
+/// Outcome of discovery for one workload: the first usable candidate, and why earlier ones were not.
+#[derive(Clone, Debug, Default)]
+pub struct Resolution {
+    pub chosen: Option<Chosen>,
+    /// (RuntimeClass name, why it is not usable), in the order tried.
+    pub rejected: Vec<(String, &'static str)>,
+}
+
+pub const NOT_INSTALLED: &str = "not installed";
+pub const NO_NODE: &str = "no Ready, schedulable node matches its nodeSelector and tolerates its taints";
+
+impl Resolution {
+    /// One sentence saying why no candidate was usable, for status and Events.
+    pub fn why_none(&self) -> String {
+        if self.rejected.is_empty() {
+            return "no Wasm RuntimeClass candidates".to_string();
+        }
+        let parts: Vec<String> = self.rejected.iter().map(|(rc, why)| format!("{rc}: {why}")).collect();
+        format!("no usable Wasm RuntimeClass ({})", parts.join("; "))
+    }
+}
+
+/// Try the candidates in order; the first RuntimeClass that exists and has a usable node wins.
+pub fn resolve(
+    candidates: &[Candidate],
+    lookup: impl Fn(&str) -> Option<Arc<RuntimeClass>>,
+    nodes: &[Arc<Node>],
+    placement: WorkloadPlacement<'_>,
+) -> Resolution {
+    let mut rejected = Vec::new();
+    for candidate in candidates {
+        let Some(rc) = lookup(&candidate.runtime_class) else {
+            rejected.push((candidate.runtime_class.clone(), NOT_INSTALLED));
+            continue;
+        };
+        let count = usable_nodes(&rc, nodes, placement);
+        if count > 0 {
+            return Resolution {
+                chosen: Some(Chosen { candidate: candidate.clone(), runtime_class: rc, usable_nodes: count }),
+                rejected,
+            };
+        }
+        rejected.push((candidate.runtime_class.clone(), NO_NODE));
+    }
+    Resolution { chosen: None, rejected }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{node, runtime_class, taint, toleration};
+
+    fn cand(rc: &str) -> Candidate {
+        Candidate { runtime: rc.to_string(), runtime_class: rc.to_string(), pod_annotations: BTreeMap::new() }
+    }
+
+    fn sel(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn toleration_semantics() {
+        let t = taint("wasm", Some("yes"), "NoSchedule");
+        assert!(tolerates(&toleration(Some("wasm"), "Equal", Some("yes"), Some("NoSchedule")), &t));
+        assert!(tolerates(&toleration(Some("wasm"), "Equal", Some("yes"), None), &t), "empty effect matches all");
+        assert!(!tolerates(&toleration(Some("wasm"), "Equal", Some("no"), None), &t), "value differs");
+        assert!(!tolerates(&toleration(Some("wasm"), "Equal", Some("yes"), Some("NoExecute")), &t), "effect differs");
+        assert!(tolerates(&toleration(Some("wasm"), "Exists", None, None), &t));
+        assert!(tolerates(&toleration(None, "Exists", None, None), &t), "empty key + Exists tolerates all");
+        assert!(!tolerates(&toleration(Some("other"), "Exists", None, None), &t));
+        assert!(!tolerates(&toleration(Some("wasm"), "Bogus", Some("yes"), None), &t));
+    }
+
+    /// The discovery table: nodes × RuntimeClasses × taints and tolerations → usable node count.
+    #[test]
+    fn usable_nodes_table() {
+        let spin_sel = sel(&[("spin", "yes")]);
+        let wasm_taint = taint("wasm", None, "NoSchedule");
+        let wasm_tol = toleration(Some("wasm"), "Exists", None, None);
+        struct Row {
+            name: &'static str,
+            nodes: Vec<Arc<Node>>,
+            rc: RuntimeClass,
+            workload_selector: Option<BTreeMap<String, String>>,
+            workload_tolerations: Vec<Toleration>,
+            expect: usize,
+        }
+        let rows = vec![
+            Row {
+                name: "no nodeSelector means every ready node",
+                nodes: vec![node("a", &[], true, false, vec![]), node("b", &[], true, false, vec![])],
+                rc: runtime_class("wasmtime", None, vec![]),
+                workload_selector: None,
+                workload_tolerations: vec![],
+                expect: 2,
+            },
+            Row {
+                name: "nodeSelector picks the labelled node",
+                nodes: vec![node("a", &[("spin", "yes")], true, false, vec![]), node("b", &[], true, false, vec![])],
+                rc: runtime_class("spin", Some(spin_sel.clone()), vec![]),
+                workload_selector: None,
+                workload_tolerations: vec![],
+                expect: 1,
+            },
+            Row {
+                name: "NotReady node is not usable",
+                nodes: vec![node("a", &[("spin", "yes")], false, false, vec![])],
+                rc: runtime_class("spin", Some(spin_sel.clone()), vec![]),
+                workload_selector: None,
+                workload_tolerations: vec![],
+                expect: 0,
+            },
+            Row {
+                name: "cordoned node is not usable",
+                nodes: vec![node("a", &[("spin", "yes")], true, true, vec![])],
+                rc: runtime_class("spin", Some(spin_sel.clone()), vec![]),
+                workload_selector: None,
+                workload_tolerations: vec![],
+                expect: 0,
+            },
+            Row {
+                name: "untolerated taint",
+                nodes: vec![node("a", &[("spin", "yes")], true, false, vec![wasm_taint.clone()])],
+                rc: runtime_class("spin", Some(spin_sel.clone()), vec![]),
+                workload_selector: None,
+                workload_tolerations: vec![],
+                expect: 0,
+            },
+            Row {
+                name: "taint tolerated by the RuntimeClass",
+                nodes: vec![node("a", &[("spin", "yes")], true, false, vec![wasm_taint.clone()])],
+                rc: runtime_class("spin", Some(spin_sel.clone()), vec![wasm_tol.clone()]),
+                workload_selector: None,
+                workload_tolerations: vec![],
+                expect: 1,
+            },
+            Row {
+                name: "taint tolerated by the workload",
+                nodes: vec![node("a", &[("spin", "yes")], true, false, vec![wasm_taint.clone()])],
+                rc: runtime_class("spin", Some(spin_sel.clone()), vec![]),
+                workload_selector: None,
+                workload_tolerations: vec![wasm_tol.clone()],
+                expect: 1,
+            },
+            Row {
+                name: "PreferNoSchedule taints do not block",
+                nodes: vec![node("a", &[], true, false, vec![taint("soft", None, "PreferNoSchedule")])],
+                rc: runtime_class("wasmtime", None, vec![]),
+                workload_selector: None,
+                workload_tolerations: vec![],
+                expect: 1,
+            },
+            Row {
+                name: "NoExecute taints block too",
+                nodes: vec![node("a", &[], true, false, vec![taint("gone", None, "NoExecute")])],
+                rc: runtime_class("wasmtime", None, vec![]),
+                workload_selector: None,
+                workload_tolerations: vec![],
+                expect: 0,
+            },
+            Row {
+                name: "workload nodeSelector narrows the set",
+                nodes: vec![
+                    node("a", &[("spin", "yes"), ("zone", "a")], true, false, vec![]),
+                    node("b", &[("spin", "yes"), ("zone", "b")], true, false, vec![]),
+                ],
+                rc: runtime_class("spin", Some(spin_sel.clone()), vec![]),
+                workload_selector: Some(sel(&[("zone", "b")])),
+                workload_tolerations: vec![],
+                expect: 1,
+            },
+            Row {
+                name: "runtime-class-manager label <shim>=provisioned",
+                nodes: vec![node("a", &[("spin-v2", "provisioned")], true, false, vec![])],
+                rc: runtime_class("spin-v2", Some(sel(&[("spin-v2", "provisioned")])), vec![]),
+                workload_selector: None,
+                workload_tolerations: vec![],
+                expect: 1,
+            },
+        ];
+        for row in rows {
+            let placement = WorkloadPlacement {
+                node_selector: row.workload_selector.as_ref(),
+                tolerations: &row.workload_tolerations,
+            };
+            assert_eq!(usable_nodes(&row.rc, &row.nodes, placement), row.expect, "{}", row.name);
+        }
+    }
+
+    #[test]
+    fn first_usable_candidate_wins_and_rejections_are_explained() {
+        let nodes = vec![node("a", &[("wasmtime", "yes")], true, false, vec![])];
+        let rcs = [
+            runtime_class("spin", Some(sel(&[("spin", "yes")])), vec![]),
+            runtime_class("wasmtime", Some(sel(&[("wasmtime", "yes")])), vec![]),
+            runtime_class("wasmedge", None, vec![]),
+        ];
+        let lookup = |name: &str| rcs.iter().find(|r| r.metadata.name.as_deref() == Some(name)).cloned().map(Arc::new);
+        let res = resolve(
+            &[cand("missing"), cand("spin"), cand("wasmtime"), cand("wasmedge")],
+            lookup,
+            &nodes,
+            WorkloadPlacement::default(),
+        );
+        let chosen = res.chosen.expect("wasmtime is usable");
+        assert_eq!(chosen.candidate.runtime_class, "wasmtime");
+        assert_eq!(chosen.usable_nodes, 1);
+        assert_eq!(res.rejected, vec![("missing".to_string(), NOT_INSTALLED), ("spin".to_string(), NO_NODE)]);
+    }
+
+    #[test]
+    fn nothing_usable_says_why_for_each() {
+        let res = resolve(&[cand("spin"), cand("wasmtime")], |_| None, &[], WorkloadPlacement::default());
+        assert!(res.chosen.is_none());
+        assert_eq!(
+            res.why_none(),
+            "no usable Wasm RuntimeClass (spin: not installed; wasmtime: not installed)"
+        );
+    }
+}

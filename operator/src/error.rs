@@ -1,0 +1,68 @@
+//! The operator's one error type. Metric labels come from `category`, never from a message.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API request failed: {0}")]
+    Kube(#[from] kube::Error),
+
+    #[error("could not serialize {what}: {source}")]
+    Serialize {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    #[error("WasmWorkload {0} has no namespace")]
+    NoNamespace(String),
+}
+
+impl Error {
+    /// A bounded label for `wasm_operator_reconcile_errors_total{reason}`.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(status)) => match status.code {
+                409 => "conflict",
+                429 => "throttled",
+                404 | 410 => "gone",
+                400..=499 => "rejected",
+                _ => "server_error",
+            },
+            Error::Kube(_) => "unreachable",
+            Error::Serialize { .. } => "serialize",
+            Error::NoNamespace(_) => "no_namespace",
+        }
+    }
+}
+
+/// Per-object exponential backoff for failed reconciles: 1 s, 2 s, 4 s … capped at 5 minutes.
+pub fn backoff_delay(failures: u32) -> Duration {
+    const BASE_MS: u64 = 1_000;
+    const CAP: Duration = Duration::from_secs(300);
+    let exp = failures.saturating_sub(1).min(16);
+    Duration::from_millis(BASE_MS.saturating_mul(1 << exp)).min(CAP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let d: Vec<u64> = (1..=12).map(|n| backoff_delay(n).as_secs()).collect();
+        assert_eq!(d, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+        assert_eq!(backoff_delay(u32::MAX), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn categories_are_bounded() {
+        let api = |code| {
+            Error::Kube(kube::Error::Api(Box::new(kube::core::Status::failure("m", "r").with_code(code))))
+        };
+        assert_eq!(api(409).category(), "conflict");
+        assert_eq!(api(429).category(), "throttled");
+        assert_eq!(api(500).category(), "server_error");
+        assert_eq!(api(422).category(), "rejected");
+    }
+}

@@ -1,0 +1,22 @@
+//! The WasmWorkload operator: runs WebAssembly workloads through a Wasm RuntimeClass where the
+//! cluster can, falls back to a container image where it cannot, and measures both.
+
+pub mod context;
+pub mod controller;
+pub mod crd;
+pub mod decide;
+pub mod deployment;
+pub mod discovery;
+pub mod drift;
+pub mod error;
+pub mod http;
+pub mod labels;
+pub mod metrics;
+pub mod runtimes;
+pub mod scheduling;
+pub mod service;
+pub mod status;
+pub mod watches;
+
+#[cfg(test)]
+mod testing;

@@ -1,0 +1,143 @@
+//! `wasm-operator`: `run` starts the controller, `crd` prints the CustomResourceDefinition.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use wasm_operator::context::{Context, Stores};
+use wasm_operator::controller::{self, Settings};
+use wasm_operator::crd::WasmWorkload;
+use wasm_operator::http::{serve, HttpState};
+use wasm_operator::metrics::Metrics;
+use wasm_operator::runtimes::RuntimeConfig;
+
+#[derive(Parser)]
+#[command(name = "wasm-operator", version, about = "Runs WebAssembly workloads on Kubernetes, with a container fallback and cold-start metrics")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller against the cluster of KUBECONFIG or the in-cluster service account.
+    Run(RunArgs),
+    /// Print the WasmWorkload CustomResourceDefinition as YAML.
+    Crd,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Watch one namespace only; all namespaces when unset.
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// YAML file mapping runtime names to RuntimeClass names; built-in defaults when unset.
+    #[arg(long, env = "RUNTIME_CONFIG")]
+    runtime_config: Option<std::path::PathBuf>,
+    /// Workloads reconciled at the same time.
+    #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
+    concurrency: u16,
+    /// Log format: text or json.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load_runtime_config(path: Option<&std::path::Path>) -> Result<RuntimeConfig, String> {
+    let Some(path) = path else { return Ok(RuntimeConfig::default()) };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read runtime config {}: {e}", path.display()))?;
+    RuntimeConfig::from_yaml(&text).map_err(|e| format!("invalid runtime config {}: {e}", path.display()))
+}
+
+async fn connect() -> Result<kube::Client, String> {
+    let hint = "Set KUBECONFIG to a kubeconfig file (or create ~/.kube/config), or run inside a cluster with a service account";
+    let config = kube::Config::infer().await.map_err(|e| {
+        format!("wasm-operator: no Kubernetes cluster configured: tried in-cluster config and KUBECONFIG/~/.kube/config ({e}). {hint}.")
+    })?;
+    let url = config.cluster_url.clone();
+    let client = kube::Client::try_from(config).map_err(|e| format!("wasm-operator: cannot build a client for {url}: {e}. {hint}."))?;
+    match tokio::time::timeout(std::time::Duration::from_secs(10), client.apiserver_version()).await {
+        Ok(Ok(_)) => Ok(client),
+        Ok(Err(e)) => Err(format!("wasm-operator: the Kubernetes API server at {url} did not answer: {e}. {hint}.")),
+        Err(_) => Err(format!("wasm-operator: the Kubernetes API server at {url} did not answer within 10 s. {hint}.")),
+    }
+}
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    init_tracing(&args.log_format);
+    let runtimes = load_runtime_config(args.runtime_config.as_deref())?;
+    let metrics = Metrics::new();
+    let ready = Arc::new(AtomicBool::new(false));
+    // Health endpoints come first so the kubelet sees the process alive while caches fill.
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(|e| format!("wasm-operator: cannot listen on {}: {e}", args.metrics_addr))?;
+    let http_state = HttpState { metrics: metrics.clone(), ready: ready.clone() };
+    tokio::spawn(async move {
+        if let Err(e) = serve(listener, http_state).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+
+    let client = connect().await?;
+    tracing::info!(namespace = ?args.namespace, "starting the WasmWorkload controller");
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let stores: Stores = wasm_operator::watches::start(client.clone(), args.namespace.as_deref(), tx);
+    let ctx = Arc::new(Context::new(client, metrics, runtimes, stores));
+    let settings = Settings { namespace: args.namespace, concurrency: args.concurrency };
+    controller::run(ctx, rx, settings, move || {
+        tracing::info!("caches synced; reconciling");
+        ready.store(true, Ordering::Relaxed);
+    })
+    .await;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => {
+            use kube::CustomResourceExt;
+            match serde_saphyr::to_string(&WasmWorkload::crd()) {
+                Ok(yaml) => {
+                    print!("{yaml}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("wasm-operator: cannot render the CRD: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Run(args) => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("wasm-operator: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("{message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
