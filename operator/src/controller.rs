@@ -40,15 +40,18 @@ fn now() -> Time {
 pub fn decide_for(wl: &WasmWorkload, ctx: &Context) -> Decision {
     let rcs = &ctx.stores.runtime_classes;
     let lookup = |name: &str| rcs.get(&ObjectRef::new(name));
-    let discovery = ctx.runtimes.candidates(&wl.spec.wasm.runtimes, |n| lookup(n).is_some()).map(|candidates| {
-        let nodes = ctx.stores.nodes.state();
-        let scheduling = wl.spec.scheduling.as_ref();
-        let placement = WorkloadPlacement {
-            node_selector: scheduling.map(|s| &s.node_selector),
-            tolerations: scheduling.map(|s| s.tolerations.as_slice()).unwrap_or(&[]),
-        };
-        resolve(&candidates, lookup, &nodes, placement)
-    });
+    let discovery = ctx
+        .runtimes
+        .candidates(&wl.spec.wasm.runtimes, |n| lookup(n).is_some())
+        .map(|candidates| {
+            let nodes = ctx.stores.nodes.state();
+            let scheduling = wl.spec.scheduling.as_ref();
+            let placement = WorkloadPlacement {
+                node_selector: scheduling.map(|s| &s.node_selector),
+                tolerations: scheduling.map(|s| s.tolerations.as_slice()).unwrap_or(&[]),
+            };
+            resolve(&candidates, lookup, &nodes, placement)
+        });
     decide(&wl.spec, discovery)
 }
 
@@ -59,7 +62,10 @@ fn apply_params() -> PatchParams {
 pub async fn reconcile(wl: Arc<WasmWorkload>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let result = reconcile_workload(&wl, &ctx).await;
-    ctx.metrics.observe_reconcile(started.elapsed(), result.as_ref().err().map(Error::category));
+    ctx.metrics.observe_reconcile(
+        started.elapsed(),
+        result.as_ref().err().map(Error::category),
+    );
     if result.is_ok() {
         ctx.record_success(&ObjectRef::from_obj(wl.as_ref()));
     }
@@ -68,13 +74,18 @@ pub async fn reconcile(wl: Arc<WasmWorkload>, ctx: Arc<Context>) -> Result<Actio
 
 async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, Error> {
     let name = wl.name_any();
-    let ns = wl.namespace().ok_or_else(|| Error::NoNamespace(name.clone()))?;
+    let ns = wl
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(name.clone()))?;
     if wl.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change()); // garbage collection removes the children
     }
 
     // Observe.
-    let cached_deployment = ctx.stores.deployments.get(&ObjectRef::new(&name).within(&ns));
+    let cached_deployment = ctx
+        .stores
+        .deployments
+        .get(&ObjectRef::new(&name).within(&ns));
     let cached_service = ctx.stores.services.get(&ObjectRef::new(&name).within(&ns));
 
     // Decide.
@@ -83,18 +94,30 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     // Build and apply the children.
     let mut deployment = cached_deployment.as_deref().cloned();
     if let Some(mut desired) = build_deployment(wl, &decision) {
-        drift::stamp(&mut desired, |d| &mut d.metadata).map_err(|source| Error::Serialize { what: "Deployment", source })?;
+        drift::stamp(&mut desired, |d| &mut d.metadata).map_err(|source| Error::Serialize {
+            what: "Deployment",
+            source,
+        })?;
         if !drift::up_to_date(cached_deployment.as_deref(), &desired) {
             let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-            deployment = Some(api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?);
+            deployment = Some(
+                api.patch(&name, &apply_params(), &Patch::Apply(&desired))
+                    .await?,
+            );
         }
         let mode = decision.mode().map(Mode::as_label).unwrap_or_default();
         let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
         match build_service(wl, mode) {
             Some(mut desired) => {
-                drift::stamp(&mut desired, |s| &mut s.metadata).map_err(|source| Error::Serialize { what: "Service", source })?;
+                drift::stamp(&mut desired, |s| &mut s.metadata).map_err(|source| {
+                    Error::Serialize {
+                        what: "Service",
+                        source,
+                    }
+                })?;
                 if !drift::up_to_date(cached_service.as_deref(), &desired) {
-                    api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
+                    api.patch(&name, &apply_params(), &Patch::Apply(&desired))
+                        .await?;
                 }
             }
             None if cached_service.is_some() => {
@@ -113,7 +136,8 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
             "kind": WasmWorkload::kind(&()),
             "status": new_status,
         });
-        api.patch_status(&name, &apply_params(), &Patch::Apply(&patch)).await?;
+        api.patch_status(&name, &apply_params(), &Patch::Apply(&patch))
+            .await?;
     }
     record_changes(wl, &decision, wl.status.as_ref(), &new_status, ctx).await;
 
@@ -125,26 +149,51 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
 }
 
 /// Events and metrics for what changed: a mode switch, or a new reason the workload cannot run.
-async fn record_changes(wl: &WasmWorkload, decision: &Decision, old: Option<&WasmWorkloadStatus>, new: &WasmWorkloadStatus, ctx: &Context) {
+async fn record_changes(
+    wl: &WasmWorkload,
+    decision: &Decision,
+    old: Option<&WasmWorkloadStatus>,
+    new: &WasmWorkloadStatus,
+    ctx: &Context,
+) {
     let ns = wl.namespace().unwrap_or_default();
     let name = wl.name_any();
     let mode = new.mode.unwrap_or(Mode::Pending);
-    ctx.metrics.set_replicas(&ns, &name, mode.as_label(), i64::from(wl.spec.replicas), i64::from(new.ready_replicas));
+    ctx.metrics.set_replicas(
+        &ns,
+        &name,
+        mode.as_label(),
+        i64::from(wl.spec.replicas),
+        i64::from(new.ready_replicas),
+    );
 
-    let switched = old.map(|o| (o.mode, &o.runtime_class_name)) != Some((new.mode, &new.runtime_class_name));
+    let switched =
+        old.map(|o| (o.mode, &o.runtime_class_name)) != Some((new.mode, &new.runtime_class_name));
     let event = match decision {
-        Decision::Wasm(c) if switched => Some((EventType::Normal, "RunningWasm", format!(
-            "running {} with RuntimeClass {} (runtime {})",
-            wl.spec.wasm.image, c.candidate.runtime_class, c.candidate.runtime
-        ))),
+        Decision::Wasm(c) if switched => Some((
+            EventType::Normal,
+            "RunningWasm",
+            format!(
+                "running {} with RuntimeClass {} (runtime {})",
+                wl.spec.wasm.image, c.candidate.runtime_class, c.candidate.runtime
+            ),
+        )),
         Decision::Container { reason, message } if switched => {
-            ctx.metrics.fallbacks.with_label_values(&[ns.as_str(), name.as_str(), reason]).inc();
-            Some((EventType::Warning, "FellBack", format!("running the fallback image: {message}")))
+            ctx.metrics
+                .fallbacks
+                .with_label_values(&[ns.as_str(), name.as_str(), reason])
+                .inc();
+            Some((
+                EventType::Warning,
+                "FellBack",
+                format!("running the fallback image: {message}"),
+            ))
         }
         Decision::Pending { reason, message } | Decision::Invalid { reason, message } => {
             let old_ready = old.and_then(|o| status::find(o, READY));
             let new_ready = status::find(new, READY);
-            let changed = old_ready.map(|c| (&c.reason, &c.message)) != new_ready.map(|c| (&c.reason, &c.message));
+            let changed = old_ready.map(|c| (&c.reason, &c.message))
+                != new_ready.map(|c| (&c.reason, &c.message));
             changed.then(|| (EventType::Warning, *reason, message.clone()))
         }
         _ => None,
@@ -177,7 +226,12 @@ pub struct Settings {
 }
 
 /// Run the controller until it is shut down. `ready` is called once every cache has synced.
-pub async fn run(ctx: Arc<Context>, triggers: UnboundedReceiver<Trigger>, settings: Settings, ready: impl FnOnce()) {
+pub async fn run(
+    ctx: Arc<Context>,
+    triggers: UnboundedReceiver<Trigger>,
+    settings: Settings,
+    ready: impl FnOnce(),
+) {
     let stores = ctx.stores.clone();
     let (rc_ready, node_ready, dep_ready, svc_ready) = (
         stores.runtime_classes.wait_until_ready(),

@@ -1,7 +1,8 @@
 //! The `WasmWorkload` custom resource: spec, status and the CEL rules the API server enforces.
 
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, LocalObjectReference, Probe, ResourceRequirements, Toleration, TopologySpreadConstraint,
+    Affinity, EnvVar, LocalObjectReference, Probe, ResourceRequirements, Toleration,
+    TopologySpreadConstraint,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
@@ -10,6 +11,8 @@ use std::collections::BTreeMap;
 
 /// Desired state of a WasmWorkload: a WebAssembly module to run through a Wasm RuntimeClass,
 /// with an ordinary container image to fall back to where no Wasm runtime is usable.
+// Several printer columns share `type_ = "string"`: not duplicates, separate columns.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "wasm-operator.dev",
@@ -26,11 +29,35 @@ use std::collections::BTreeMap;
         status_replicas_path = ".status.replicas",
         label_selector_path = ".status.selector"
     ),
-    printcolumn(name = "Mode", type_ = "string", json_path = ".status.mode", description = "Wasm, Container or Pending"),
-    printcolumn(name = "Runtime", type_ = "string", json_path = ".status.runtimeClassName", description = "RuntimeClass used in Wasm mode"),
-    printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas", description = "Pods Ready"),
-    printcolumn(name = "Cold start", type_ = "number", json_path = ".status.coldStart.lastSeconds", description = "Last cold start in seconds"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Mode",
+        type_ = "string",
+        json_path = ".status.mode",
+        description = "Wasm, Container or Pending"
+    ),
+    printcolumn(
+        name = "Runtime",
+        type_ = "string",
+        json_path = ".status.runtimeClassName",
+        description = "RuntimeClass used in Wasm mode"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "integer",
+        json_path = ".status.readyReplicas",
+        description = "Pods Ready"
+    ),
+    printcolumn(
+        name = "Cold start",
+        type_ = "number",
+        json_path = ".status.coldStart.lastSeconds",
+        description = "Last cold start in seconds"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(validation = Rule::new("!has(self.service) || !has(self.service.enabled) || !self.service.enabled || (has(self.ports) && size(self.ports) > 0)").message("service.enabled requires at least one entry in ports"))]
 #[x_kube(validation = Rule::new("!has(self.ports) || self.ports.all(p, !has(p.name) || self.ports.exists_one(q, has(q.name) && q.name == p.name))").message("ports names must be unique"))]
@@ -170,7 +197,9 @@ impl Default for FallbackSpec {
 }
 
 /// When the container fallback is used.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
 pub enum FallbackPolicy {
     /// Never run the container image: stay Pending while no Wasm runtime is usable.
     Never,
@@ -187,7 +216,10 @@ pub enum FallbackPolicy {
 pub struct WorkloadPort {
     /// IANA service name of the port (lower case, at most 15 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 15), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 15),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: Option<String>,
 
     /// Port number in the container.
@@ -229,7 +261,11 @@ fn default_service_port() -> i32 {
 
 impl Default for ServiceSpec {
     fn default() -> Self {
-        Self { enabled: false, type_: default_service_type(), port: default_service_port() }
+        Self {
+            enabled: false,
+            type_: default_service_type(),
+            port: default_service_port(),
+        }
     }
 }
 

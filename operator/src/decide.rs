@@ -24,11 +24,20 @@ pub enum Decision {
     /// Run the Wasm image with this RuntimeClass.
     Wasm(Chosen),
     /// Run the fallback image; `reason` is a bounded category, `message` the explanation.
-    Container { reason: &'static str, message: String },
+    Container {
+        reason: &'static str,
+        message: String,
+    },
     /// Run nothing new: no usable runtime and the policy forbids the fallback.
-    Pending { reason: &'static str, message: String },
+    Pending {
+        reason: &'static str,
+        message: String,
+    },
     /// The spec cannot be run as written; wait for the user to change it.
-    Invalid { reason: &'static str, message: String },
+    Invalid {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 impl Decision {
@@ -46,7 +55,13 @@ impl Decision {
 /// but a CRD applied without them must not make the operator render a broken Deployment).
 fn invalid_spec(spec: &WasmWorkloadSpec) -> Option<Decision> {
     let needs_image = spec.fallback.policy != FallbackPolicy::Never;
-    if needs_image && spec.fallback.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
+    if needs_image
+        && spec
+            .fallback
+            .image
+            .as_deref()
+            .is_none_or(|i| i.trim().is_empty())
+    {
         return Some(Decision::Invalid {
             reason: reason::MISSING_FALLBACK_IMAGE,
             message: "fallback.image is required unless fallback.policy is Never".to_string(),
@@ -70,7 +85,10 @@ pub fn decide(spec: &WasmWorkloadSpec, discovery: Result<Resolution, UnknownRunt
     let resolution = match discovery {
         Ok(r) => r,
         Err(unknown) => {
-            return Decision::Invalid { reason: reason::UNKNOWN_RUNTIME, message: unknown.to_string() };
+            return Decision::Invalid {
+                reason: reason::UNKNOWN_RUNTIME,
+                message: unknown.to_string(),
+            };
         }
     };
     match resolution.chosen {
@@ -78,9 +96,15 @@ pub fn decide(spec: &WasmWorkloadSpec, discovery: Result<Resolution, UnknownRunt
         None => {
             let message = resolution.why_none();
             match spec.fallback.policy {
-                FallbackPolicy::Never => Decision::Pending { reason: reason::NO_USABLE_RUNTIME, message },
+                FallbackPolicy::Never => Decision::Pending {
+                    reason: reason::NO_USABLE_RUNTIME,
+                    message,
+                },
                 FallbackPolicy::WhenUnavailable | FallbackPolicy::OnFailure => {
-                    Decision::Container { reason: reason::NO_USABLE_RUNTIME, message }
+                    Decision::Container {
+                        reason: reason::NO_USABLE_RUNTIME,
+                        message,
+                    }
                 }
             }
         }
@@ -102,7 +126,13 @@ mod tests {
 
     #[test]
     fn usable_runtime_means_wasm() {
-        let d = decide(&spec(), Ok(Resolution { chosen: Some(chosen("wasmtime")), rejected: vec![] }));
+        let d = decide(
+            &spec(),
+            Ok(Resolution {
+                chosen: Some(chosen("wasmtime")),
+                rejected: vec![],
+            }),
+        );
         assert!(matches!(&d, Decision::Wasm(c) if c.candidate.runtime_class == "wasmtime"));
         assert_eq!(d.mode(), Some(Mode::Wasm));
     }
@@ -128,25 +158,54 @@ mod tests {
         s.fallback.policy = FallbackPolicy::Never;
         s.fallback.image = None;
         let d = decide(&s, Ok(none_usable()));
-        assert!(matches!(d, Decision::Pending { reason: reason::NO_USABLE_RUNTIME, .. }), "{d:?}");
+        assert!(
+            matches!(
+                d,
+                Decision::Pending {
+                    reason: reason::NO_USABLE_RUNTIME,
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
         assert_eq!(d.mode(), None);
     }
 
     #[test]
     fn unknown_runtime_is_invalid() {
-        let err = UnknownRuntimes { names: vec!["spim".into()], known: "spin".into() };
+        let err = UnknownRuntimes {
+            names: vec!["spim".into()],
+            known: "spin".into(),
+        };
         let d = decide(&spec(), Err(err));
-        assert!(matches!(&d, Decision::Invalid { reason: reason::UNKNOWN_RUNTIME, message } if message.contains("spim")));
+        assert!(
+            matches!(&d, Decision::Invalid { reason: reason::UNKNOWN_RUNTIME, message } if message.contains("spim"))
+        );
     }
 
     #[test]
     fn operator_side_checks_catch_what_cel_would() {
         let mut s = spec();
         s.fallback.image = Some("  ".into());
-        assert!(matches!(decide(&s, Ok(none_usable())), Decision::Invalid { reason: reason::MISSING_FALLBACK_IMAGE, .. }));
+        assert!(matches!(
+            decide(&s, Ok(none_usable())),
+            Decision::Invalid {
+                reason: reason::MISSING_FALLBACK_IMAGE,
+                ..
+            }
+        ));
         let mut s = spec();
         s.ports.clear();
-        s.service = Some(crate::crd::ServiceSpec { enabled: true, ..Default::default() });
-        assert!(matches!(decide(&s, Ok(none_usable())), Decision::Invalid { reason: reason::SERVICE_WITHOUT_PORTS, .. }));
+        s.service = Some(crate::crd::ServiceSpec {
+            enabled: true,
+            ..Default::default()
+        });
+        assert!(matches!(
+            decide(&s, Ok(none_usable())),
+            Decision::Invalid {
+                reason: reason::SERVICE_WITHOUT_PORTS,
+                ..
+            }
+        ));
     }
 }

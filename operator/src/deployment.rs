@@ -6,7 +6,8 @@ use crate::labels;
 use crate::scheduling::merge;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile, SecurityContext,
+    Container, ContainerPort, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile,
+    SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::{Resource, ResourceExt};
@@ -33,7 +34,11 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
         _ => None,
     };
     let (image, command, args) = match mode {
-        Mode::Wasm => (spec.wasm.image.clone(), spec.wasm.command.clone(), spec.wasm.args.clone()),
+        Mode::Wasm => (
+            spec.wasm.image.clone(),
+            spec.wasm.command.clone(),
+            spec.wasm.args.clone(),
+        ),
         _ => (
             spec.fallback.image.clone().unwrap_or_default(),
             spec.fallback.command.clone(),
@@ -51,7 +56,10 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
     }
 
     let scheduling = spec.scheduling.as_ref();
-    let merged = merge(scheduling, chosen.and_then(|c| c.runtime_class.scheduling.as_ref()));
+    let merged = merge(
+        scheduling,
+        chosen.and_then(|c| c.runtime_class.scheduling.as_ref()),
+    );
     let ports = spec
         .ports
         .iter()
@@ -86,12 +94,16 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
         node_selector: none_if_empty_map(merged.node_selector),
         tolerations: none_if_empty(merged.tolerations),
         affinity: scheduling.and_then(|s| s.affinity.clone()),
-        topology_spread_constraints: scheduling.and_then(|s| none_if_empty(s.topology_spread_constraints.clone())),
+        topology_spread_constraints: scheduling
+            .and_then(|s| none_if_empty(s.topology_spread_constraints.clone())),
         priority_class_name: scheduling.and_then(|s| s.priority_class_name.clone()),
         service_account_name: spec.service_account_name.clone(),
         image_pull_secrets: none_if_empty(spec.image_pull_secrets.clone()),
         security_context: Some(PodSecurityContext {
-            seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_string(), localhost_profile: None }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_string(),
+                localhost_profile: None,
+            }),
             ..Default::default()
         }),
         ..Default::default()
@@ -107,7 +119,10 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
         },
         spec: Some(DeploymentSpec {
             replicas: Some(spec.replicas),
-            selector: LabelSelector { match_labels: Some(labels::selector_labels(&name)), match_expressions: None },
+            selector: LabelSelector {
+                match_labels: Some(labels::selector_labels(&name)),
+                match_expressions: None,
+            },
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
@@ -127,11 +142,20 @@ mod tests {
     use super::*;
     use crate::crd::{SchedulingSpec, WorkloadPort};
     use crate::testing::{chosen, chosen_with, toleration, workload};
-    use k8s_openapi::api::core::v1::{Affinity, EnvVar, NodeAffinity, Probe, ResourceRequirements, TopologySpreadConstraint};
+    use k8s_openapi::api::core::v1::{
+        Affinity, EnvVar, NodeAffinity, Probe, ResourceRequirements, TopologySpreadConstraint,
+    };
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
     fn container(d: &Deployment) -> &Container {
-        &d.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0]
+        &d.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
     }
 
     fn pod_spec(d: &Deployment) -> &PodSpec {
@@ -146,29 +170,75 @@ mod tests {
     fn wasm_mode_sets_runtime_class_and_wasm_image() {
         let wl = workload("hello", "demo");
         let d = build_deployment(&wl, &Decision::Wasm(chosen("wasmtime-spin-v2"))).unwrap();
-        assert_eq!(pod_spec(&d).runtime_class_name.as_deref(), Some("wasmtime-spin-v2"));
-        assert_eq!(container(&d).image.as_deref(), Some("registry.example/hello-wasm:1.0"));
+        assert_eq!(
+            pod_spec(&d).runtime_class_name.as_deref(),
+            Some("wasmtime-spin-v2")
+        );
+        assert_eq!(
+            container(&d).image.as_deref(),
+            Some("registry.example/hello-wasm:1.0")
+        );
         assert_eq!(container(&d).command, Some(vec!["/".to_string()]));
-        assert_eq!(d.metadata.labels.as_ref().unwrap()[labels::MODE_KEY], "wasm");
-        assert_eq!(pod_meta(&d).labels.as_ref().unwrap()[labels::MODE_KEY], "wasm");
+        assert_eq!(
+            d.metadata.labels.as_ref().unwrap()[labels::MODE_KEY],
+            "wasm"
+        );
+        assert_eq!(
+            pod_meta(&d).labels.as_ref().unwrap()[labels::MODE_KEY],
+            "wasm"
+        );
     }
 
     #[test]
     fn container_mode_uses_fallback_and_no_runtime_class() {
         let wl = workload("hello", "demo");
-        let d = build_deployment(&wl, &Decision::Container { reason: "NoUsableRuntime", message: String::new() }).unwrap();
+        let d = build_deployment(
+            &wl,
+            &Decision::Container {
+                reason: "NoUsableRuntime",
+                message: String::new(),
+            },
+        )
+        .unwrap();
         assert_eq!(pod_spec(&d).runtime_class_name, None);
-        assert_eq!(container(&d).image.as_deref(), Some("registry.example/hello:1.0"));
-        assert_eq!(container(&d).command, None, "fallback command is empty: the image's entrypoint");
-        assert_eq!(container(&d).args, Some(vec!["--port".to_string(), "8080".to_string()]));
-        assert_eq!(d.metadata.labels.as_ref().unwrap()[labels::MODE_KEY], "container");
+        assert_eq!(
+            container(&d).image.as_deref(),
+            Some("registry.example/hello:1.0")
+        );
+        assert_eq!(
+            container(&d).command,
+            None,
+            "fallback command is empty: the image's entrypoint"
+        );
+        assert_eq!(
+            container(&d).args,
+            Some(vec!["--port".to_string(), "8080".to_string()])
+        );
+        assert_eq!(
+            d.metadata.labels.as_ref().unwrap()[labels::MODE_KEY],
+            "container"
+        );
     }
 
     #[test]
     fn pending_and_invalid_render_nothing() {
         let wl = workload("hello", "demo");
-        assert!(build_deployment(&wl, &Decision::Pending { reason: "x", message: String::new() }).is_none());
-        assert!(build_deployment(&wl, &Decision::Invalid { reason: "x", message: String::new() }).is_none());
+        assert!(build_deployment(
+            &wl,
+            &Decision::Pending {
+                reason: "x",
+                message: String::new()
+            }
+        )
+        .is_none());
+        assert!(build_deployment(
+            &wl,
+            &Decision::Invalid {
+                reason: "x",
+                message: String::new()
+            }
+        )
+        .is_none());
     }
 
     #[test]
@@ -189,28 +259,50 @@ mod tests {
         let spec = d.spec.as_ref().unwrap();
         assert_eq!(spec.replicas, Some(2));
         // The selector must not include the mode: a Deployment's selector is immutable.
-        assert_eq!(spec.selector.match_labels, Some(labels::selector_labels("hello")));
+        assert_eq!(
+            spec.selector.match_labels,
+            Some(labels::selector_labels("hello"))
+        );
     }
 
     #[test]
     fn every_spec_field_lands_where_it_should() {
         let mut wl = workload("full", "demo");
         let s = &mut wl.spec;
-        s.env = vec![EnvVar { name: "GREETING".into(), value: Some("hi".into()), value_from: None }];
-        s.ports = vec![WorkloadPort { name: Some("http".into()), container_port: 8080, protocol: Some("TCP".into()) }];
+        s.env = vec![EnvVar {
+            name: "GREETING".into(),
+            value: Some("hi".into()),
+            value_from: None,
+        }];
+        s.ports = vec![WorkloadPort {
+            name: Some("http".into()),
+            container_port: 8080,
+            protocol: Some("TCP".into()),
+        }];
         s.resources = Some(ResourceRequirements {
             limits: Some(BTreeMap::from([("memory".into(), Quantity("64Mi".into()))])),
             ..Default::default()
         });
-        s.readiness_probe = Some(Probe { period_seconds: Some(2), ..Default::default() });
+        s.readiness_probe = Some(Probe {
+            period_seconds: Some(2),
+            ..Default::default()
+        });
         s.service_account_name = Some("runner".into());
-        s.image_pull_secrets = vec![k8s_openapi::api::core::v1::LocalObjectReference { name: "pull".into() }];
-        s.pod_labels = BTreeMap::from([("team".into(), "edge".into()), (labels::MODE_KEY.into(), "forged".into())]);
+        s.image_pull_secrets = vec![k8s_openapi::api::core::v1::LocalObjectReference {
+            name: "pull".into(),
+        }];
+        s.pod_labels = BTreeMap::from([
+            ("team".into(), "edge".into()),
+            (labels::MODE_KEY.into(), "forged".into()),
+        ]);
         s.pod_annotations = BTreeMap::from([("note".into(), "x".into())]);
         s.scheduling = Some(SchedulingSpec {
             node_selector: BTreeMap::from([("zone".into(), "a".into())]),
             tolerations: vec![toleration(Some("edge"), "Exists", None, None)],
-            affinity: Some(Affinity { node_affinity: Some(NodeAffinity::default()), ..Default::default() }),
+            affinity: Some(Affinity {
+                node_affinity: Some(NodeAffinity::default()),
+                ..Default::default()
+            }),
             topology_spread_constraints: vec![TopologySpreadConstraint {
                 max_skew: 1,
                 topology_key: "zone".into(),
@@ -224,30 +316,70 @@ mod tests {
             Some(BTreeMap::from([("crun", "yes")])),
             vec![toleration(Some("wasm"), "Exists", None, None)],
         );
-        c.candidate.pod_annotations = BTreeMap::from([("module.wasm.image/variant".into(), "compat-smart".into())]);
+        c.candidate.pod_annotations =
+            BTreeMap::from([("module.wasm.image/variant".into(), "compat-smart".into())]);
         let d = build_deployment(&wl, &Decision::Wasm(c)).unwrap();
         let ctr = container(&d);
         assert_eq!(ctr.env, Some(wl.spec.env.clone()));
         let port = &ctr.ports.as_ref().unwrap()[0];
-        assert_eq!((port.name.as_deref(), port.container_port, port.protocol.as_deref()), (Some("http"), 8080, Some("TCP")));
+        assert_eq!(
+            (
+                port.name.as_deref(),
+                port.container_port,
+                port.protocol.as_deref()
+            ),
+            (Some("http"), 8080, Some("TCP"))
+        );
         assert_eq!(ctr.resources, wl.spec.resources);
         assert_eq!(ctr.readiness_probe, wl.spec.readiness_probe);
-        assert_eq!(ctr.security_context.as_ref().unwrap().allow_privilege_escalation, Some(false));
+        assert_eq!(
+            ctr.security_context
+                .as_ref()
+                .unwrap()
+                .allow_privilege_escalation,
+            Some(false)
+        );
         let ps = pod_spec(&d);
         assert_eq!(ps.service_account_name.as_deref(), Some("runner"));
         assert_eq!(ps.image_pull_secrets.as_ref().unwrap()[0].name, "pull");
         assert_eq!(ps.priority_class_name.as_deref(), Some("high"));
         assert!(ps.affinity.as_ref().unwrap().node_affinity.is_some());
-        assert_eq!(ps.topology_spread_constraints.as_ref().unwrap()[0].topology_key, "zone");
+        assert_eq!(
+            ps.topology_spread_constraints.as_ref().unwrap()[0].topology_key,
+            "zone"
+        );
         let sel = ps.node_selector.as_ref().unwrap();
-        assert_eq!((sel["zone"].as_str(), sel["crun"].as_str()), ("a", "yes"), "merged, never dropped");
-        let tol_keys: Vec<_> = ps.tolerations.as_ref().unwrap().iter().map(|t| t.key.clone().unwrap()).collect();
+        assert_eq!(
+            (sel["zone"].as_str(), sel["crun"].as_str()),
+            ("a", "yes"),
+            "merged, never dropped"
+        );
+        let tol_keys: Vec<_> = ps
+            .tolerations
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|t| t.key.clone().unwrap())
+            .collect();
         assert_eq!(tol_keys, ["edge", "wasm"]);
-        assert_eq!(ps.security_context.as_ref().unwrap().seccomp_profile.as_ref().unwrap().type_, "RuntimeDefault");
+        assert_eq!(
+            ps.security_context
+                .as_ref()
+                .unwrap()
+                .seccomp_profile
+                .as_ref()
+                .unwrap()
+                .type_,
+            "RuntimeDefault"
+        );
         let meta = pod_meta(&d);
         let pl = meta.labels.as_ref().unwrap();
         assert_eq!(pl["team"], "edge");
-        assert_eq!(pl[labels::MODE_KEY], "wasm", "user labels cannot override the operator's");
+        assert_eq!(
+            pl[labels::MODE_KEY],
+            "wasm",
+            "user labels cannot override the operator's"
+        );
         let pa = meta.annotations.as_ref().unwrap();
         assert_eq!(pa["note"], "x");
         assert_eq!(pa["module.wasm.image/variant"], "compat-smart");

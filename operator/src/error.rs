@@ -58,7 +58,9 @@ mod tests {
     #[test]
     fn categories_are_bounded() {
         let api = |code| {
-            Error::Kube(kube::Error::Api(Box::new(kube::core::Status::failure("m", "r").with_code(code))))
+            Error::Kube(kube::Error::Api(Box::new(
+                kube::core::Status::failure("m", "r").with_code(code),
+            )))
         };
         assert_eq!(api(409).category(), "conflict");
         assert_eq!(api(429).category(), "throttled");

@@ -19,4 +19,8 @@ pub mod status;
 pub mod watches;
 
 #[cfg(test)]
+mod controller_tests;
+#[cfg(test)]
+mod mock_api;
+#[cfg(test)]
 mod testing;

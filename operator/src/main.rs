@@ -13,7 +13,11 @@ use wasm_operator::metrics::Metrics;
 use wasm_operator::runtimes::RuntimeConfig;
 
 #[derive(Parser)]
-#[command(name = "wasm-operator", version, about = "Runs WebAssembly workloads on Kubernetes, with a container fallback and cold-start metrics")]
+#[command(
+    name = "wasm-operator",
+    version,
+    about = "Runs WebAssembly workloads on Kubernetes, with a container fallback and cold-start metrics"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,9 +62,13 @@ fn init_tracing(format: &str) {
 }
 
 fn load_runtime_config(path: Option<&std::path::Path>) -> Result<RuntimeConfig, String> {
-    let Some(path) = path else { return Ok(RuntimeConfig::default()) };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read runtime config {}: {e}", path.display()))?;
-    RuntimeConfig::from_yaml(&text).map_err(|e| format!("invalid runtime config {}: {e}", path.display()))
+    let Some(path) = path else {
+        return Ok(RuntimeConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read runtime config {}: {e}", path.display()))?;
+    RuntimeConfig::from_yaml(&text)
+        .map_err(|e| format!("invalid runtime config {}: {e}", path.display()))
 }
 
 async fn connect() -> Result<kube::Client, String> {
@@ -69,11 +77,21 @@ async fn connect() -> Result<kube::Client, String> {
         format!("wasm-operator: no Kubernetes cluster configured: tried in-cluster config and KUBECONFIG/~/.kube/config ({e}). {hint}.")
     })?;
     let url = config.cluster_url.clone();
-    let client = kube::Client::try_from(config).map_err(|e| format!("wasm-operator: cannot build a client for {url}: {e}. {hint}."))?;
-    match tokio::time::timeout(std::time::Duration::from_secs(10), client.apiserver_version()).await {
+    let client = kube::Client::try_from(config)
+        .map_err(|e| format!("wasm-operator: cannot build a client for {url}: {e}. {hint}."))?;
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        client.apiserver_version(),
+    )
+    .await
+    {
         Ok(Ok(_)) => Ok(client),
-        Ok(Err(e)) => Err(format!("wasm-operator: the Kubernetes API server at {url} did not answer: {e}. {hint}.")),
-        Err(_) => Err(format!("wasm-operator: the Kubernetes API server at {url} did not answer within 10 s. {hint}.")),
+        Ok(Err(e)) => Err(format!(
+            "wasm-operator: the Kubernetes API server at {url} did not answer: {e}. {hint}."
+        )),
+        Err(_) => Err(format!(
+            "wasm-operator: the Kubernetes API server at {url} did not answer within 10 s. {hint}."
+        )),
     }
 }
 
@@ -86,7 +104,10 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .map_err(|e| format!("wasm-operator: cannot listen on {}: {e}", args.metrics_addr))?;
-    let http_state = HttpState { metrics: metrics.clone(), ready: ready.clone() };
+    let http_state = HttpState {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    };
     tokio::spawn(async move {
         if let Err(e) = serve(listener, http_state).await {
             tracing::error!(error = %e, "HTTP server stopped");
@@ -96,9 +117,13 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let client = connect().await?;
     tracing::info!(namespace = ?args.namespace, "starting the WasmWorkload controller");
     let (tx, rx) = futures::channel::mpsc::unbounded();
-    let stores: Stores = wasm_operator::watches::start(client.clone(), args.namespace.as_deref(), tx);
+    let stores: Stores =
+        wasm_operator::watches::start(client.clone(), args.namespace.as_deref(), tx);
     let ctx = Arc::new(Context::new(client, metrics, runtimes, stores));
-    let settings = Settings { namespace: args.namespace, concurrency: args.concurrency };
+    let settings = Settings {
+        namespace: args.namespace,
+        concurrency: args.concurrency,
+    };
     controller::run(ctx, rx, settings, move || {
         tracing::info!("caches synced; reconciling");
         ready.store(true, Ordering::Relaxed);

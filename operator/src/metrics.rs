@@ -3,16 +3,20 @@
 //! gauges, removed when the workload is deleted.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::time::Duration;
 
 /// Cold-start buckets: Wasm starts in tens of milliseconds, containers can take minutes.
 pub const COLD_START_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0,
+    120.0,
 ];
 /// Reconcile latency excluding nothing: API round trips included.
-const RECONCILE_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const RECONCILE_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -29,7 +33,9 @@ pub struct Metrics {
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
-    registry.register(Box::new(metric.clone())).expect("metric names are unique and valid");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric names are unique and valid");
     metric
 }
 
@@ -44,9 +50,18 @@ impl Metrics {
         let registry = Registry::new();
         let r = &registry;
         let hist = |name: &str, help: &str, buckets: &[f64], labels: &[&str]| {
-            register(r, HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels).unwrap())
+            register(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+                    labels,
+                )
+                .unwrap(),
+            )
         };
-        let igauge = |name: &str, help: &str, labels: &[&str]| register(r, IntGaugeVec::new(Opts::new(name, help), labels).unwrap());
+        let igauge = |name: &str, help: &str, labels: &[&str]| {
+            register(r, IntGaugeVec::new(Opts::new(name, help), labels).unwrap())
+        };
         Self {
             cold_start: hist(
                 "wasm_workload_cold_start_seconds",
@@ -110,42 +125,72 @@ impl Metrics {
 
     pub fn observe_reconcile(&self, elapsed: Duration, error: Option<&'static str>) {
         let result = if error.is_some() { "error" } else { "ok" };
-        self.reconcile_duration.with_label_values(&[result]).observe(elapsed.as_secs_f64());
+        self.reconcile_duration
+            .with_label_values(&[result])
+            .observe(elapsed.as_secs_f64());
         if let Some(reason) = error {
             self.reconcile_errors.with_label_values(&[reason]).inc();
         }
     }
 
     /// Set a workload's replica gauges, removing the series of the mode it no longer runs in.
-    pub fn set_replicas(&self, namespace: &str, workload: &str, mode: &str, desired: i64, ready: i64) {
-        for other in ["wasm", "container", "pending"].iter().filter(|m| **m != mode) {
+    pub fn set_replicas(
+        &self,
+        namespace: &str,
+        workload: &str,
+        mode: &str,
+        desired: i64,
+        ready: i64,
+    ) {
+        for other in ["wasm", "container", "pending"]
+            .iter()
+            .filter(|m| **m != mode)
+        {
             for state in ["desired", "ready"] {
-                let _ = self.replicas.remove_label_values(&[namespace, workload, other, state]);
+                let _ = self
+                    .replicas
+                    .remove_label_values(&[namespace, workload, other, state]);
             }
         }
-        self.replicas.with_label_values(&[namespace, workload, mode, "desired"]).set(desired);
-        self.replicas.with_label_values(&[namespace, workload, mode, "ready"]).set(ready);
+        self.replicas
+            .with_label_values(&[namespace, workload, mode, "desired"])
+            .set(desired);
+        self.replicas
+            .with_label_values(&[namespace, workload, mode, "ready"])
+            .set(ready);
     }
 
     /// Remove every per-workload series of a deleted workload.
     pub fn forget_workload(&self, namespace: &str, workload: &str) {
         for mode in ["wasm", "container", "pending"] {
             for state in ["desired", "ready"] {
-                let _ = self.replicas.remove_label_values(&[namespace, workload, mode, state]);
+                let _ = self
+                    .replicas
+                    .remove_label_values(&[namespace, workload, mode, state]);
             }
-            let _ = self.last_cold_start.remove_label_values(&[namespace, workload, mode]);
-            let _ = self.image_size.remove_label_values(&[namespace, workload, mode]);
-            let _ = self.memory_working_set.remove_label_values(&[namespace, workload, mode]);
+            let _ = self
+                .last_cold_start
+                .remove_label_values(&[namespace, workload, mode]);
+            let _ = self
+                .image_size
+                .remove_label_values(&[namespace, workload, mode]);
+            let _ = self
+                .memory_working_set
+                .remove_label_values(&[namespace, workload, mode]);
         }
         for reason in crate::decide::reason::FALLBACK_REASONS {
-            let _ = self.fallbacks.remove_label_values(&[namespace, workload, reason]);
+            let _ = self
+                .fallbacks
+                .remove_label_values(&[namespace, workload, reason]);
         }
     }
 
     /// The registry in Prometheus text format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding cannot fail");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
         String::from_utf8(buf).expect("Prometheus text format is UTF-8")
     }
 }
@@ -161,8 +206,13 @@ mod tests {
         m.set_replicas("demo", "hello", "container", 2, 2);
         let text = m.render();
         assert!(text.contains(r#"wasm_workload_replicas{mode="container",namespace="demo",state="ready",workload="hello"} 2"#), "{text}");
-        assert!(!text.contains(r#"mode="wasm""#), "the old mode's series is gone: {text}");
-        m.fallbacks.with_label_values(&["demo", "hello", "NoUsableRuntime"]).inc();
+        assert!(
+            !text.contains(r#"mode="wasm""#),
+            "the old mode's series is gone: {text}"
+        );
+        m.fallbacks
+            .with_label_values(&["demo", "hello", "NoUsableRuntime"])
+            .inc();
         m.forget_workload("demo", "hello");
         let text = m.render();
         assert!(!text.contains("hello"), "{text}");

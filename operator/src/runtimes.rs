@@ -55,8 +55,10 @@ fn entry(name: &str, classes: &[&str]) -> RuntimeEntry {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         let mut crun = entry("crun", &["crun-wasm", "crun"]);
-        crun.pod_annotations
-            .insert("module.wasm.image/variant".to_string(), "compat-smart".to_string());
+        crun.pod_annotations.insert(
+            "module.wasm.image/variant".to_string(),
+            "compat-smart".to_string(),
+        );
         Self {
             runtimes: vec![
                 entry("spin", &["wasmtime-spin-v2", "spin-v2", "spin"]),
@@ -85,9 +87,15 @@ impl RuntimeConfig {
             .iter()
             .find(|n| !config.runtimes.iter().any(|r| &r.name == *n))
         {
-            return Err(format!("defaultOrder names {missing:?}, which is not in runtimes"));
+            return Err(format!(
+                "defaultOrder names {missing:?}, which is not in runtimes"
+            ));
         }
-        if let Some(empty) = config.runtimes.iter().find(|r| r.runtime_classes.is_empty()) {
+        if let Some(empty) = config
+            .runtimes
+            .iter()
+            .find(|r| r.runtime_classes.is_empty())
+        {
             return Err(format!("runtime {:?} lists no runtimeClasses", empty.name));
         }
         Ok(config)
@@ -105,7 +113,11 @@ impl RuntimeConfig {
         requested: &[String],
         rc_exists: impl Fn(&str) -> bool,
     ) -> Result<Vec<Candidate>, UnknownRuntimes> {
-        let names = if requested.is_empty() { &self.default_order } else { requested };
+        let names = if requested.is_empty() {
+            &self.default_order
+        } else {
+            requested
+        };
         let mut out: Vec<Candidate> = Vec::new();
         let mut unknown = Vec::new();
         for name in names {
@@ -140,7 +152,12 @@ impl RuntimeConfig {
         } else {
             Err(UnknownRuntimes {
                 names: unknown,
-                known: self.runtimes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "),
+                known: self
+                    .runtimes
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
         }
     }
@@ -148,9 +165,16 @@ impl RuntimeConfig {
     /// Whether a workload asking for `requested` could ever use RuntimeClass `rc` (or names it
     /// directly). Used to map RuntimeClass events to the workloads they affect.
     pub fn may_use(&self, requested: &[String], rc: &str) -> bool {
-        let names = if requested.is_empty() { &self.default_order } else { requested };
+        let names = if requested.is_empty() {
+            &self.default_order
+        } else {
+            requested
+        };
         names.iter().any(|n| {
-            n == rc || self.find(n).is_some_and(|e| e.runtime_classes.iter().any(|c| c == rc))
+            n == rc
+                || self
+                    .find(n)
+                    .is_some_and(|e| e.runtime_classes.iter().any(|c| c == rc))
         })
     }
 }
@@ -174,18 +198,35 @@ mod tests {
         assert_eq!(classes(&spin), ["wasmtime-spin-v2", "spin-v2", "spin"]);
         for k3s in ["wasmtime", "wasmedge", "wasmer", "lunatic", "slight", "wws"] {
             let c = cfg.candidates(&names(&[k3s]), |_| false).unwrap();
-            assert_eq!(c[0].runtime_class, k3s, "k3s installs a RuntimeClass named {k3s}");
+            assert_eq!(
+                c[0].runtime_class, k3s,
+                "k3s installs a RuntimeClass named {k3s}"
+            );
         }
         let crun = cfg.candidates(&names(&["crun"]), |_| false).unwrap();
         assert_eq!(classes(&crun), ["crun-wasm", "crun"]);
-        assert_eq!(crun[0].pod_annotations["module.wasm.image/variant"], "compat-smart");
+        assert_eq!(
+            crun[0].pod_annotations["module.wasm.image/variant"],
+            "compat-smart"
+        );
     }
 
     #[test]
     fn order_is_kept_and_duplicates_dropped() {
         let cfg = RuntimeConfig::default();
-        let c = cfg.candidates(&names(&["wasmtime", "spin", "wasmtime"]), |_| false).unwrap();
-        assert_eq!(classes(&c), ["wasmtime", "wasmtime-v1", "wasmtime-spin-v2", "spin-v2", "spin"]);
+        let c = cfg
+            .candidates(&names(&["wasmtime", "spin", "wasmtime"]), |_| false)
+            .unwrap();
+        assert_eq!(
+            classes(&c),
+            [
+                "wasmtime",
+                "wasmtime-v1",
+                "wasmtime-spin-v2",
+                "spin-v2",
+                "spin"
+            ]
+        );
         assert_eq!(c[2].runtime, "spin");
     }
 
@@ -200,7 +241,9 @@ mod tests {
     #[test]
     fn runtime_class_names_are_accepted_when_they_exist() {
         let cfg = RuntimeConfig::default();
-        let c = cfg.candidates(&names(&["my-shim"]), |n| n == "my-shim").unwrap();
+        let c = cfg
+            .candidates(&names(&["my-shim"]), |n| n == "my-shim")
+            .unwrap();
         assert_eq!(classes(&c), ["my-shim"]);
         assert_eq!(c[0].runtime, "my-shim");
     }
@@ -208,10 +251,17 @@ mod tests {
     #[test]
     fn unknown_names_are_reported_all_at_once() {
         let cfg = RuntimeConfig::default();
-        let err = cfg.candidates(&names(&["spim", "spin", "wasmtim"]), |_| false).unwrap_err();
+        let err = cfg
+            .candidates(&names(&["spim", "spin", "wasmtim"]), |_| false)
+            .unwrap_err();
         assert_eq!(err.names, ["spim", "wasmtim"]);
         let msg = err.to_string();
-        assert!(msg.starts_with("unknown runtime spim, wasmtim: not a configured runtime name (spin, wasmtime"), "{msg}");
+        assert!(
+            msg.starts_with(
+                "unknown runtime spim, wasmtim: not a configured runtime name (spin, wasmtime"
+            ),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -220,19 +270,31 @@ mod tests {
         assert!(cfg.may_use(&names(&["spin"]), "wasmtime-spin-v2"));
         assert!(!cfg.may_use(&names(&["spin"]), "wasmtime"));
         assert!(cfg.may_use(&names(&["custom"]), "custom"));
-        assert!(cfg.may_use(&[], "wasmedge"), "default order includes wasmedge");
+        assert!(
+            cfg.may_use(&[], "wasmedge"),
+            "default order includes wasmedge"
+        );
     }
 
     #[test]
     fn yaml_configuration_round_trips_and_is_checked() {
-        let yaml = "runtimes:\n- name: fast\n  runtimeClasses: [rc-a, rc-b]\ndefaultOrder: [fast]\n";
+        let yaml =
+            "runtimes:\n- name: fast\n  runtimeClasses: [rc-a, rc-b]\ndefaultOrder: [fast]\n";
         let cfg = RuntimeConfig::from_yaml(yaml).unwrap();
         assert_eq!(cfg.runtimes[0].runtime_classes, ["rc-a", "rc-b"]);
         let bad = "runtimes: []\ndefaultOrder: [nope]\n";
-        assert_eq!(RuntimeConfig::from_yaml(bad).unwrap_err(), "defaultOrder names \"nope\", which is not in runtimes");
+        assert_eq!(
+            RuntimeConfig::from_yaml(bad).unwrap_err(),
+            "defaultOrder names \"nope\", which is not in runtimes"
+        );
         let empty = "runtimes:\n- name: x\n  runtimeClasses: []\ndefaultOrder: []\n";
-        assert!(RuntimeConfig::from_yaml(empty).unwrap_err().contains("lists no runtimeClasses"));
+        assert!(RuntimeConfig::from_yaml(empty)
+            .unwrap_err()
+            .contains("lists no runtimeClasses"));
         let default_yaml = serde_saphyr::to_string(&RuntimeConfig::default()).unwrap();
-        assert_eq!(RuntimeConfig::from_yaml(&default_yaml).unwrap(), RuntimeConfig::default());
+        assert_eq!(
+            RuntimeConfig::from_yaml(&default_yaml).unwrap(),
+            RuntimeConfig::default()
+        );
     }
 }

@@ -63,12 +63,23 @@ mod tests {
     #[test]
     fn unnamed_port_is_targeted_by_number() {
         let mut wl = workload("hello", "demo");
-        wl.spec.ports = vec![WorkloadPort { name: None, container_port: 3000, protocol: None }];
-        wl.spec.service = Some(WlService { enabled: true, type_: "NodePort".into(), port: 8080 });
+        wl.spec.ports = vec![WorkloadPort {
+            name: None,
+            container_port: 3000,
+            protocol: None,
+        }];
+        wl.spec.service = Some(WlService {
+            enabled: true,
+            type_: "NodePort".into(),
+            port: 8080,
+        });
         let spec = build_service(&wl, "container").unwrap().spec.unwrap();
         assert_eq!(spec.type_.as_deref(), Some("NodePort"));
         let p = &spec.ports.unwrap()[0];
-        assert_eq!((p.port, p.target_port.clone()), (8080, Some(IntOrString::Int(3000))));
+        assert_eq!(
+            (p.port, p.target_port.clone()),
+            (8080, Some(IntOrString::Int(3000)))
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ struct Rollout {
 }
 
 fn rollout(deployment: Option<&Deployment>, desired: i32) -> Rollout {
-    let Some(d) = deployment else { return Rollout::default() };
+    let Some(d) = deployment else {
+        return Rollout::default();
+    };
     let st = d.status.clone().unwrap_or_default();
     let generation = d.metadata.generation.unwrap_or(0);
     let replicas = st.replicas.unwrap_or(0);
@@ -38,10 +40,22 @@ fn rollout(deployment: Option<&Deployment>, desired: i32) -> Rollout {
         && updated >= desired
         && replicas == desired
         && ready >= desired;
-    Rollout { replicas, ready, updated, done }
+    Rollout {
+        replicas,
+        ready,
+        updated,
+        done,
+    }
 }
 
-fn condition(type_: &str, ok: bool, reason: &str, message: String, generation: Option<i64>, now: &Time) -> Condition {
+fn condition(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
     Condition {
         type_: type_.to_string(),
         status: if ok { "True" } else { "False" }.to_string(),
@@ -55,7 +69,10 @@ fn condition(type_: &str, ok: bool, reason: &str, message: String, generation: O
 /// Keep the previous lastTransitionTime of a condition whose status did not change.
 fn carry_transition_times(previous: &[Condition], mut next: Vec<Condition>) -> Vec<Condition> {
     for c in &mut next {
-        if let Some(p) = previous.iter().find(|p| p.type_ == c.type_ && p.status == c.status) {
+        if let Some(p) = previous
+            .iter()
+            .find(|p| p.type_ == c.type_ && p.status == c.status)
+        {
             c.last_transition_time = p.last_transition_time.clone();
         }
     }
@@ -87,7 +104,9 @@ pub fn compute_status(
         Decision::Invalid { .. } => (Mode::Pending, None, None),
     };
 
-    let c = |t: &str, ok: bool, reason: &str, msg: String| condition(t, ok, reason, msg, generation, now);
+    let c = |t: &str, ok: bool, reason: &str, msg: String| {
+        condition(t, ok, reason, msg, generation, now)
+    };
     let conditions = match decision {
         Decision::Wasm(_) | Decision::Container { .. } => {
             let resolved = match decision {
@@ -100,25 +119,55 @@ pub fn compute_status(
                         ch.candidate.runtime_class, ch.candidate.runtime, ch.usable_nodes
                     ),
                 ),
-                _ => c(RUNTIME_RESOLVED, true, reason::CONTAINER, fallback_reason.clone().unwrap_or_default()),
+                _ => c(
+                    RUNTIME_RESOLVED,
+                    true,
+                    reason::CONTAINER,
+                    fallback_reason.clone().unwrap_or_default(),
+                ),
             };
             let mode_name = mode.as_label();
             let ready = if r.done {
-                c(READY, true, AVAILABLE, format!("{}/{desired} pods ready in {mode_name} mode", r.ready))
+                c(
+                    READY,
+                    true,
+                    AVAILABLE,
+                    format!("{}/{desired} pods ready in {mode_name} mode", r.ready),
+                )
             } else {
-                c(READY, false, ROLLING_OUT, format!("{}/{desired} pods ready in {mode_name} mode", r.ready))
+                c(
+                    READY,
+                    false,
+                    ROLLING_OUT,
+                    format!("{}/{desired} pods ready in {mode_name} mode", r.ready),
+                )
             };
             let progressing = if r.done {
-                c(PROGRESSING, false, COMPLETE, "Deployment rolled out".to_string())
+                c(
+                    PROGRESSING,
+                    false,
+                    COMPLETE,
+                    "Deployment rolled out".to_string(),
+                )
             } else {
-                c(PROGRESSING, true, ROLLING_OUT, format!("{}/{desired} pods updated, {} ready", r.updated, r.ready))
+                c(
+                    PROGRESSING,
+                    true,
+                    ROLLING_OUT,
+                    format!("{}/{desired} pods updated, {} ready", r.updated, r.ready),
+                )
             };
             vec![ready, resolved, progressing]
         }
         Decision::Pending { reason, message } | Decision::Invalid { reason, message } => vec![
             c(READY, false, reason, message.clone()),
             c(RUNTIME_RESOLVED, false, reason, message.clone()),
-            c(PROGRESSING, false, reason, "nothing is rolled out until this is resolved".to_string()),
+            c(
+                PROGRESSING,
+                false,
+                reason,
+                "nothing is rolled out until this is resolved".to_string(),
+            ),
         ],
     };
 
@@ -152,7 +201,13 @@ mod tests {
         Time(Timestamp::from_second(secs).unwrap())
     }
 
-    fn deployment(generation: i64, observed: i64, replicas: i32, ready: i32, updated: i32) -> Deployment {
+    fn deployment(
+        generation: i64,
+        observed: i64,
+        replicas: i32,
+        ready: i32,
+        updated: i32,
+    ) -> Deployment {
         let mut d = Deployment::default();
         d.metadata.generation = Some(generation);
         d.status = Some(DeploymentStatus {
@@ -168,24 +223,42 @@ mod tests {
     #[test]
     fn wasm_rolled_out_is_ready() {
         let wl = workload("hello", "demo");
-        let s = compute_status(&wl, &Decision::Wasm(chosen("spin")), Some(&deployment(3, 3, 2, 2, 2)), &t(100));
+        let s = compute_status(
+            &wl,
+            &Decision::Wasm(chosen("spin")),
+            Some(&deployment(3, 3, 2, 2, 2)),
+            &t(100),
+        );
         assert_eq!(s.mode, Some(Mode::Wasm));
         assert_eq!(s.runtime_class_name.as_deref(), Some("spin"));
         assert_eq!((s.replicas, s.ready_replicas), (2, 2));
-        assert_eq!(s.selector.as_deref(), Some("wasm-operator.dev/workload=hello"));
+        assert_eq!(
+            s.selector.as_deref(),
+            Some("wasm-operator.dev/workload=hello")
+        );
         assert_eq!(s.observed_generation, Some(1));
         let ready = find(&s, READY).unwrap();
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", AVAILABLE));
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", AVAILABLE)
+        );
         assert_eq!(ready.message, "2/2 pods ready in wasm mode");
         assert_eq!(find(&s, RUNTIME_RESOLVED).unwrap().reason, "Wasm");
         assert_eq!(find(&s, PROGRESSING).unwrap().status, "False");
-        assert!(s.conditions.iter().all(|c| c.observed_generation == Some(1)));
+        assert!(s
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == Some(1)));
     }
 
     #[test]
     fn stale_or_partial_rollout_is_progressing() {
         let wl = workload("hello", "demo");
-        for d in [deployment(4, 3, 2, 2, 2), deployment(3, 3, 3, 2, 2), deployment(3, 3, 2, 1, 2)] {
+        for d in [
+            deployment(4, 3, 2, 2, 2),
+            deployment(3, 3, 3, 2, 2),
+            deployment(3, 3, 2, 1, 2),
+        ] {
             let s = compute_status(&wl, &Decision::Wasm(chosen("spin")), Some(&d), &t(100));
             assert_eq!(find(&s, READY).unwrap().status, "False", "{d:?}");
             assert_eq!(find(&s, PROGRESSING).unwrap().reason, ROLLING_OUT);
@@ -195,26 +268,58 @@ mod tests {
     #[test]
     fn container_mode_reports_the_reason() {
         let wl = workload("hello", "demo");
-        let d = Decision::Container { reason: reason::NO_USABLE_RUNTIME, message: "no usable Wasm RuntimeClass (x)".into() };
+        let d = Decision::Container {
+            reason: reason::NO_USABLE_RUNTIME,
+            message: "no usable Wasm RuntimeClass (x)".into(),
+        };
         let s = compute_status(&wl, &d, None, &t(5));
         assert_eq!(s.mode, Some(Mode::Container));
         assert_eq!(s.runtime_class_name, None);
-        assert_eq!(s.fallback_reason.as_deref(), Some("no usable Wasm RuntimeClass (x)"));
+        assert_eq!(
+            s.fallback_reason.as_deref(),
+            Some("no usable Wasm RuntimeClass (x)")
+        );
         let rr = find(&s, RUNTIME_RESOLVED).unwrap();
-        assert_eq!((rr.status.as_str(), rr.reason.as_str()), ("True", "Container"));
+        assert_eq!(
+            (rr.status.as_str(), rr.reason.as_str()),
+            ("True", "Container")
+        );
     }
 
     #[test]
     fn pending_and_invalid_are_not_ready_with_reason() {
         let wl = workload("hello", "demo");
-        let s = compute_status(&wl, &Decision::Pending { reason: reason::NO_USABLE_RUNTIME, message: "m".into() }, None, &t(5));
+        let s = compute_status(
+            &wl,
+            &Decision::Pending {
+                reason: reason::NO_USABLE_RUNTIME,
+                message: "m".into(),
+            },
+            None,
+            &t(5),
+        );
         assert_eq!(s.mode, Some(Mode::Pending));
         let ready = find(&s, READY).unwrap();
-        assert_eq!((ready.status.as_str(), ready.reason.as_str(), ready.message.as_str()), ("False", "NoUsableRuntime", "m"));
+        assert_eq!(
+            (
+                ready.status.as_str(),
+                ready.reason.as_str(),
+                ready.message.as_str()
+            ),
+            ("False", "NoUsableRuntime", "m")
+        );
 
         let mut running = workload("hello", "demo");
-        running.status = Some(compute_status(&running, &Decision::Wasm(chosen("spin")), None, &t(5)));
-        let invalid = Decision::Invalid { reason: reason::UNKNOWN_RUNTIME, message: "unknown runtime spim".into() };
+        running.status = Some(compute_status(
+            &running,
+            &Decision::Wasm(chosen("spin")),
+            None,
+            &t(5),
+        ));
+        let invalid = Decision::Invalid {
+            reason: reason::UNKNOWN_RUNTIME,
+            message: "unknown runtime spim".into(),
+        };
         let s = compute_status(&running, &invalid, Some(&deployment(1, 1, 2, 2, 2)), &t(6));
         assert_eq!(s.mode, Some(Mode::Wasm), "what runs is still reported");
         assert_eq!(find(&s, READY).unwrap().reason, "UnknownRuntime");
@@ -229,11 +334,20 @@ mod tests {
         let first = compute_status(&wl, &Decision::Wasm(chosen("spin")), Some(&d), &t(100));
         wl.status = Some(first.clone());
         let again = compute_status(&wl, &Decision::Wasm(chosen("spin")), Some(&d), &t(200));
-        assert_eq!(first, again, "a later pass with nothing new must not change status");
+        assert_eq!(
+            first, again,
+            "a later pass with nothing new must not change status"
+        );
 
         let done = deployment(1, 1, 2, 2, 2);
         let flipped = compute_status(&wl, &Decision::Wasm(chosen("spin")), Some(&done), &t(300));
         assert_eq!(find(&flipped, READY).unwrap().last_transition_time, t(300));
-        assert_eq!(find(&flipped, RUNTIME_RESOLVED).unwrap().last_transition_time, t(100), "unchanged status keeps its time");
+        assert_eq!(
+            find(&flipped, RUNTIME_RESOLVED)
+                .unwrap()
+                .last_transition_time,
+            t(100),
+            "unchanged status keeps its time"
+        );
     }
 }

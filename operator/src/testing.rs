@@ -1,6 +1,9 @@
 //! Fixtures shared by the unit and controller tests.
 
-use crate::crd::{FallbackPolicy, FallbackSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec, WorkloadPort};
+use crate::crd::{
+    FallbackPolicy, FallbackSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec,
+    WorkloadPort,
+};
 use crate::discovery::Chosen;
 use crate::runtimes::Candidate;
 use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeSpec, NodeStatus, Taint, Toleration};
@@ -10,10 +13,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub fn taint(key: &str, value: Option<&str>, effect: &str) -> Taint {
-    Taint { key: key.into(), value: value.map(Into::into), effect: effect.into(), time_added: None }
+    Taint {
+        key: key.into(),
+        value: value.map(Into::into),
+        effect: effect.into(),
+        time_added: None,
+    }
 }
 
-pub fn toleration(key: Option<&str>, operator: &str, value: Option<&str>, effect: Option<&str>) -> Toleration {
+pub fn toleration(
+    key: Option<&str>,
+    operator: &str,
+    value: Option<&str>,
+    effect: Option<&str>,
+) -> Toleration {
     Toleration {
         key: key.map(Into::into),
         operator: Some(operator.into()),
@@ -23,11 +36,22 @@ pub fn toleration(key: Option<&str>, operator: &str, value: Option<&str>, effect
     }
 }
 
-pub fn node(name: &str, labels: &[(&str, &str)], ready: bool, cordoned: bool, taints: Vec<Taint>) -> Arc<Node> {
+pub fn node(
+    name: &str,
+    labels: &[(&str, &str)],
+    ready: bool,
+    cordoned: bool,
+    taints: Vec<Taint>,
+) -> Arc<Node> {
     Arc::new(Node {
         metadata: ObjectMeta {
             name: Some(name.into()),
-            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
             ..Default::default()
         },
         spec: Some(NodeSpec {
@@ -46,23 +70,42 @@ pub fn node(name: &str, labels: &[(&str, &str)], ready: bool, cordoned: bool, ta
     })
 }
 
-pub fn runtime_class(name: &str, selector: Option<BTreeMap<String, String>>, tolerations: Vec<Toleration>) -> RuntimeClass {
+pub fn runtime_class(
+    name: &str,
+    selector: Option<BTreeMap<String, String>>,
+    tolerations: Vec<Toleration>,
+) -> RuntimeClass {
     let scheduling = (selector.is_some() || !tolerations.is_empty()).then(|| Scheduling {
         node_selector: selector,
         tolerations: (!tolerations.is_empty()).then_some(tolerations),
     });
     RuntimeClass {
-        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
         handler: name.replace("wasmtime-", ""),
         overhead: None,
         scheduling,
     }
 }
 
-pub fn chosen_with(rc: &str, selector: Option<BTreeMap<&str, &str>>, tolerations: Vec<Toleration>) -> Chosen {
-    let selector = selector.map(|s| s.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+pub fn chosen_with(
+    rc: &str,
+    selector: Option<BTreeMap<&str, &str>>,
+    tolerations: Vec<Toleration>,
+) -> Chosen {
+    let selector = selector.map(|s| {
+        s.into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    });
     Chosen {
-        candidate: Candidate { runtime: rc.into(), runtime_class: rc.into(), pod_annotations: BTreeMap::new() },
+        candidate: Candidate {
+            runtime: rc.into(),
+            runtime_class: rc.into(),
+            pod_annotations: BTreeMap::new(),
+        },
         runtime_class: Arc::new(runtime_class(rc, selector, tolerations)),
         usable_nodes: 1,
     }
@@ -88,8 +131,15 @@ pub fn spec() -> WasmWorkloadSpec {
             policy: FallbackPolicy::OnFailure,
             ..Default::default()
         },
-        ports: vec![WorkloadPort { name: Some("http".into()), container_port: 8080, protocol: None }],
-        service: Some(ServiceSpec { enabled: true, ..Default::default() }),
+        ports: vec![WorkloadPort {
+            name: Some("http".into()),
+            container_port: 8080,
+            protocol: None,
+        }],
+        service: Some(ServiceSpec {
+            enabled: true,
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

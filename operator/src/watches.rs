@@ -32,7 +32,11 @@ pub enum Trigger {
 }
 
 /// Workloads a trigger may affect.
-pub fn affected(trigger: &Trigger, workloads: &Store<WasmWorkload>, runtimes: &RuntimeConfig) -> Vec<ObjectRef<WasmWorkload>> {
+pub fn affected(
+    trigger: &Trigger,
+    workloads: &Store<WasmWorkload>,
+    runtimes: &RuntimeConfig,
+) -> Vec<ObjectRef<WasmWorkload>> {
     match trigger {
         Trigger::Owner(r) => vec![r.clone()],
         Trigger::RuntimeClass(rc) => workloads
@@ -41,7 +45,11 @@ pub fn affected(trigger: &Trigger, workloads: &Store<WasmWorkload>, runtimes: &R
             .filter(|w| runtimes.may_use(&w.spec.wasm.runtimes, rc))
             .map(|w| ObjectRef::from_obj(w.as_ref()))
             .collect(),
-        Trigger::Nodes => workloads.state().iter().map(|w| ObjectRef::from_obj(w.as_ref())).collect(),
+        Trigger::Nodes => workloads
+            .state()
+            .iter()
+            .map(|w| ObjectRef::from_obj(w.as_ref()))
+            .collect(),
     }
 }
 
@@ -75,20 +83,32 @@ fn prune_node(node: &mut Node) {
     node.metadata.annotations = None;
     if let Some(st) = node.status.take() {
         node.status = Some(NodeStatus {
-            conditions: st.conditions.map(|cs| cs.into_iter().filter(|c| c.type_ == "Ready").collect()),
+            conditions: st
+                .conditions
+                .map(|cs| cs.into_iter().filter(|c| c.type_ == "Ready").collect()),
             images: st.images,
             ..Default::default()
         });
     }
 }
 
-fn reflect<K>(api: Api<K>, config: watcher::Config, prune: fn(&mut K)) -> (Store<K>, impl Stream<Item = Result<Event<K>, watcher::Error>> + Send)
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    prune: fn(&mut K),
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<Event<K>, watcher::Error>> + Send,
+)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
     let (reader, writer) = reflector::store();
-    let stream = watcher::watcher(api, config).default_backoff().modify(prune).reflect(writer);
+    let stream = watcher::watcher(api, config)
+        .default_backoff()
+        .modify(prune)
+        .reflect(writer);
     (reader, stream)
 }
 
@@ -97,8 +117,12 @@ fn clear_managed_fields<K: Resource>(obj: &mut K) {
 }
 
 /// Drive a watch in its own task, sending triggers; watch errors are logged and retried with backoff.
-fn spawn_watch<K, S>(kind: &'static str, stream: S, mut to_triggers: impl FnMut(Event<K>) -> Vec<Trigger> + Send + 'static, tx: UnboundedSender<Trigger>)
-where
+fn spawn_watch<K, S>(
+    kind: &'static str,
+    stream: S,
+    mut to_triggers: impl FnMut(Event<K>) -> Vec<Trigger> + Send + 'static,
+    tx: UnboundedSender<Trigger>,
+) where
     K: Send + 'static,
     S: Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
 {
@@ -122,26 +146,49 @@ where
 /// Triggers for an owned Deployment or Service event.
 fn owned_triggers<K: Resource>(event: Event<K>) -> Vec<Trigger> {
     match event {
-        Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => controller_owner(&o).map(Trigger::Owner).into_iter().collect(),
+        Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => controller_owner(&o)
+            .map(Trigger::Owner)
+            .into_iter()
+            .collect(),
         Event::Init | Event::InitDone => vec![],
     }
 }
 
 /// Start every secondary watch; returns their caches. `namespace` scopes the owned watches.
-pub fn start(client: kube::Client, namespace: Option<&str>, tx: UnboundedSender<Trigger>) -> crate::context::Stores {
-    let owned = watcher::Config::default().labels(&labels::managed_selector()).any_semantic();
-    let (deployments, dstream) = reflect(scoped::<Deployment>(&client, namespace), owned.clone(), clear_managed_fields);
+pub fn start(
+    client: kube::Client,
+    namespace: Option<&str>,
+    tx: UnboundedSender<Trigger>,
+) -> crate::context::Stores {
+    let owned = watcher::Config::default()
+        .labels(&labels::managed_selector())
+        .any_semantic();
+    let (deployments, dstream) = reflect(
+        scoped::<Deployment>(&client, namespace),
+        owned.clone(),
+        clear_managed_fields,
+    );
     spawn_watch("Deployment", dstream, owned_triggers, tx.clone());
-    let (services, sstream) = reflect(scoped::<Service>(&client, namespace), owned, clear_managed_fields);
+    let (services, sstream) = reflect(
+        scoped::<Service>(&client, namespace),
+        owned,
+        clear_managed_fields,
+    );
     spawn_watch("Service", sstream, owned_triggers, tx.clone());
 
     let any = watcher::Config::default().any_semantic();
-    let (runtime_classes, rstream) = reflect(Api::<RuntimeClass>::all(client.clone()), any.clone(), clear_managed_fields);
+    let (runtime_classes, rstream) = reflect(
+        Api::<RuntimeClass>::all(client.clone()),
+        any.clone(),
+        clear_managed_fields,
+    );
     spawn_watch(
         "RuntimeClass",
         rstream,
         |event| match event {
-            Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => vec![Trigger::RuntimeClass(o.name_any())],
+            Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => {
+                vec![Trigger::RuntimeClass(o.name_any())]
+            }
             Event::Init | Event::InitDone => vec![],
         },
         tx.clone(),
@@ -155,7 +202,9 @@ pub fn start(client: kube::Client, namespace: Option<&str>, tx: UnboundedSender<
         nstream,
         move |event| {
             let changed = match event {
-                Event::Apply(n) => seen.insert(n.name_any(), node_fingerprint(&n)) != Some(node_fingerprint(&n)),
+                Event::Apply(n) => {
+                    seen.insert(n.name_any(), node_fingerprint(&n)) != Some(node_fingerprint(&n))
+                }
                 Event::Delete(n) => seen.remove(&n.name_any()).is_some(),
                 Event::Init => {
                     relisted.clear();
@@ -172,11 +221,20 @@ pub fn start(client: kube::Client, namespace: Option<&str>, tx: UnboundedSender<
                     changed
                 }
             };
-            if changed { vec![Trigger::Nodes] } else { vec![] }
+            if changed {
+                vec![Trigger::Nodes]
+            } else {
+                vec![]
+            }
         },
         tx,
     );
-    crate::context::Stores { runtime_classes, nodes, deployments, services }
+    crate::context::Stores {
+        runtime_classes,
+        nodes,
+        deployments,
+        services,
+    }
 }
 
 /// An Api over one namespace, or all of them.
@@ -202,27 +260,64 @@ mod tests {
         let a = node("n", &[("spin", "yes")], true, false, vec![]);
         let mut b = (*a).clone();
         b.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].last_heartbeat_time =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
-        b.status.as_mut().unwrap().conditions.as_mut().unwrap().push(NodeCondition {
-            type_: "MemoryPressure".into(),
-            status: "False".into(),
-            ..Default::default()
-        });
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
+        b.status
+            .as_mut()
+            .unwrap()
+            .conditions
+            .as_mut()
+            .unwrap()
+            .push(NodeCondition {
+                type_: "MemoryPressure".into(),
+                status: "False".into(),
+                ..Default::default()
+            });
         assert_eq!(node_fingerprint(&a), node_fingerprint(&b));
     }
 
     #[test]
     fn what_decides_usability_changes_the_fingerprint() {
         let base = node_fingerprint(&node("n", &[("spin", "yes")], true, false, vec![]));
-        assert_ne!(base, node_fingerprint(&node("n", &[], true, false, vec![])), "label");
-        assert_ne!(base, node_fingerprint(&node("n", &[("spin", "yes")], false, false, vec![])), "ready");
-        assert_ne!(base, node_fingerprint(&node("n", &[("spin", "yes")], true, true, vec![])), "cordon");
-        assert_ne!(base, node_fingerprint(&node("n", &[("spin", "yes")], true, false, vec![taint("t", None, "NoSchedule")])), "taint");
+        assert_ne!(
+            base,
+            node_fingerprint(&node("n", &[], true, false, vec![])),
+            "label"
+        );
+        assert_ne!(
+            base,
+            node_fingerprint(&node("n", &[("spin", "yes")], false, false, vec![])),
+            "ready"
+        );
+        assert_ne!(
+            base,
+            node_fingerprint(&node("n", &[("spin", "yes")], true, true, vec![])),
+            "cordon"
+        );
+        assert_ne!(
+            base,
+            node_fingerprint(&node(
+                "n",
+                &[("spin", "yes")],
+                true,
+                false,
+                vec![taint("t", None, "NoSchedule")]
+            )),
+            "taint"
+        );
     }
 
     #[test]
     fn pruned_nodes_keep_what_discovery_reads() {
-        let mut n = (*node("n", &[("spin", "yes")], true, false, vec![taint("t", None, "NoSchedule")])).clone();
+        let mut n = (*node(
+            "n",
+            &[("spin", "yes")],
+            true,
+            false,
+            vec![taint("t", None, "NoSchedule")],
+        ))
+        .clone();
         n.metadata.annotations = Some([("big".to_string(), "x".repeat(1000))].into());
         let before = node_fingerprint(&n);
         prune_node(&mut n);

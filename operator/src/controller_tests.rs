@@ -1,0 +1,592 @@
+//! Controller scenarios: the real `Controller` (watches, triggers, reconcile, status) against the
+//! scripted mock API. Each scenario checks the exact writes and feeds watch events.
+
+use crate::context::Context;
+use crate::controller::{self, Settings};
+use crate::crd::FallbackPolicy;
+use crate::metrics::Metrics;
+use crate::mock_api::{self, wait_until, Recorded, World};
+use crate::runtimes::RuntimeConfig;
+use crate::testing;
+use crate::watches;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/demo/deployments/hello";
+const SERVICE: &str = "/api/v1/namespaces/demo/services/hello";
+const STATUS: &str = "/apis/wasm-operator.dev/v1alpha1/namespaces/demo/wasmworkloads/hello/status";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/demo/events";
+
+struct Harness {
+    world: Arc<Mutex<World>>,
+    metrics: Metrics,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Harness {
+    async fn start(setup: impl FnOnce(&mut World)) -> Harness {
+        let mut world = World::default();
+        setup(&mut world);
+        let (client, world) = mock_api::client(world);
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let stores = watches::start(client.clone(), None, tx);
+        let metrics = Metrics::new();
+        let ctx = Arc::new(Context::new(
+            client,
+            metrics.clone(),
+            RuntimeConfig::default(),
+            stores,
+        ));
+        let settings = Settings {
+            namespace: None,
+            concurrency: 4,
+        };
+        let task = tokio::spawn(controller::run(ctx, rx, settings, || {}));
+        Harness {
+            world,
+            metrics,
+            task,
+        }
+    }
+
+    fn writes_to(&self, method: &str, path: &str) -> Vec<Recorded> {
+        self.world
+            .lock()
+            .unwrap()
+            .writes()
+            .into_iter()
+            .filter(|r| r.method == method && r.path == path)
+            .collect()
+    }
+
+    fn write_count(&self) -> usize {
+        self.world.lock().unwrap().writes().len()
+    }
+
+    async fn wait(&self, what: &str, check: impl Fn(&World) -> bool) {
+        wait_until(&self.world, what, WAIT, check).await;
+    }
+
+    /// Wait for the n-th write of `method` to `path` and return it.
+    async fn nth_write(&self, method: &str, path: &str, n: usize) -> Recorded {
+        let (m, p) = (method.to_string(), path.to_string());
+        self.wait(&format!("write #{n} {method} {path}"), move |w| {
+            w.writes()
+                .iter()
+                .filter(|r| r.method == m && r.path == p)
+                .count()
+                >= n
+        })
+        .await;
+        self.writes_to(method, path)[n - 1].clone()
+    }
+
+    fn reconciles(&self) -> u64 {
+        self.metrics
+            .reconcile_duration
+            .with_label_values(&["ok"])
+            .get_sample_count()
+    }
+
+    /// Let one more reconcile of the workload run to its end.
+    async fn await_reconcile_after(&self, before: u64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.reconciles() <= before {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no reconcile happened"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Wait until the controller is idle: no reconcile and no request for a quiet window, so
+    /// that what a scenario feeds next is the only thing that can explain what follows.
+    async fn settle(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let seen = (
+                self.reconciles(),
+                self.world.lock().unwrap().requests().len(),
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if seen
+                == (
+                    self.reconciles(),
+                    self.world.lock().unwrap().requests().len(),
+                )
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the controller never went idle"
+            );
+        }
+    }
+}
+
+fn workload_json(policy: FallbackPolicy, runtimes: &[&str]) -> Value {
+    let mut wl = testing::workload("hello", "demo");
+    wl.spec.fallback.policy = policy;
+    wl.spec.wasm.runtimes = runtimes.iter().map(|s| s.to_string()).collect();
+    let mut v = serde_json::to_value(&wl).unwrap();
+    v["apiVersion"] = json!("wasm-operator.dev/v1alpha1");
+    v["kind"] = json!("WasmWorkload");
+    v
+}
+
+fn runtime_class_json(name: &str, handler: &str, node_selector: Option<Value>) -> Value {
+    let mut v = json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name}, "handler": handler});
+    if let Some(sel) = node_selector {
+        v["scheduling"] = json!({"nodeSelector": sel});
+    }
+    v
+}
+
+fn node_json(name: &str, labels: Value, ready: bool) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+    })
+}
+
+fn event_reasons(h: &Harness) -> Vec<(String, String)> {
+    h.writes_to("POST", EVENTS)
+        .iter()
+        .map(|r| {
+            let b = r.body.as_ref().unwrap();
+            (
+                b["type"].as_str().unwrap_or("").to_string(),
+                b["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap()
+}
+
+fn assert_apply(r: &Recorded) {
+    assert_eq!(r.method, "PATCH");
+    assert_eq!(
+        r.query.get("fieldManager").map(String::as_str),
+        Some("wasm-operator"),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.query.get("force").map(String::as_str),
+        Some("true"),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.content_type.as_deref(),
+        Some("application/apply-patch+yaml"),
+        "{r:?}"
+    );
+}
+
+fn spin_world(w: &mut World) {
+    w.put(
+        "runtimeclasses",
+        runtime_class_json("wasmtime-spin-v2", "spin", None),
+    );
+    w.put("nodes", node_json("n1", json!({}), true));
+    w.put(
+        "wasmworkloads",
+        workload_json(FallbackPolicy::OnFailure, &["spin", "wasmtime"]),
+    );
+}
+
+#[tokio::test]
+async fn create_yields_a_wasm_deployment_service_status_and_event() {
+    let h = Harness::start(spin_world).await;
+    let status_write = h.nth_write("PATCH", STATUS, 1).await;
+
+    let deployments = h.writes_to("PATCH", DEPLOYMENT);
+    assert_eq!(deployments.len(), 1, "one Deployment apply");
+    let d = &deployments[0];
+    assert_apply(d);
+    let body = d.body.as_ref().unwrap();
+    assert_eq!(body["apiVersion"], "apps/v1");
+    assert_eq!(body["kind"], "Deployment");
+    assert_eq!(
+        body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "wasm-operator"
+    );
+    assert_eq!(
+        body["metadata"]["labels"]["wasm-operator.dev/workload"],
+        "hello"
+    );
+    assert_eq!(body["metadata"]["labels"]["wasm-operator.dev/mode"], "wasm");
+    assert_eq!(body["metadata"]["ownerReferences"][0]["uid"], "uid-hello");
+    assert_eq!(body["metadata"]["ownerReferences"][0]["controller"], true);
+    assert!(body["metadata"]["annotations"]["wasm-operator.dev/spec-hash"].is_string());
+    let pod = &body["spec"]["template"]["spec"];
+    assert_eq!(pod["runtimeClassName"], "wasmtime-spin-v2");
+    assert_eq!(
+        pod["containers"][0]["image"],
+        "registry.example/hello-wasm:1.0"
+    );
+    assert_eq!(body["spec"]["replicas"], 2);
+
+    let services = h.writes_to("PATCH", SERVICE);
+    assert_eq!(services.len(), 1, "one Service apply");
+    assert_apply(&services[0]);
+    assert_eq!(
+        services[0].body.as_ref().unwrap()["spec"]["ports"][0]["port"],
+        80
+    );
+
+    assert_apply(&status_write);
+    let st = &status_write.body.as_ref().unwrap()["status"];
+    assert_eq!(st["mode"], "Wasm");
+    assert_eq!(st["runtimeClassName"], "wasmtime-spin-v2");
+    assert_eq!(st["selector"], "wasm-operator.dev/workload=hello");
+    assert_eq!(st["observedGeneration"], 1);
+    let resolved = condition(st, "RuntimeResolved");
+    assert_eq!(
+        (resolved["status"].as_str(), resolved["reason"].as_str()),
+        (Some("True"), Some("Wasm"))
+    );
+    assert_eq!(
+        condition(st, "Ready")["status"],
+        "False",
+        "no pod is ready yet"
+    );
+
+    h.wait("the RunningWasm event", |w| {
+        w.writes().iter().any(|r| r.path == EVENTS)
+    })
+    .await;
+    assert_eq!(
+        event_reasons(&h),
+        vec![("Normal".to_string(), "RunningWasm".to_string())]
+    );
+
+    // Owned watches are label-selected; nothing watches every object of a kind it owns.
+    let w = h.world.lock().unwrap();
+    for kind in ["/apis/apps/v1/deployments", "/api/v1/services"] {
+        let lists: Vec<_> = w
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == kind)
+            .collect();
+        assert!(!lists.is_empty(), "{kind} is watched");
+        for r in lists {
+            assert_eq!(
+                r.query.get("labelSelector").map(String::as_str),
+                Some("app.kubernetes.io/managed-by=wasm-operator"),
+                "{r:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn ready_pods_flow_into_status_and_an_unchanged_workload_writes_nothing() {
+    let h = Harness::start(spin_world).await;
+    h.nth_write("PATCH", STATUS, 1).await;
+    h.wait("the event", |w| w.writes().iter().any(|r| r.path == EVENTS))
+        .await;
+
+    // The Deployment's pods become ready: status follows.
+    {
+        let mut w = h.world.lock().unwrap();
+        let mut d = w.get("deployments", Some("demo"), "hello").unwrap().clone();
+        d["status"] = json!({"observedGeneration": 1, "replicas": 2, "readyReplicas": 2, "updatedReplicas": 2});
+        w.put("deployments", d);
+    }
+    let second = h.nth_write("PATCH", STATUS, 2).await;
+    let st = &second.body.as_ref().unwrap()["status"];
+    assert_eq!(
+        (st["replicas"].as_i64(), st["readyReplicas"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(condition(st, "Ready")["status"], "True");
+    assert_eq!(condition(st, "Progressing")["reason"], "Complete");
+
+    // Once idle, poke the workload through a RuntimeClass event: a full reconcile runs and
+    // writes nothing.
+    h.settle().await;
+    let writes = h.write_count();
+    let before = h.reconciles();
+    {
+        let mut w = h.world.lock().unwrap();
+        let rc = w
+            .get("runtimeclasses", None, "wasmtime-spin-v2")
+            .unwrap()
+            .clone();
+        w.put("runtimeclasses", rc);
+    }
+    h.await_reconcile_after(before).await;
+    let before = h.reconciles();
+    {
+        // A node heartbeat alone is not even a trigger; a new label is.
+        let mut w = h.world.lock().unwrap();
+        w.put(
+            "nodes",
+            node_json("n1", json!({"unrelated": "label"}), true),
+        );
+    }
+    h.await_reconcile_after(before).await;
+    assert_eq!(
+        h.write_count(),
+        writes,
+        "an unchanged workload writes nothing: {:#?}",
+        h.world.lock().unwrap().writes()[writes..].to_vec()
+    );
+}
+
+#[tokio::test]
+async fn runtime_class_deleted_switches_to_the_container_with_reason_and_event() {
+    let h = Harness::start(spin_world).await;
+    h.nth_write("PATCH", STATUS, 1).await;
+    h.settle().await;
+    h.world
+        .lock()
+        .unwrap()
+        .remove("runtimeclasses", None, "wasmtime-spin-v2");
+
+    let d = h.nth_write("PATCH", DEPLOYMENT, 2).await;
+    assert_apply(&d);
+    let body = d.body.as_ref().unwrap();
+    let pod = &body["spec"]["template"]["spec"];
+    assert!(
+        pod.get("runtimeClassName").is_none(),
+        "Container mode has no runtime class: {pod}"
+    );
+    assert_eq!(pod["containers"][0]["image"], "registry.example/hello:1.0");
+    assert_eq!(pod["containers"][0]["args"], json!(["--port", "8080"]));
+    assert_eq!(
+        body["metadata"]["labels"]["wasm-operator.dev/mode"],
+        "container"
+    );
+    assert_eq!(
+        body["spec"]["selector"]["matchLabels"],
+        json!({"wasm-operator.dev/workload": "hello"}),
+        "selector is stable"
+    );
+
+    let st = h.nth_write("PATCH", STATUS, 2).await.body.unwrap()["status"].clone();
+    assert_eq!(st["mode"], "Container");
+    assert!(st.get("runtimeClassName").is_none());
+    let reason = st["fallbackReason"].as_str().unwrap();
+    assert!(
+        reason.contains("wasmtime-spin-v2: not installed"),
+        "{reason}"
+    );
+    assert_eq!(condition(&st, "RuntimeResolved")["reason"], "Container");
+
+    h.wait("the FellBack event", |w| {
+        w.writes().iter().filter(|r| r.path == EVENTS).count() >= 2
+    })
+    .await;
+    assert_eq!(
+        event_reasons(&h)[1],
+        ("Warning".to_string(), "FellBack".to_string())
+    );
+    assert_eq!(
+        h.metrics
+            .fallbacks
+            .with_label_values(&["demo", "hello", "NoUsableRuntime"])
+            .get(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_node_with_the_runtime_appearing_switches_back_to_wasm() {
+    let h = Harness::start(|w| {
+        w.put(
+            "runtimeclasses",
+            runtime_class_json("spin", "spin", Some(json!({"spin": "yes"}))),
+        );
+        w.put("nodes", node_json("plain", json!({}), true));
+        w.put(
+            "nodes",
+            node_json("wasm-notready", json!({"spin": "yes"}), false),
+        );
+        w.put(
+            "wasmworkloads",
+            workload_json(FallbackPolicy::WhenUnavailable, &["spin"]),
+        );
+    })
+    .await;
+    let first = h.nth_write("PATCH", DEPLOYMENT, 1).await;
+    assert!(first.body.as_ref().unwrap()["spec"]["template"]["spec"]
+        .get("runtimeClassName")
+        .is_none());
+    let st = h.nth_write("PATCH", STATUS, 1).await.body.unwrap()["status"].clone();
+    assert_eq!(st["mode"], "Container");
+    assert!(
+        st["fallbackReason"]
+            .as_str()
+            .unwrap()
+            .contains("spin: no Ready, schedulable node"),
+        "{st}"
+    );
+    h.settle().await;
+
+    h.world
+        .lock()
+        .unwrap()
+        .put("nodes", node_json("wasm", json!({"spin": "yes"}), true));
+    let second = h.nth_write("PATCH", DEPLOYMENT, 2).await;
+    let pod = &second.body.as_ref().unwrap()["spec"]["template"]["spec"];
+    assert_eq!(pod["runtimeClassName"], "spin");
+    assert_eq!(
+        pod["nodeSelector"],
+        json!({"spin": "yes"}),
+        "the RuntimeClass's nodeSelector is merged in"
+    );
+    assert_eq!(
+        pod["containers"][0]["image"],
+        "registry.example/hello-wasm:1.0"
+    );
+    let st = h.nth_write("PATCH", STATUS, 2).await.body.unwrap()["status"].clone();
+    assert_eq!(st["mode"], "Wasm");
+    assert_eq!(st["runtimeClassName"], "spin");
+    h.wait("two events", |w| {
+        w.writes().iter().filter(|r| r.path == EVENTS).count() >= 2
+    })
+    .await;
+    let reasons: Vec<String> = event_reasons(&h).into_iter().map(|(_, r)| r).collect();
+    assert_eq!(reasons, ["FellBack", "RunningWasm"]);
+}
+
+#[tokio::test]
+async fn policy_never_changes_no_deployment_and_says_why() {
+    let h = Harness::start(|w| {
+        w.put(
+            "runtimeclasses",
+            runtime_class_json("wasmtime-spin-v2", "spin", None),
+        );
+        w.put("nodes", node_json("n1", json!({}), true));
+        w.put(
+            "wasmworkloads",
+            workload_json(FallbackPolicy::Never, &["spin"]),
+        );
+    })
+    .await;
+    h.nth_write("PATCH", STATUS, 1).await;
+    assert_eq!(h.writes_to("PATCH", DEPLOYMENT).len(), 1);
+
+    // The runtime goes away: no fallback, no Deployment write, a condition and an Event.
+    h.settle().await;
+    h.world
+        .lock()
+        .unwrap()
+        .remove("runtimeclasses", None, "wasmtime-spin-v2");
+    let st = h.nth_write("PATCH", STATUS, 2).await.body.unwrap()["status"].clone();
+    assert_eq!(st["mode"], "Pending");
+    let ready = condition(&st, "Ready");
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("False"), Some("NoUsableRuntime"))
+    );
+    assert!(ready["message"].as_str().unwrap().contains("not installed"));
+    h.wait("the Pending event", |w| {
+        w.writes().iter().filter(|r| r.path == EVENTS).count() >= 2
+    })
+    .await;
+    assert_eq!(
+        event_reasons(&h)[1],
+        ("Warning".to_string(), "NoUsableRuntime".to_string())
+    );
+    assert_eq!(
+        h.writes_to("PATCH", DEPLOYMENT).len(),
+        1,
+        "the Deployment is left as it was"
+    );
+    assert_eq!(
+        h.metrics
+            .fallbacks
+            .with_label_values(&["demo", "hello", "NoUsableRuntime"])
+            .get(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_runtime_is_not_ready_with_an_event_and_no_deployment() {
+    let h = Harness::start(|w| {
+        w.put("nodes", node_json("n1", json!({}), true));
+        w.put(
+            "wasmworkloads",
+            workload_json(FallbackPolicy::OnFailure, &["spim"]),
+        );
+    })
+    .await;
+    let st = h.nth_write("PATCH", STATUS, 1).await.body.unwrap()["status"].clone();
+    let ready = condition(&st, "Ready");
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("False"), Some("UnknownRuntime"))
+    );
+    assert!(ready["message"].as_str().unwrap().contains("spim"));
+    h.wait("the event", |w| w.writes().iter().any(|r| r.path == EVENTS))
+        .await;
+    assert_eq!(
+        event_reasons(&h),
+        vec![("Warning".to_string(), "UnknownRuntime".to_string())]
+    );
+    assert!(h.writes_to("PATCH", DEPLOYMENT).is_empty());
+
+    // A RuntimeClass of that name appearing resolves it without any spec change.
+    h.settle().await;
+    h.world
+        .lock()
+        .unwrap()
+        .put("runtimeclasses", runtime_class_json("spim", "spim", None));
+    let d = h.nth_write("PATCH", DEPLOYMENT, 1).await;
+    assert_eq!(
+        d.body.unwrap()["spec"]["template"]["spec"]["runtimeClassName"],
+        "spim"
+    );
+}
+
+#[tokio::test]
+async fn scaling_the_workload_scales_the_deployment_and_disabling_the_service_deletes_it() {
+    let h = Harness::start(spin_world).await;
+    h.nth_write("PATCH", STATUS, 1).await;
+    h.nth_write("PATCH", SERVICE, 1).await;
+    h.settle().await;
+    {
+        // `kubectl scale` through the scale subresource: spec.replicas and the generation move.
+        let mut w = h.world.lock().unwrap();
+        let mut wl = w
+            .get("wasmworkloads", Some("demo"), "hello")
+            .unwrap()
+            .clone();
+        wl["spec"]["replicas"] = json!(3);
+        wl["spec"]["service"]["enabled"] = json!(false);
+        wl["metadata"]["generation"] = json!(2);
+        w.put("wasmworkloads", wl);
+    }
+    let d = h.nth_write("PATCH", DEPLOYMENT, 2).await;
+    assert_eq!(d.body.unwrap()["spec"]["replicas"], 3);
+    h.nth_write("DELETE", SERVICE, 1).await;
+    let st = h.nth_write("PATCH", STATUS, 2).await.body.unwrap()["status"].clone();
+    assert_eq!(st["observedGeneration"], 2);
+    assert!(st["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["observedGeneration"] == 2));
+}

@@ -1,0 +1,402 @@
+//! The scripted mock API of the controller tests: a tower-test service behind a real
+//! `kube::Client`. It answers lists and watches from the objects a test puts in, keeps watches
+//! open so the test can feed events, records every request, and stores what the operator writes
+//! (and sends it back on the watches, as an API server would) so the next reconcile sees it.
+//! It is a fixture, not an API server: no validation, no label selection, no defaulting.
+
+use bytes::Bytes;
+use futures::channel::mpsc::{unbounded, UnboundedSender};
+use futures::StreamExt;
+use http::{Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use kube::client::Body;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+type MockBody = UnsyncBoxBody<Bytes, Infallible>;
+
+/// One request the operator made.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    pub content_type: Option<String>,
+    pub body: Option<Value>,
+}
+
+impl Recorded {
+    pub fn is_write(&self) -> bool {
+        self.method != "GET"
+    }
+}
+
+/// Where a request points.
+#[derive(Clone, Debug, PartialEq)]
+struct Target {
+    resource: String,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+fn parse_path(path: &str) -> Option<Target> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => rest,
+        ["apis", _group, _version, rest @ ..] => rest,
+        _ => return None,
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(ns.to_string()), rest),
+        rest => (None, rest),
+    };
+    let (resource, rest) = rest.split_first()?;
+    Some(Target {
+        resource: resource.to_string(),
+        namespace,
+        name: rest.first().map(|s| s.to_string()),
+        subresource: rest.get(1).map(|s| s.to_string()),
+    })
+}
+
+fn list_kind(resource: &str) -> (&'static str, &'static str) {
+    match resource {
+        "wasmworkloads" => ("wasm-operator.dev/v1alpha1", "WasmWorkloadList"),
+        "deployments" => ("apps/v1", "DeploymentList"),
+        "services" => ("v1", "ServiceList"),
+        "nodes" => ("v1", "NodeList"),
+        "pods" => ("v1", "PodList"),
+        "runtimeclasses" => ("node.k8s.io/v1", "RuntimeClassList"),
+        _ => ("v1", "List"),
+    }
+}
+
+fn meta_str(obj: &Value, field: &str) -> Option<String> {
+    obj["metadata"][field].as_str().map(str::to_string)
+}
+
+type Key = (String, Option<String>, String);
+/// Open watches of one resource: the namespace they are scoped to, and their response stream.
+type Watches = Vec<(Option<String>, UnboundedSender<Bytes>)>;
+
+/// The objects and open watches of the mock, and what the operator asked of it.
+#[derive(Default)]
+pub struct World {
+    objects: BTreeMap<Key, Value>,
+    watches: HashMap<String, Watches>,
+    requests: Vec<Recorded>,
+    resource_version: u64,
+}
+
+impl World {
+    fn next_rv(&mut self) -> String {
+        self.resource_version += 1;
+        self.resource_version.to_string()
+    }
+
+    fn broadcast(&mut self, resource: &str, namespace: Option<&str>, type_: &str, obj: &Value) {
+        let line = Bytes::from(format!("{}\n", json!({"type": type_, "object": obj})));
+        if let Some(watches) = self.watches.get_mut(resource) {
+            watches.retain(|(ns, tx)| {
+                if ns.is_some() && ns.as_deref() != namespace {
+                    return true;
+                }
+                tx.unbounded_send(line.clone()).is_ok()
+            });
+        }
+    }
+
+    /// Add or replace an object (ADDED or MODIFIED on open watches).
+    pub fn put(&mut self, resource: &str, mut obj: Value) {
+        let rv = self.next_rv();
+        obj["metadata"]["resourceVersion"] = json!(rv);
+        let ns = meta_str(&obj, "namespace");
+        let key = (
+            resource.to_string(),
+            ns.clone(),
+            meta_str(&obj, "name").expect("object has a name"),
+        );
+        let type_ = if self.objects.contains_key(&key) {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
+        self.objects.insert(key, obj.clone());
+        self.broadcast(resource, ns.as_deref(), type_, &obj);
+    }
+
+    /// Remove an object (DELETED on open watches).
+    pub fn remove(&mut self, resource: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
+        let obj = self.objects.remove(&(
+            resource.to_string(),
+            namespace.map(str::to_string),
+            name.to_string(),
+        ))?;
+        self.broadcast(resource, namespace, "DELETED", &obj);
+        Some(obj)
+    }
+
+    pub fn get(&self, resource: &str, namespace: Option<&str>, name: &str) -> Option<&Value> {
+        self.objects.get(&(
+            resource.to_string(),
+            namespace.map(str::to_string),
+            name.to_string(),
+        ))
+    }
+
+    pub fn requests(&self) -> &[Recorded] {
+        &self.requests
+    }
+
+    pub fn writes(&self) -> Vec<Recorded> {
+        self.requests
+            .iter()
+            .filter(|r| r.is_write())
+            .cloned()
+            .collect()
+    }
+
+    fn list(&mut self, t: &Target) -> Value {
+        let items: Vec<Value> = self
+            .objects
+            .iter()
+            .filter(|((r, ns, _), _)| {
+                r == &t.resource && (t.namespace.is_none() || ns == &t.namespace)
+            })
+            .map(|(_, v)| v.clone())
+            .collect();
+        let (api_version, kind) = list_kind(&t.resource);
+        json!({"apiVersion": api_version, "kind": kind, "metadata": {"resourceVersion": self.resource_version.to_string()}, "items": items})
+    }
+
+    /// Server-side apply, as far as the tests need it: the applied object replaces the spec and
+    /// metadata the operator owns; the generation moves when the spec changes; status is kept.
+    fn apply(&mut self, t: &Target, body: Value) -> Value {
+        let name = t.name.clone().unwrap_or_default();
+        let existing = self
+            .get(&t.resource, t.namespace.as_deref(), &name)
+            .cloned();
+        let mut obj = body;
+        if t.subresource.as_deref() == Some("status") {
+            let mut current = existing.unwrap_or_else(|| obj.clone());
+            current["status"] = obj["status"].take();
+            self.put(&t.resource, current.clone());
+            return self
+                .get(&t.resource, t.namespace.as_deref(), &name)
+                .cloned()
+                .unwrap_or(current);
+        }
+        let old_generation = existing
+            .as_ref()
+            .and_then(|e| e["metadata"]["generation"].as_i64())
+            .unwrap_or(0);
+        let spec_changed = existing
+            .as_ref()
+            .map(|e| e["spec"] != obj["spec"])
+            .unwrap_or(true);
+        obj["metadata"]["generation"] = json!(if spec_changed {
+            old_generation + 1
+        } else {
+            old_generation
+        });
+        obj["metadata"]["uid"] = json!(format!("uid-{name}"));
+        if let Some(status) = existing
+            .as_ref()
+            .map(|e| e["status"].clone())
+            .filter(|s| !s.is_null())
+        {
+            obj["status"] = status;
+        }
+        self.put(&t.resource, obj);
+        self.get(&t.resource, t.namespace.as_deref(), &name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+}
+
+fn respond(code: StatusCode, body: &Value) -> Response<MockBody> {
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())).boxed_unsync())
+        .expect("valid response")
+}
+
+fn status_body(code: u16, reason: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": format!("mock: {reason}"), "reason": reason, "code": code})
+}
+
+async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let query: BTreeMap<String, String> = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (
+                k.to_string(),
+                v.replace("%3D", "=")
+                    .replace("%2C", ",")
+                    .replace("%2F", "/"),
+            )
+        })
+        .collect();
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let body: Option<Value> =
+        (!bytes.is_empty()).then(|| serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+
+    let mut w = world.lock().unwrap();
+    w.requests.push(Recorded {
+        method: method.clone(),
+        path: path.clone(),
+        query: query.clone(),
+        content_type,
+        body: body.clone(),
+    });
+    let Some(target) = parse_path(&path) else {
+        return respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound"));
+    };
+    match (method.as_str(), &target.name) {
+        ("GET", None) if query.get("watch").map(String::as_str) == Some("true") => {
+            let (tx, rx) = unbounded::<Bytes>();
+            w.watches
+                .entry(target.resource.clone())
+                .or_default()
+                .push((target.namespace.clone(), tx));
+            let stream = rx.map(|b| Ok::<_, Infallible>(Frame::data(b)));
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(StreamBody::new(stream).boxed_unsync())
+                .expect("valid response")
+        }
+        ("GET", None) => {
+            let list = w.list(&target);
+            respond(StatusCode::OK, &list)
+        }
+        ("GET", Some(name)) => match w
+            .get(&target.resource, target.namespace.as_deref(), name)
+            .cloned()
+        {
+            Some(obj) => respond(StatusCode::OK, &obj),
+            None => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound")),
+        },
+        ("PATCH", Some(_)) => {
+            let obj = w.apply(&target, body.unwrap_or(Value::Null));
+            respond(StatusCode::OK, &obj)
+        }
+        ("POST", None) => {
+            let obj = body.unwrap_or(Value::Null);
+            if target.resource != "events" {
+                w.put(&target.resource, obj.clone());
+            }
+            respond(StatusCode::CREATED, &obj)
+        }
+        ("DELETE", Some(name)) => {
+            match w.remove(&target.resource, target.namespace.as_deref(), name) {
+                Some(obj) => respond(StatusCode::OK, &obj),
+                None => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound")),
+            }
+        }
+        _ => respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &status_body(405, "MethodNotAllowed"),
+        ),
+    }
+}
+
+/// A client whose requests the returned world answers.
+pub fn client(world: World) -> (kube::Client, Arc<Mutex<World>>) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<MockBody>>();
+    let world = Arc::new(Mutex::new(world));
+    let served = world.clone();
+    tokio::spawn(async move {
+        while let Some((req, send)) = handle.next_request().await {
+            send.send_response(answer(&served, req).await);
+        }
+    });
+    (kube::Client::new(service, "default"), world)
+}
+
+/// Wait until `check` holds for the world, or fail the test after `timeout` saying what was awaited.
+pub async fn wait_until(
+    world: &Mutex<World>,
+    what: &str,
+    timeout: Duration,
+    check: impl Fn(&World) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check(&world.lock().unwrap()) {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let w = world.lock().unwrap();
+            let log: Vec<String> = w
+                .requests
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .collect();
+            panic!(
+                "timed out waiting for {what}; requests so far:\n{}",
+                log.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse_into_targets() {
+        let t = parse_path("/apis/apps/v1/namespaces/demo/deployments/hello").unwrap();
+        assert_eq!(
+            (
+                t.resource.as_str(),
+                t.namespace.as_deref(),
+                t.name.as_deref()
+            ),
+            ("deployments", Some("demo"), Some("hello"))
+        );
+        let t = parse_path(
+            "/apis/wasm-operator.dev/v1alpha1/namespaces/demo/wasmworkloads/hello/status",
+        )
+        .unwrap();
+        assert_eq!(t.subresource.as_deref(), Some("status"));
+        let t = parse_path("/api/v1/nodes").unwrap();
+        assert_eq!(
+            (t.resource.as_str(), t.namespace, t.name),
+            ("nodes", None, None)
+        );
+        let t = parse_path("/apis/wasm-operator.dev/v1alpha1/wasmworkloads").unwrap();
+        assert_eq!(t.resource, "wasmworkloads");
+        let t = parse_path("/api/v1/namespaces/demo/services").unwrap();
+        assert_eq!(
+            (t.resource.as_str(), t.namespace.as_deref(), t.name),
+            ("services", Some("demo"), None)
+        );
+    }
+}
