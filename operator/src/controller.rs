@@ -62,10 +62,8 @@ fn apply_params() -> PatchParams {
 pub async fn reconcile(wl: Arc<WasmWorkload>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let result = reconcile_workload(&wl, &ctx).await;
-    ctx.metrics.observe_reconcile(
-        started.elapsed(),
-        result.as_ref().err().map(Error::category),
-    );
+    ctx.metrics
+        .observe_reconcile(started.elapsed(), result.as_ref().err().map(Error::category));
     if result.is_ok() {
         ctx.record_success(&ObjectRef::from_obj(wl.as_ref()));
     }
@@ -74,18 +72,13 @@ pub async fn reconcile(wl: Arc<WasmWorkload>, ctx: Arc<Context>) -> Result<Actio
 
 async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, Error> {
     let name = wl.name_any();
-    let ns = wl
-        .namespace()
-        .ok_or_else(|| Error::NoNamespace(name.clone()))?;
+    let ns = wl.namespace().ok_or_else(|| Error::NoNamespace(name.clone()))?;
     if wl.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change()); // garbage collection removes the children
     }
 
     // Observe.
-    let cached_deployment = ctx
-        .stores
-        .deployments
-        .get(&ObjectRef::new(&name).within(&ns));
+    let cached_deployment = ctx.stores.deployments.get(&ObjectRef::new(&name).within(&ns));
     let cached_service = ctx.stores.services.get(&ObjectRef::new(&name).within(&ns));
 
     // Decide.
@@ -100,24 +93,18 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
         })?;
         if !drift::up_to_date(cached_deployment.as_deref(), &desired) {
             let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-            deployment = Some(
-                api.patch(&name, &apply_params(), &Patch::Apply(&desired))
-                    .await?,
-            );
+            deployment = Some(api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?);
         }
         let mode = decision.mode().map(Mode::as_label).unwrap_or_default();
         let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
         match build_service(wl, mode) {
             Some(mut desired) => {
-                drift::stamp(&mut desired, |s| &mut s.metadata).map_err(|source| {
-                    Error::Serialize {
-                        what: "Service",
-                        source,
-                    }
+                drift::stamp(&mut desired, |s| &mut s.metadata).map_err(|source| Error::Serialize {
+                    what: "Service",
+                    source,
                 })?;
                 if !drift::up_to_date(cached_service.as_deref(), &desired) {
-                    api.patch(&name, &apply_params(), &Patch::Apply(&desired))
-                        .await?;
+                    api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
                 }
             }
             None if cached_service.is_some() => {
@@ -136,8 +123,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
             "kind": WasmWorkload::kind(&()),
             "status": new_status,
         });
-        api.patch_status(&name, &apply_params(), &Patch::Apply(&patch))
-            .await?;
+        api.patch_status(&name, &apply_params(), &Patch::Apply(&patch)).await?;
     }
     record_changes(wl, &decision, wl.status.as_ref(), &new_status, ctx).await;
 
@@ -167,8 +153,7 @@ async fn record_changes(
         i64::from(new.ready_replicas),
     );
 
-    let switched =
-        old.map(|o| (o.mode, &o.runtime_class_name)) != Some((new.mode, &new.runtime_class_name));
+    let switched = old.map(|o| (o.mode, &o.runtime_class_name)) != Some((new.mode, &new.runtime_class_name));
     let event = match decision {
         Decision::Wasm(c) if switched => Some((
             EventType::Normal,
@@ -192,8 +177,7 @@ async fn record_changes(
         Decision::Pending { reason, message } | Decision::Invalid { reason, message } => {
             let old_ready = old.and_then(|o| status::find(o, READY));
             let new_ready = status::find(new, READY);
-            let changed = old_ready.map(|c| (&c.reason, &c.message))
-                != new_ready.map(|c| (&c.reason, &c.message));
+            let changed = old_ready.map(|c| (&c.reason, &c.message)) != new_ready.map(|c| (&c.reason, &c.message));
             changed.then(|| (EventType::Warning, *reason, message.clone()))
         }
         _ => None,
@@ -226,12 +210,7 @@ pub struct Settings {
 }
 
 /// Run the controller until it is shut down. `ready` is called once every cache has synced.
-pub async fn run(
-    ctx: Arc<Context>,
-    triggers: UnboundedReceiver<Trigger>,
-    settings: Settings,
-    ready: impl FnOnce(),
-) {
+pub async fn run(ctx: Arc<Context>, triggers: UnboundedReceiver<Trigger>, settings: Settings, ready: impl FnOnce()) {
     let stores = ctx.stores.clone();
     let (rc_ready, node_ready, dep_ready, svc_ready) = (
         stores.runtime_classes.wait_until_ready(),

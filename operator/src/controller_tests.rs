@@ -39,22 +39,13 @@ impl Harness {
         let (tx, rx) = futures::channel::mpsc::unbounded();
         let stores = watches::start(client.clone(), None, tx);
         let metrics = Metrics::new();
-        let ctx = Arc::new(Context::new(
-            client,
-            metrics.clone(),
-            RuntimeConfig::default(),
-            stores,
-        ));
+        let ctx = Arc::new(Context::new(client, metrics.clone(), RuntimeConfig::default(), stores));
         let settings = Settings {
             namespace: None,
             concurrency: 4,
         };
         let task = tokio::spawn(controller::run(ctx, rx, settings, || {}));
-        Harness {
-            world,
-            metrics,
-            task,
-        }
+        Harness { world, metrics, task }
     }
 
     fn writes_to(&self, method: &str, path: &str) -> Vec<Recorded> {
@@ -79,11 +70,7 @@ impl Harness {
     async fn nth_write(&self, method: &str, path: &str, n: usize) -> Recorded {
         let (m, p) = (method.to_string(), path.to_string());
         self.wait(&format!("write #{n} {method} {path}"), move |w| {
-            w.writes()
-                .iter()
-                .filter(|r| r.method == m && r.path == p)
-                .count()
-                >= n
+            w.writes().iter().filter(|r| r.method == m && r.path == p).count() >= n
         })
         .await;
         self.writes_to(method, path)[n - 1].clone()
@@ -100,10 +87,7 @@ impl Harness {
     async fn await_reconcile_after(&self, before: u64) {
         let deadline = tokio::time::Instant::now() + WAIT;
         while self.reconciles() <= before {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no reconcile happened"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "no reconcile happened");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -113,23 +97,12 @@ impl Harness {
     async fn settle(&self) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let seen = (
-                self.reconciles(),
-                self.world.lock().unwrap().requests().len(),
-            );
+            let seen = (self.reconciles(), self.world.lock().unwrap().requests().len());
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if seen
-                == (
-                    self.reconciles(),
-                    self.world.lock().unwrap().requests().len(),
-                )
-            {
+            if seen == (self.reconciles(), self.world.lock().unwrap().requests().len()) {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the controller never went idle"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "the controller never went idle");
         }
     }
 }
@@ -145,7 +118,8 @@ fn workload_json(policy: FallbackPolicy, runtimes: &[&str]) -> Value {
 }
 
 fn runtime_class_json(name: &str, handler: &str, node_selector: Option<Value>) -> Value {
-    let mut v = json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name}, "handler": handler});
+    let mut v =
+        json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name}, "handler": handler});
     if let Some(sel) = node_selector {
         v["scheduling"] = json!({"nodeSelector": sel});
     }
@@ -189,23 +163,12 @@ fn assert_apply(r: &Recorded) {
         Some("wasm-operator"),
         "{r:?}"
     );
-    assert_eq!(
-        r.query.get("force").map(String::as_str),
-        Some("true"),
-        "{r:?}"
-    );
-    assert_eq!(
-        r.content_type.as_deref(),
-        Some("application/apply-patch+yaml"),
-        "{r:?}"
-    );
+    assert_eq!(r.query.get("force").map(String::as_str), Some("true"), "{r:?}");
+    assert_eq!(r.content_type.as_deref(), Some("application/apply-patch+yaml"), "{r:?}");
 }
 
 fn spin_world(w: &mut World) {
-    w.put(
-        "runtimeclasses",
-        runtime_class_json("wasmtime-spin-v2", "spin", None),
-    );
+    w.put("runtimeclasses", runtime_class_json("wasmtime-spin-v2", "spin", None));
     w.put("nodes", node_json("n1", json!({}), true));
     w.put(
         "wasmworkloads",
@@ -229,29 +192,20 @@ async fn create_yields_a_wasm_deployment_service_status_and_event() {
         body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
         "wasm-operator"
     );
-    assert_eq!(
-        body["metadata"]["labels"]["wasm-operator.dev/workload"],
-        "hello"
-    );
+    assert_eq!(body["metadata"]["labels"]["wasm-operator.dev/workload"], "hello");
     assert_eq!(body["metadata"]["labels"]["wasm-operator.dev/mode"], "wasm");
     assert_eq!(body["metadata"]["ownerReferences"][0]["uid"], "uid-hello");
     assert_eq!(body["metadata"]["ownerReferences"][0]["controller"], true);
     assert!(body["metadata"]["annotations"]["wasm-operator.dev/spec-hash"].is_string());
     let pod = &body["spec"]["template"]["spec"];
     assert_eq!(pod["runtimeClassName"], "wasmtime-spin-v2");
-    assert_eq!(
-        pod["containers"][0]["image"],
-        "registry.example/hello-wasm:1.0"
-    );
+    assert_eq!(pod["containers"][0]["image"], "registry.example/hello-wasm:1.0");
     assert_eq!(body["spec"]["replicas"], 2);
 
     let services = h.writes_to("PATCH", SERVICE);
     assert_eq!(services.len(), 1, "one Service apply");
     assert_apply(&services[0]);
-    assert_eq!(
-        services[0].body.as_ref().unwrap()["spec"]["ports"][0]["port"],
-        80
-    );
+    assert_eq!(services[0].body.as_ref().unwrap()["spec"]["ports"][0]["port"], 80);
 
     assert_apply(&status_write);
     let st = &status_write.body.as_ref().unwrap()["status"];
@@ -264,16 +218,10 @@ async fn create_yields_a_wasm_deployment_service_status_and_event() {
         (resolved["status"].as_str(), resolved["reason"].as_str()),
         (Some("True"), Some("Wasm"))
     );
-    assert_eq!(
-        condition(st, "Ready")["status"],
-        "False",
-        "no pod is ready yet"
-    );
+    assert_eq!(condition(st, "Ready")["status"], "False", "no pod is ready yet");
 
-    h.wait("the RunningWasm event", |w| {
-        w.writes().iter().any(|r| r.path == EVENTS)
-    })
-    .await;
+    h.wait("the RunningWasm event", |w| w.writes().iter().any(|r| r.path == EVENTS))
+        .await;
     assert_eq!(
         event_reasons(&h),
         vec![("Normal".to_string(), "RunningWasm".to_string())]
@@ -328,10 +276,7 @@ async fn ready_pods_flow_into_status_and_an_unchanged_workload_writes_nothing() 
     let before = h.reconciles();
     {
         let mut w = h.world.lock().unwrap();
-        let rc = w
-            .get("runtimeclasses", None, "wasmtime-spin-v2")
-            .unwrap()
-            .clone();
+        let rc = w.get("runtimeclasses", None, "wasmtime-spin-v2").unwrap().clone();
         w.put("runtimeclasses", rc);
     }
     h.await_reconcile_after(before).await;
@@ -339,10 +284,7 @@ async fn ready_pods_flow_into_status_and_an_unchanged_workload_writes_nothing() 
     {
         // A node heartbeat alone is not even a trigger; a new label is.
         let mut w = h.world.lock().unwrap();
-        w.put(
-            "nodes",
-            node_json("n1", json!({"unrelated": "label"}), true),
-        );
+        w.put("nodes", node_json("n1", json!({"unrelated": "label"}), true));
     }
     h.await_reconcile_after(before).await;
     assert_eq!(
@@ -373,10 +315,7 @@ async fn runtime_class_deleted_switches_to_the_container_with_reason_and_event()
     );
     assert_eq!(pod["containers"][0]["image"], "registry.example/hello:1.0");
     assert_eq!(pod["containers"][0]["args"], json!(["--port", "8080"]));
-    assert_eq!(
-        body["metadata"]["labels"]["wasm-operator.dev/mode"],
-        "container"
-    );
+    assert_eq!(body["metadata"]["labels"]["wasm-operator.dev/mode"], "container");
     assert_eq!(
         body["spec"]["selector"]["matchLabels"],
         json!({"wasm-operator.dev/workload": "hello"}),
@@ -387,20 +326,14 @@ async fn runtime_class_deleted_switches_to_the_container_with_reason_and_event()
     assert_eq!(st["mode"], "Container");
     assert!(st.get("runtimeClassName").is_none());
     let reason = st["fallbackReason"].as_str().unwrap();
-    assert!(
-        reason.contains("wasmtime-spin-v2: not installed"),
-        "{reason}"
-    );
+    assert!(reason.contains("wasmtime-spin-v2: not installed"), "{reason}");
     assert_eq!(condition(&st, "RuntimeResolved")["reason"], "Container");
 
     h.wait("the FellBack event", |w| {
         w.writes().iter().filter(|r| r.path == EVENTS).count() >= 2
     })
     .await;
-    assert_eq!(
-        event_reasons(&h)[1],
-        ("Warning".to_string(), "FellBack".to_string())
-    );
+    assert_eq!(event_reasons(&h)[1], ("Warning".to_string(), "FellBack".to_string()));
     assert_eq!(
         h.metrics
             .fallbacks
@@ -418,10 +351,7 @@ async fn a_node_with_the_runtime_appearing_switches_back_to_wasm() {
             runtime_class_json("spin", "spin", Some(json!({"spin": "yes"}))),
         );
         w.put("nodes", node_json("plain", json!({}), true));
-        w.put(
-            "nodes",
-            node_json("wasm-notready", json!({"spin": "yes"}), false),
-        );
+        w.put("nodes", node_json("wasm-notready", json!({"spin": "yes"}), false));
         w.put(
             "wasmworkloads",
             workload_json(FallbackPolicy::WhenUnavailable, &["spin"]),
@@ -455,10 +385,7 @@ async fn a_node_with_the_runtime_appearing_switches_back_to_wasm() {
         json!({"spin": "yes"}),
         "the RuntimeClass's nodeSelector is merged in"
     );
-    assert_eq!(
-        pod["containers"][0]["image"],
-        "registry.example/hello-wasm:1.0"
-    );
+    assert_eq!(pod["containers"][0]["image"], "registry.example/hello-wasm:1.0");
     let st = h.nth_write("PATCH", STATUS, 2).await.body.unwrap()["status"].clone();
     assert_eq!(st["mode"], "Wasm");
     assert_eq!(st["runtimeClassName"], "spin");
@@ -473,15 +400,9 @@ async fn a_node_with_the_runtime_appearing_switches_back_to_wasm() {
 #[tokio::test]
 async fn policy_never_changes_no_deployment_and_says_why() {
     let h = Harness::start(|w| {
-        w.put(
-            "runtimeclasses",
-            runtime_class_json("wasmtime-spin-v2", "spin", None),
-        );
+        w.put("runtimeclasses", runtime_class_json("wasmtime-spin-v2", "spin", None));
         w.put("nodes", node_json("n1", json!({}), true));
-        w.put(
-            "wasmworkloads",
-            workload_json(FallbackPolicy::Never, &["spin"]),
-        );
+        w.put("wasmworkloads", workload_json(FallbackPolicy::Never, &["spin"]));
     })
     .await;
     h.nth_write("PATCH", STATUS, 1).await;
@@ -527,10 +448,7 @@ async fn policy_never_changes_no_deployment_and_says_why() {
 async fn an_unknown_runtime_is_not_ready_with_an_event_and_no_deployment() {
     let h = Harness::start(|w| {
         w.put("nodes", node_json("n1", json!({}), true));
-        w.put(
-            "wasmworkloads",
-            workload_json(FallbackPolicy::OnFailure, &["spim"]),
-        );
+        w.put("wasmworkloads", workload_json(FallbackPolicy::OnFailure, &["spim"]));
     })
     .await;
     let st = h.nth_write("PATCH", STATUS, 1).await.body.unwrap()["status"].clone();
@@ -555,10 +473,7 @@ async fn an_unknown_runtime_is_not_ready_with_an_event_and_no_deployment() {
         .unwrap()
         .put("runtimeclasses", runtime_class_json("spim", "spim", None));
     let d = h.nth_write("PATCH", DEPLOYMENT, 1).await;
-    assert_eq!(
-        d.body.unwrap()["spec"]["template"]["spec"]["runtimeClassName"],
-        "spim"
-    );
+    assert_eq!(d.body.unwrap()["spec"]["template"]["spec"]["runtimeClassName"], "spim");
 }
 
 #[tokio::test]
@@ -570,10 +485,7 @@ async fn scaling_the_workload_scales_the_deployment_and_disabling_the_service_de
     {
         // `kubectl scale` through the scale subresource: spec.replicas and the generation move.
         let mut w = h.world.lock().unwrap();
-        let mut wl = w
-            .get("wasmworkloads", Some("demo"), "hello")
-            .unwrap()
-            .clone();
+        let mut wl = w.get("wasmworkloads", Some("demo"), "hello").unwrap().clone();
         wl["spec"]["replicas"] = json!(3);
         wl["spec"]["service"]["enabled"] = json!(false);
         wl["metadata"]["generation"] = json!(2);

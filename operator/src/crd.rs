@@ -1,8 +1,7 @@
 //! The `WasmWorkload` custom resource: spec, status and the CEL rules the API server enforces.
 
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, LocalObjectReference, Probe, ResourceRequirements, Toleration,
-    TopologySpreadConstraint,
+    Affinity, EnvVar, LocalObjectReference, Probe, ResourceRequirements, Toleration, TopologySpreadConstraint,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
@@ -53,11 +52,7 @@ use std::collections::BTreeMap;
         json_path = ".status.coldStart.lastSeconds",
         description = "Last cold start in seconds"
     ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[x_kube(validation = Rule::new("!has(self.service) || !has(self.service.enabled) || !self.service.enabled || (has(self.ports) && size(self.ports) > 0)").message("service.enabled requires at least one entry in ports"))]
 #[x_kube(validation = Rule::new("!has(self.ports) || self.ports.all(p, !has(p.name) || self.ports.exists_one(q, has(q.name) && q.name == p.name))").message("ports names must be unique"))]
@@ -197,9 +192,7 @@ impl Default for FallbackSpec {
 }
 
 /// When the container fallback is used.
-#[derive(
-    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
-)]
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FallbackPolicy {
     /// Never run the container image: stay Pending while no Wasm runtime is usable.
     Never,
@@ -216,10 +209,7 @@ pub enum FallbackPolicy {
 pub struct WorkloadPort {
     /// IANA service name of the port (lower case, at most 15 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(min = 1, max = 15),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 15), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
     pub name: Option<String>,
 
     /// Port number in the container.

@@ -24,20 +24,11 @@ pub enum Decision {
     /// Run the Wasm image with this RuntimeClass.
     Wasm(Chosen),
     /// Run the fallback image; `reason` is a bounded category, `message` the explanation.
-    Container {
-        reason: &'static str,
-        message: String,
-    },
+    Container { reason: &'static str, message: String },
     /// Run nothing new: no usable runtime and the policy forbids the fallback.
-    Pending {
-        reason: &'static str,
-        message: String,
-    },
+    Pending { reason: &'static str, message: String },
     /// The spec cannot be run as written; wait for the user to change it.
-    Invalid {
-        reason: &'static str,
-        message: String,
-    },
+    Invalid { reason: &'static str, message: String },
 }
 
 impl Decision {
@@ -55,13 +46,7 @@ impl Decision {
 /// but a CRD applied without them must not make the operator render a broken Deployment).
 fn invalid_spec(spec: &WasmWorkloadSpec) -> Option<Decision> {
     let needs_image = spec.fallback.policy != FallbackPolicy::Never;
-    if needs_image
-        && spec
-            .fallback
-            .image
-            .as_deref()
-            .is_none_or(|i| i.trim().is_empty())
-    {
+    if needs_image && spec.fallback.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
         return Some(Decision::Invalid {
             reason: reason::MISSING_FALLBACK_IMAGE,
             message: "fallback.image is required unless fallback.policy is Never".to_string(),
@@ -100,12 +85,10 @@ pub fn decide(spec: &WasmWorkloadSpec, discovery: Result<Resolution, UnknownRunt
                     reason: reason::NO_USABLE_RUNTIME,
                     message,
                 },
-                FallbackPolicy::WhenUnavailable | FallbackPolicy::OnFailure => {
-                    Decision::Container {
-                        reason: reason::NO_USABLE_RUNTIME,
-                        message,
-                    }
-                }
+                FallbackPolicy::WhenUnavailable | FallbackPolicy::OnFailure => Decision::Container {
+                    reason: reason::NO_USABLE_RUNTIME,
+                    message,
+                },
             }
         }
     }

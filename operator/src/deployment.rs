@@ -6,8 +6,7 @@ use crate::labels;
 use crate::scheduling::merge;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile,
-    SecurityContext,
+    Container, ContainerPort, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::{Resource, ResourceExt};
@@ -56,10 +55,7 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
     }
 
     let scheduling = spec.scheduling.as_ref();
-    let merged = merge(
-        scheduling,
-        chosen.and_then(|c| c.runtime_class.scheduling.as_ref()),
-    );
+    let merged = merge(scheduling, chosen.and_then(|c| c.runtime_class.scheduling.as_ref()));
     let ports = spec
         .ports
         .iter()
@@ -94,8 +90,7 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
         node_selector: none_if_empty_map(merged.node_selector),
         tolerations: none_if_empty(merged.tolerations),
         affinity: scheduling.and_then(|s| s.affinity.clone()),
-        topology_spread_constraints: scheduling
-            .and_then(|s| none_if_empty(s.topology_spread_constraints.clone())),
+        topology_spread_constraints: scheduling.and_then(|s| none_if_empty(s.topology_spread_constraints.clone())),
         priority_class_name: scheduling.and_then(|s| s.priority_class_name.clone()),
         service_account_name: spec.service_account_name.clone(),
         image_pull_secrets: none_if_empty(spec.image_pull_secrets.clone()),
@@ -148,14 +143,7 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
     fn container(d: &Deployment) -> &Container {
-        &d.spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap()
-            .containers[0]
+        &d.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0]
     }
 
     fn pod_spec(d: &Deployment) -> &PodSpec {
@@ -170,23 +158,11 @@ mod tests {
     fn wasm_mode_sets_runtime_class_and_wasm_image() {
         let wl = workload("hello", "demo");
         let d = build_deployment(&wl, &Decision::Wasm(chosen("wasmtime-spin-v2"))).unwrap();
-        assert_eq!(
-            pod_spec(&d).runtime_class_name.as_deref(),
-            Some("wasmtime-spin-v2")
-        );
-        assert_eq!(
-            container(&d).image.as_deref(),
-            Some("registry.example/hello-wasm:1.0")
-        );
+        assert_eq!(pod_spec(&d).runtime_class_name.as_deref(), Some("wasmtime-spin-v2"));
+        assert_eq!(container(&d).image.as_deref(), Some("registry.example/hello-wasm:1.0"));
         assert_eq!(container(&d).command, Some(vec!["/".to_string()]));
-        assert_eq!(
-            d.metadata.labels.as_ref().unwrap()[labels::MODE_KEY],
-            "wasm"
-        );
-        assert_eq!(
-            pod_meta(&d).labels.as_ref().unwrap()[labels::MODE_KEY],
-            "wasm"
-        );
+        assert_eq!(d.metadata.labels.as_ref().unwrap()[labels::MODE_KEY], "wasm");
+        assert_eq!(pod_meta(&d).labels.as_ref().unwrap()[labels::MODE_KEY], "wasm");
     }
 
     #[test]
@@ -201,23 +177,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(pod_spec(&d).runtime_class_name, None);
-        assert_eq!(
-            container(&d).image.as_deref(),
-            Some("registry.example/hello:1.0")
-        );
+        assert_eq!(container(&d).image.as_deref(), Some("registry.example/hello:1.0"));
         assert_eq!(
             container(&d).command,
             None,
             "fallback command is empty: the image's entrypoint"
         );
-        assert_eq!(
-            container(&d).args,
-            Some(vec!["--port".to_string(), "8080".to_string()])
-        );
-        assert_eq!(
-            d.metadata.labels.as_ref().unwrap()[labels::MODE_KEY],
-            "container"
-        );
+        assert_eq!(container(&d).args, Some(vec!["--port".to_string(), "8080".to_string()]));
+        assert_eq!(d.metadata.labels.as_ref().unwrap()[labels::MODE_KEY], "container");
     }
 
     #[test]
@@ -259,10 +226,7 @@ mod tests {
         let spec = d.spec.as_ref().unwrap();
         assert_eq!(spec.replicas, Some(2));
         // The selector must not include the mode: a Deployment's selector is immutable.
-        assert_eq!(
-            spec.selector.match_labels,
-            Some(labels::selector_labels("hello"))
-        );
+        assert_eq!(spec.selector.match_labels, Some(labels::selector_labels("hello")));
     }
 
     #[test]
@@ -288,9 +252,7 @@ mod tests {
             ..Default::default()
         });
         s.service_account_name = Some("runner".into());
-        s.image_pull_secrets = vec![k8s_openapi::api::core::v1::LocalObjectReference {
-            name: "pull".into(),
-        }];
+        s.image_pull_secrets = vec![k8s_openapi::api::core::v1::LocalObjectReference { name: "pull".into() }];
         s.pod_labels = BTreeMap::from([
             ("team".into(), "edge".into()),
             (labels::MODE_KEY.into(), "forged".into()),
@@ -316,27 +278,19 @@ mod tests {
             Some(BTreeMap::from([("crun", "yes")])),
             vec![toleration(Some("wasm"), "Exists", None, None)],
         );
-        c.candidate.pod_annotations =
-            BTreeMap::from([("module.wasm.image/variant".into(), "compat-smart".into())]);
+        c.candidate.pod_annotations = BTreeMap::from([("module.wasm.image/variant".into(), "compat-smart".into())]);
         let d = build_deployment(&wl, &Decision::Wasm(c)).unwrap();
         let ctr = container(&d);
         assert_eq!(ctr.env, Some(wl.spec.env.clone()));
         let port = &ctr.ports.as_ref().unwrap()[0];
         assert_eq!(
-            (
-                port.name.as_deref(),
-                port.container_port,
-                port.protocol.as_deref()
-            ),
+            (port.name.as_deref(), port.container_port, port.protocol.as_deref()),
             (Some("http"), 8080, Some("TCP"))
         );
         assert_eq!(ctr.resources, wl.spec.resources);
         assert_eq!(ctr.readiness_probe, wl.spec.readiness_probe);
         assert_eq!(
-            ctr.security_context
-                .as_ref()
-                .unwrap()
-                .allow_privilege_escalation,
+            ctr.security_context.as_ref().unwrap().allow_privilege_escalation,
             Some(false)
         );
         let ps = pod_spec(&d);
@@ -344,10 +298,7 @@ mod tests {
         assert_eq!(ps.image_pull_secrets.as_ref().unwrap()[0].name, "pull");
         assert_eq!(ps.priority_class_name.as_deref(), Some("high"));
         assert!(ps.affinity.as_ref().unwrap().node_affinity.is_some());
-        assert_eq!(
-            ps.topology_spread_constraints.as_ref().unwrap()[0].topology_key,
-            "zone"
-        );
+        assert_eq!(ps.topology_spread_constraints.as_ref().unwrap()[0].topology_key, "zone");
         let sel = ps.node_selector.as_ref().unwrap();
         assert_eq!(
             (sel["zone"].as_str(), sel["crun"].as_str()),

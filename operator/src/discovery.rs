@@ -12,11 +12,7 @@ use std::sync::Arc;
 
 /// Whether the node can take new pods: condition Ready=True and not cordoned.
 pub fn node_ready_and_schedulable(node: &Node) -> bool {
-    let cordoned = node
-        .spec
-        .as_ref()
-        .and_then(|s| s.unschedulable)
-        .unwrap_or(false);
+    let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
     let ready = node
         .status
         .as_ref()
@@ -37,23 +33,15 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
     match toleration.operator.as_deref().unwrap_or("Equal") {
         "Exists" => key.is_empty() || key == taint.key,
         "Equal" => {
-            key == taint.key
-                && toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+            key == taint.key && toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
         }
         _ => false,
     }
 }
 
 /// Whether every taint that keeps pods off the node is tolerated by one of `tolerations`.
-pub fn taints_tolerated<'a>(
-    node: &Node,
-    tolerations: impl Iterator<Item = &'a Toleration> + Clone,
-) -> bool {
-    let taints = node
-        .spec
-        .as_ref()
-        .and_then(|s| s.taints.as_deref())
-        .unwrap_or(&[]);
+pub fn taints_tolerated<'a>(node: &Node, tolerations: impl Iterator<Item = &'a Toleration> + Clone) -> bool {
+    let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or(&[]);
     taints
         .iter()
         .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
@@ -63,9 +51,7 @@ pub fn taints_tolerated<'a>(
 /// Whether the node's labels carry every key/value of the selector.
 pub fn selector_matches(selector: &BTreeMap<String, String>, node: &Node) -> bool {
     let labels = node.metadata.labels.as_ref();
-    selector
-        .iter()
-        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+    selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
 /// The workload's own placement constraints that decide whether a node is usable.
@@ -76,28 +62,18 @@ pub struct WorkloadPlacement<'a> {
 }
 
 /// Number of nodes a pod of the workload could be scheduled on with this RuntimeClass.
-pub fn usable_nodes(
-    rc: &RuntimeClass,
-    nodes: &[Arc<Node>],
-    placement: WorkloadPlacement<'_>,
-) -> usize {
+pub fn usable_nodes(rc: &RuntimeClass, nodes: &[Arc<Node>], placement: WorkloadPlacement<'_>) -> usize {
     let scheduling = rc.scheduling.as_ref();
     let empty = BTreeMap::new();
-    let rc_selector = scheduling
-        .and_then(|s| s.node_selector.as_ref())
-        .unwrap_or(&empty);
-    let rc_tolerations = scheduling
-        .and_then(|s| s.tolerations.as_deref())
-        .unwrap_or(&[]);
+    let rc_selector = scheduling.and_then(|s| s.node_selector.as_ref()).unwrap_or(&empty);
+    let rc_tolerations = scheduling.and_then(|s| s.tolerations.as_deref()).unwrap_or(&[]);
     let tolerations = rc_tolerations.iter().chain(placement.tolerations.iter());
     nodes
         .iter()
         .filter(|n| {
             node_ready_and_schedulable(n)
                 && selector_matches(rc_selector, n)
-                && placement
-                    .node_selector
-                    .is_none_or(|s| selector_matches(s, n))
+                && placement.node_selector.is_none_or(|s| selector_matches(s, n))
                 && taints_tolerated(n, tolerations.clone())
         })
         .count()
@@ -120,8 +96,7 @@ pub struct Resolution {
 }
 
 pub const NOT_INSTALLED: &str = "not installed";
-pub const NO_NODE: &str =
-    "no Ready, schedulable node matches its nodeSelector and tolerates its taints";
+pub const NO_NODE: &str = "no Ready, schedulable node matches its nodeSelector and tolerates its taints";
 
 impl Resolution {
     /// One sentence saying why no candidate was usable, for status and Events.
@@ -129,11 +104,7 @@ impl Resolution {
         if self.rejected.is_empty() {
             return "no Wasm RuntimeClass candidates".to_string();
         }
-        let parts: Vec<String> = self
-            .rejected
-            .iter()
-            .map(|(rc, why)| format!("{rc}: {why}"))
-            .collect();
+        let parts: Vec<String> = self.rejected.iter().map(|(rc, why)| format!("{rc}: {why}")).collect();
         format!("no usable Wasm RuntimeClass ({})", parts.join("; "))
     }
 }
@@ -164,10 +135,7 @@ pub fn resolve(
         }
         rejected.push((candidate.runtime_class.clone(), NO_NODE));
     }
-    Resolution {
-        chosen: None,
-        rejected,
-    }
+    Resolution { chosen: None, rejected }
 }
 
 #[cfg(test)]
@@ -184,10 +152,7 @@ mod tests {
     }
 
     fn sel(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -206,28 +171,16 @@ mod tests {
             "value differs"
         );
         assert!(
-            !tolerates(
-                &toleration(Some("wasm"), "Equal", Some("yes"), Some("NoExecute")),
-                &t
-            ),
+            !tolerates(&toleration(Some("wasm"), "Equal", Some("yes"), Some("NoExecute")), &t),
             "effect differs"
         );
-        assert!(tolerates(
-            &toleration(Some("wasm"), "Exists", None, None),
-            &t
-        ));
+        assert!(tolerates(&toleration(Some("wasm"), "Exists", None, None), &t));
         assert!(
             tolerates(&toleration(None, "Exists", None, None), &t),
             "empty key + Exists tolerates all"
         );
-        assert!(!tolerates(
-            &toleration(Some("other"), "Exists", None, None),
-            &t
-        ));
-        assert!(!tolerates(
-            &toleration(Some("wasm"), "Bogus", Some("yes"), None),
-            &t
-        ));
+        assert!(!tolerates(&toleration(Some("other"), "Exists", None, None), &t));
+        assert!(!tolerates(&toleration(Some("wasm"), "Bogus", Some("yes"), None), &t));
     }
 
     /// The discovery table: nodes × RuntimeClasses × taints and tolerations → usable node count.
@@ -247,10 +200,7 @@ mod tests {
         let rows = vec![
             Row {
                 name: "no nodeSelector means every ready node",
-                nodes: vec![
-                    node("a", &[], true, false, vec![]),
-                    node("b", &[], true, false, vec![]),
-                ],
+                nodes: vec![node("a", &[], true, false, vec![]), node("b", &[], true, false, vec![])],
                 rc: runtime_class("wasmtime", None, vec![]),
                 workload_selector: None,
                 workload_tolerations: vec![],
@@ -285,13 +235,7 @@ mod tests {
             },
             Row {
                 name: "untolerated taint",
-                nodes: vec![node(
-                    "a",
-                    &[("spin", "yes")],
-                    true,
-                    false,
-                    vec![wasm_taint.clone()],
-                )],
+                nodes: vec![node("a", &[("spin", "yes")], true, false, vec![wasm_taint.clone()])],
                 rc: runtime_class("spin", Some(spin_sel.clone()), vec![]),
                 workload_selector: None,
                 workload_tolerations: vec![],
@@ -299,13 +243,7 @@ mod tests {
             },
             Row {
                 name: "taint tolerated by the RuntimeClass",
-                nodes: vec![node(
-                    "a",
-                    &[("spin", "yes")],
-                    true,
-                    false,
-                    vec![wasm_taint.clone()],
-                )],
+                nodes: vec![node("a", &[("spin", "yes")], true, false, vec![wasm_taint.clone()])],
                 rc: runtime_class("spin", Some(spin_sel.clone()), vec![wasm_tol.clone()]),
                 workload_selector: None,
                 workload_tolerations: vec![],
@@ -313,13 +251,7 @@ mod tests {
             },
             Row {
                 name: "taint tolerated by the workload",
-                nodes: vec![node(
-                    "a",
-                    &[("spin", "yes")],
-                    true,
-                    false,
-                    vec![wasm_taint.clone()],
-                )],
+                nodes: vec![node("a", &[("spin", "yes")], true, false, vec![wasm_taint.clone()])],
                 rc: runtime_class("spin", Some(spin_sel.clone()), vec![]),
                 workload_selector: None,
                 workload_tolerations: vec![wasm_tol.clone()],
@@ -341,13 +273,7 @@ mod tests {
             },
             Row {
                 name: "NoExecute taints block too",
-                nodes: vec![node(
-                    "a",
-                    &[],
-                    true,
-                    false,
-                    vec![taint("gone", None, "NoExecute")],
-                )],
+                nodes: vec![node("a", &[], true, false, vec![taint("gone", None, "NoExecute")])],
                 rc: runtime_class("wasmtime", None, vec![]),
                 workload_selector: None,
                 workload_tolerations: vec![],
@@ -366,13 +292,7 @@ mod tests {
             },
             Row {
                 name: "runtime-class-manager label <shim>=provisioned",
-                nodes: vec![node(
-                    "a",
-                    &[("spin-v2", "provisioned")],
-                    true,
-                    false,
-                    vec![],
-                )],
+                nodes: vec![node("a", &[("spin-v2", "provisioned")], true, false, vec![])],
                 rc: runtime_class("spin-v2", Some(sel(&[("spin-v2", "provisioned")])), vec![]),
                 workload_selector: None,
                 workload_tolerations: vec![],
@@ -384,12 +304,7 @@ mod tests {
                 node_selector: row.workload_selector.as_ref(),
                 tolerations: &row.workload_tolerations,
             };
-            assert_eq!(
-                usable_nodes(&row.rc, &row.nodes, placement),
-                row.expect,
-                "{}",
-                row.name
-            );
+            assert_eq!(usable_nodes(&row.rc, &row.nodes, placement), row.expect, "{}", row.name);
         }
     }
 
@@ -408,12 +323,7 @@ mod tests {
                 .map(Arc::new)
         };
         let res = resolve(
-            &[
-                cand("missing"),
-                cand("spin"),
-                cand("wasmtime"),
-                cand("wasmedge"),
-            ],
+            &[cand("missing"), cand("spin"), cand("wasmtime"), cand("wasmedge")],
             lookup,
             &nodes,
             WorkloadPlacement::default(),
@@ -423,10 +333,7 @@ mod tests {
         assert_eq!(chosen.usable_nodes, 1);
         assert_eq!(
             res.rejected,
-            vec![
-                ("missing".to_string(), NOT_INSTALLED),
-                ("spin".to_string(), NO_NODE)
-            ]
+            vec![("missing".to_string(), NOT_INSTALLED), ("spin".to_string(), NO_NODE)]
         );
     }
 

@@ -15,10 +15,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// Put the hash of `obj` (as rendered, before the hash is added) into its annotations.
-pub fn stamp<T: Serialize>(
-    obj: &mut T,
-    meta: impl Fn(&mut T) -> &mut ObjectMeta,
-) -> Result<(), serde_json::Error> {
+pub fn stamp<T: Serialize>(obj: &mut T, meta: impl Fn(&mut T) -> &mut ObjectMeta) -> Result<(), serde_json::Error> {
     let hash = format!("{:016x}", fnv1a(&serde_json::to_vec(&*obj)?));
     meta(obj)
         .annotations
@@ -35,9 +32,7 @@ pub fn contains(observed: &Value, desired: &Value) -> bool {
             Some(ov) => contains(ov, dv),
             None => dv.is_null(),
         }),
-        (Value::Array(o), Value::Array(d)) => {
-            o.len() == d.len() && o.iter().zip(d).all(|(ov, dv)| contains(ov, dv))
-        }
+        (Value::Array(o), Value::Array(d)) => o.len() == d.len() && o.iter().zip(d).all(|(ov, dv)| contains(ov, dv)),
         (o, d) => o == d,
     }
 }
@@ -47,10 +42,7 @@ pub fn up_to_date<T: Serialize>(observed: Option<&T>, desired: &T) -> bool {
     let Some(observed) = observed else {
         return false;
     };
-    match (
-        serde_json::to_value(observed),
-        serde_json::to_value(desired),
-    ) {
+    match (serde_json::to_value(observed), serde_json::to_value(desired)) {
         (Ok(o), Ok(d)) => contains(&o, &d),
         _ => false,
     }
@@ -68,19 +60,10 @@ mod tests {
             &json!({"a": 1, "b": 2, "m": {"x": "y", "z": 0}, "l": [{"n": 1, "d": true}]}),
             &desired
         ));
-        assert!(!contains(
-            &json!({"a": 2, "m": {"x": "y"}, "l": [{"n": 1}]}),
-            &desired
-        ));
-        assert!(!contains(
-            &json!({"a": 1, "m": {}, "l": [{"n": 1}]}),
-            &desired
-        ));
+        assert!(!contains(&json!({"a": 2, "m": {"x": "y"}, "l": [{"n": 1}]}), &desired));
+        assert!(!contains(&json!({"a": 1, "m": {}, "l": [{"n": 1}]}), &desired));
         assert!(
-            !contains(
-                &json!({"a": 1, "m": {"x": "y"}, "l": [{"n": 1}, {"n": 2}]}),
-                &desired
-            ),
+            !contains(&json!({"a": 1, "m": {"x": "y"}, "l": [{"n": 1}, {"n": 2}]}), &desired),
             "extra list entry"
         );
     }
@@ -104,10 +87,6 @@ mod tests {
             a.annotations.as_ref().unwrap()[SPEC_HASH_KEY],
             c.annotations.as_ref().unwrap()[SPEC_HASH_KEY]
         );
-        assert_eq!(
-            fnv1a(b"hello"),
-            0xa430d84680aabd0b,
-            "FNV-1a reference value"
-        );
+        assert_eq!(fnv1a(b"hello"), 0xa430d84680aabd0b, "FNV-1a reference value");
     }
 }

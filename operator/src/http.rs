@@ -17,10 +17,7 @@ pub struct HttpState {
 
 async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         s.metrics.render(),
     )
 }

@@ -21,6 +21,10 @@ pub mod watches;
 #[cfg(test)]
 mod controller_tests;
 #[cfg(test)]
+mod crd_tests;
+#[cfg(test)]
 mod mock_api;
+#[cfg(test)]
+mod schema_validation_tests;
 #[cfg(test)]
 mod testing;

@@ -65,10 +65,9 @@ fn load_runtime_config(path: Option<&std::path::Path>) -> Result<RuntimeConfig, 
     let Some(path) = path else {
         return Ok(RuntimeConfig::default());
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read runtime config {}: {e}", path.display()))?;
-    RuntimeConfig::from_yaml(&text)
-        .map_err(|e| format!("invalid runtime config {}: {e}", path.display()))
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read runtime config {}: {e}", path.display()))?;
+    RuntimeConfig::from_yaml(&text).map_err(|e| format!("invalid runtime config {}: {e}", path.display()))
 }
 
 async fn connect() -> Result<kube::Client, String> {
@@ -79,12 +78,7 @@ async fn connect() -> Result<kube::Client, String> {
     let url = config.cluster_url.clone();
     let client = kube::Client::try_from(config)
         .map_err(|e| format!("wasm-operator: cannot build a client for {url}: {e}. {hint}."))?;
-    match tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        client.apiserver_version(),
-    )
-    .await
-    {
+    match tokio::time::timeout(std::time::Duration::from_secs(10), client.apiserver_version()).await {
         Ok(Ok(_)) => Ok(client),
         Ok(Err(e)) => Err(format!(
             "wasm-operator: the Kubernetes API server at {url} did not answer: {e}. {hint}."
@@ -96,7 +90,6 @@ async fn connect() -> Result<kube::Client, String> {
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
-    init_tracing(&args.log_format);
     let runtimes = load_runtime_config(args.runtime_config.as_deref())?;
     let metrics = Metrics::new();
     let ready = Arc::new(AtomicBool::new(false));
@@ -115,10 +108,11 @@ async fn run(args: RunArgs) -> Result<(), String> {
     });
 
     let client = connect().await?;
+    // After connecting: without a cluster the user gets one sentence, not client logs too.
+    init_tracing(&args.log_format);
     tracing::info!(namespace = ?args.namespace, "starting the WasmWorkload controller");
     let (tx, rx) = futures::channel::mpsc::unbounded();
-    let stores: Stores =
-        wasm_operator::watches::start(client.clone(), args.namespace.as_deref(), tx);
+    let stores: Stores = wasm_operator::watches::start(client.clone(), args.namespace.as_deref(), tx);
     let ctx = Arc::new(Context::new(client, metrics, runtimes, stores));
     let settings = Settings {
         namespace: args.namespace,

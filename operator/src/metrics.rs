@@ -3,15 +3,13 @@
 //! gauges, removed when the workload is deleted.
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::time::Duration;
 
 /// Cold-start buckets: Wasm starts in tens of milliseconds, containers can take minutes.
 pub const COLD_START_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0,
-    120.0,
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
 ];
 /// Reconcile latency excluding nothing: API round trips included.
 const RECONCILE_BUCKETS: &[f64] = &[
@@ -52,11 +50,7 @@ impl Metrics {
         let hist = |name: &str, help: &str, buckets: &[f64], labels: &[&str]| {
             register(
                 r,
-                HistogramVec::new(
-                    HistogramOpts::new(name, help).buckets(buckets.to_vec()),
-                    labels,
-                )
-                .unwrap(),
+                HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels).unwrap(),
             )
         };
         let igauge = |name: &str, help: &str, labels: &[&str]| {
@@ -72,7 +66,10 @@ impl Metrics {
             last_cold_start: register(
                 r,
                 GaugeVec::new(
-                    Opts::new("wasm_workload_last_cold_start_seconds", "Most recent cold start of a workload's pods"),
+                    Opts::new(
+                        "wasm_workload_last_cold_start_seconds",
+                        "Most recent cold start of a workload's pods",
+                    ),
                     &["namespace", "workload", "mode"],
                 )
                 .unwrap(),
@@ -95,7 +92,10 @@ impl Metrics {
             fallbacks: register(
                 r,
                 IntCounterVec::new(
-                    Opts::new("wasm_workload_fallbacks_total", "Switches of a workload to its container fallback"),
+                    Opts::new(
+                        "wasm_workload_fallbacks_total",
+                        "Switches of a workload to its container fallback",
+                    ),
                     &["namespace", "workload", "reason"],
                 )
                 .unwrap(),
@@ -114,7 +114,10 @@ impl Metrics {
             reconcile_errors: register(
                 r,
                 IntCounterVec::new(
-                    Opts::new("wasm_operator_reconcile_errors_total", "Failed reconciles by error category"),
+                    Opts::new(
+                        "wasm_operator_reconcile_errors_total",
+                        "Failed reconciles by error category",
+                    ),
                     &["reason"],
                 )
                 .unwrap(),
@@ -134,22 +137,10 @@ impl Metrics {
     }
 
     /// Set a workload's replica gauges, removing the series of the mode it no longer runs in.
-    pub fn set_replicas(
-        &self,
-        namespace: &str,
-        workload: &str,
-        mode: &str,
-        desired: i64,
-        ready: i64,
-    ) {
-        for other in ["wasm", "container", "pending"]
-            .iter()
-            .filter(|m| **m != mode)
-        {
+    pub fn set_replicas(&self, namespace: &str, workload: &str, mode: &str, desired: i64, ready: i64) {
+        for other in ["wasm", "container", "pending"].iter().filter(|m| **m != mode) {
             for state in ["desired", "ready"] {
-                let _ = self
-                    .replicas
-                    .remove_label_values(&[namespace, workload, other, state]);
+                let _ = self.replicas.remove_label_values(&[namespace, workload, other, state]);
             }
         }
         self.replicas
@@ -164,24 +155,16 @@ impl Metrics {
     pub fn forget_workload(&self, namespace: &str, workload: &str) {
         for mode in ["wasm", "container", "pending"] {
             for state in ["desired", "ready"] {
-                let _ = self
-                    .replicas
-                    .remove_label_values(&[namespace, workload, mode, state]);
+                let _ = self.replicas.remove_label_values(&[namespace, workload, mode, state]);
             }
-            let _ = self
-                .last_cold_start
-                .remove_label_values(&[namespace, workload, mode]);
-            let _ = self
-                .image_size
-                .remove_label_values(&[namespace, workload, mode]);
+            let _ = self.last_cold_start.remove_label_values(&[namespace, workload, mode]);
+            let _ = self.image_size.remove_label_values(&[namespace, workload, mode]);
             let _ = self
                 .memory_working_set
                 .remove_label_values(&[namespace, workload, mode]);
         }
         for reason in crate::decide::reason::FALLBACK_REASONS {
-            let _ = self
-                .fallbacks
-                .remove_label_values(&[namespace, workload, reason]);
+            let _ = self.fallbacks.remove_label_values(&[namespace, workload, reason]);
         }
     }
 
@@ -205,7 +188,12 @@ mod tests {
         m.set_replicas("demo", "hello", "wasm", 2, 1);
         m.set_replicas("demo", "hello", "container", 2, 2);
         let text = m.render();
-        assert!(text.contains(r#"wasm_workload_replicas{mode="container",namespace="demo",state="ready",workload="hello"} 2"#), "{text}");
+        assert!(
+            text.contains(
+                r#"wasm_workload_replicas{mode="container",namespace="demo",state="ready",workload="hello"} 2"#
+            ),
+            "{text}"
+        );
         assert!(
             !text.contains(r#"mode="wasm""#),
             "the old mode's series is gone: {text}"

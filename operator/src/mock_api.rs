@@ -133,21 +133,16 @@ impl World {
 
     /// Remove an object (DELETED on open watches).
     pub fn remove(&mut self, resource: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
-        let obj = self.objects.remove(&(
-            resource.to_string(),
-            namespace.map(str::to_string),
-            name.to_string(),
-        ))?;
+        let obj = self
+            .objects
+            .remove(&(resource.to_string(), namespace.map(str::to_string), name.to_string()))?;
         self.broadcast(resource, namespace, "DELETED", &obj);
         Some(obj)
     }
 
     pub fn get(&self, resource: &str, namespace: Option<&str>, name: &str) -> Option<&Value> {
-        self.objects.get(&(
-            resource.to_string(),
-            namespace.map(str::to_string),
-            name.to_string(),
-        ))
+        self.objects
+            .get(&(resource.to_string(), namespace.map(str::to_string), name.to_string()))
     }
 
     pub fn requests(&self) -> &[Recorded] {
@@ -155,20 +150,14 @@ impl World {
     }
 
     pub fn writes(&self) -> Vec<Recorded> {
-        self.requests
-            .iter()
-            .filter(|r| r.is_write())
-            .cloned()
-            .collect()
+        self.requests.iter().filter(|r| r.is_write()).cloned().collect()
     }
 
     fn list(&mut self, t: &Target) -> Value {
         let items: Vec<Value> = self
             .objects
             .iter()
-            .filter(|((r, ns, _), _)| {
-                r == &t.resource && (t.namespace.is_none() || ns == &t.namespace)
-            })
+            .filter(|((r, ns, _), _)| r == &t.resource && (t.namespace.is_none() || ns == &t.namespace))
             .map(|(_, v)| v.clone())
             .collect();
         let (api_version, kind) = list_kind(&t.resource);
@@ -179,9 +168,7 @@ impl World {
     /// metadata the operator owns; the generation moves when the spec changes; status is kept.
     fn apply(&mut self, t: &Target, body: Value) -> Value {
         let name = t.name.clone().unwrap_or_default();
-        let existing = self
-            .get(&t.resource, t.namespace.as_deref(), &name)
-            .cloned();
+        let existing = self.get(&t.resource, t.namespace.as_deref(), &name).cloned();
         let mut obj = body;
         if t.subresource.as_deref() == Some("status") {
             let mut current = existing.unwrap_or_else(|| obj.clone());
@@ -196,21 +183,14 @@ impl World {
             .as_ref()
             .and_then(|e| e["metadata"]["generation"].as_i64())
             .unwrap_or(0);
-        let spec_changed = existing
-            .as_ref()
-            .map(|e| e["spec"] != obj["spec"])
-            .unwrap_or(true);
+        let spec_changed = existing.as_ref().map(|e| e["spec"] != obj["spec"]).unwrap_or(true);
         obj["metadata"]["generation"] = json!(if spec_changed {
             old_generation + 1
         } else {
             old_generation
         });
         obj["metadata"]["uid"] = json!(format!("uid-{name}"));
-        if let Some(status) = existing
-            .as_ref()
-            .map(|e| e["status"].clone())
-            .filter(|s| !s.is_null())
-        {
+        if let Some(status) = existing.as_ref().map(|e| e["status"].clone()).filter(|s| !s.is_null()) {
             obj["status"] = status;
         }
         self.put(&t.resource, obj);
@@ -245,9 +225,7 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             (
                 k.to_string(),
-                v.replace("%3D", "=")
-                    .replace("%2C", ",")
-                    .replace("%2F", "/"),
+                v.replace("%3D", "=").replace("%2C", ",").replace("%2F", "/"),
             )
         })
         .collect();
@@ -262,8 +240,7 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    let body: Option<Value> =
-        (!bytes.is_empty()).then(|| serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+    let body: Option<Value> = (!bytes.is_empty()).then(|| serde_json::from_slice(&bytes).unwrap_or(Value::Null));
 
     let mut w = world.lock().unwrap();
     w.requests.push(Recorded {
@@ -294,10 +271,7 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
             let list = w.list(&target);
             respond(StatusCode::OK, &list)
         }
-        ("GET", Some(name)) => match w
-            .get(&target.resource, target.namespace.as_deref(), name)
-            .cloned()
-        {
+        ("GET", Some(name)) => match w.get(&target.resource, target.namespace.as_deref(), name).cloned() {
             Some(obj) => respond(StatusCode::OK, &obj),
             None => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound")),
         },
@@ -312,16 +286,11 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
             }
             respond(StatusCode::CREATED, &obj)
         }
-        ("DELETE", Some(name)) => {
-            match w.remove(&target.resource, target.namespace.as_deref(), name) {
-                Some(obj) => respond(StatusCode::OK, &obj),
-                None => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound")),
-            }
-        }
-        _ => respond(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &status_body(405, "MethodNotAllowed"),
-        ),
+        ("DELETE", Some(name)) => match w.remove(&target.resource, target.namespace.as_deref(), name) {
+            Some(obj) => respond(StatusCode::OK, &obj),
+            None => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound")),
+        },
+        _ => respond(StatusCode::METHOD_NOT_ALLOWED, &status_body(405, "MethodNotAllowed")),
     }
 }
 
@@ -339,12 +308,7 @@ pub fn client(world: World) -> (kube::Client, Arc<Mutex<World>>) {
 }
 
 /// Wait until `check` holds for the world, or fail the test after `timeout` saying what was awaited.
-pub async fn wait_until(
-    world: &Mutex<World>,
-    what: &str,
-    timeout: Duration,
-    check: impl Fn(&World) -> bool,
-) {
+pub async fn wait_until(world: &Mutex<World>, what: &str, timeout: Duration, check: impl Fn(&World) -> bool) {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if check(&world.lock().unwrap()) {
@@ -352,15 +316,8 @@ pub async fn wait_until(
         }
         if tokio::time::Instant::now() > deadline {
             let w = world.lock().unwrap();
-            let log: Vec<String> = w
-                .requests
-                .iter()
-                .map(|r| format!("{} {}", r.method, r.path))
-                .collect();
-            panic!(
-                "timed out waiting for {what}; requests so far:\n{}",
-                log.join("\n")
-            );
+            let log: Vec<String> = w.requests.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+            panic!("timed out waiting for {what}; requests so far:\n{}", log.join("\n"));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -374,23 +331,13 @@ mod tests {
     fn paths_parse_into_targets() {
         let t = parse_path("/apis/apps/v1/namespaces/demo/deployments/hello").unwrap();
         assert_eq!(
-            (
-                t.resource.as_str(),
-                t.namespace.as_deref(),
-                t.name.as_deref()
-            ),
+            (t.resource.as_str(), t.namespace.as_deref(), t.name.as_deref()),
             ("deployments", Some("demo"), Some("hello"))
         );
-        let t = parse_path(
-            "/apis/wasm-operator.dev/v1alpha1/namespaces/demo/wasmworkloads/hello/status",
-        )
-        .unwrap();
+        let t = parse_path("/apis/wasm-operator.dev/v1alpha1/namespaces/demo/wasmworkloads/hello/status").unwrap();
         assert_eq!(t.subresource.as_deref(), Some("status"));
         let t = parse_path("/api/v1/nodes").unwrap();
-        assert_eq!(
-            (t.resource.as_str(), t.namespace, t.name),
-            ("nodes", None, None)
-        );
+        assert_eq!((t.resource.as_str(), t.namespace, t.name), ("nodes", None, None));
         let t = parse_path("/apis/wasm-operator.dev/v1alpha1/wasmworkloads").unwrap();
         assert_eq!(t.resource, "wasmworkloads");
         let t = parse_path("/api/v1/namespaces/demo/services").unwrap();

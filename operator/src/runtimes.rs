@@ -55,10 +55,8 @@ fn entry(name: &str, classes: &[&str]) -> RuntimeEntry {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         let mut crun = entry("crun", &["crun-wasm", "crun"]);
-        crun.pod_annotations.insert(
-            "module.wasm.image/variant".to_string(),
-            "compat-smart".to_string(),
-        );
+        crun.pod_annotations
+            .insert("module.wasm.image/variant".to_string(), "compat-smart".to_string());
         Self {
             runtimes: vec![
                 entry("spin", &["wasmtime-spin-v2", "spin-v2", "spin"]),
@@ -87,15 +85,9 @@ impl RuntimeConfig {
             .iter()
             .find(|n| !config.runtimes.iter().any(|r| &r.name == *n))
         {
-            return Err(format!(
-                "defaultOrder names {missing:?}, which is not in runtimes"
-            ));
+            return Err(format!("defaultOrder names {missing:?}, which is not in runtimes"));
         }
-        if let Some(empty) = config
-            .runtimes
-            .iter()
-            .find(|r| r.runtime_classes.is_empty())
-        {
+        if let Some(empty) = config.runtimes.iter().find(|r| r.runtime_classes.is_empty()) {
             return Err(format!("runtime {:?} lists no runtimeClasses", empty.name));
         }
         Ok(config)
@@ -170,12 +162,9 @@ impl RuntimeConfig {
         } else {
             requested
         };
-        names.iter().any(|n| {
-            n == rc
-                || self
-                    .find(n)
-                    .is_some_and(|e| e.runtime_classes.iter().any(|c| c == rc))
-        })
+        names
+            .iter()
+            .any(|n| n == rc || self.find(n).is_some_and(|e| e.runtime_classes.iter().any(|c| c == rc)))
     }
 }
 
@@ -198,17 +187,11 @@ mod tests {
         assert_eq!(classes(&spin), ["wasmtime-spin-v2", "spin-v2", "spin"]);
         for k3s in ["wasmtime", "wasmedge", "wasmer", "lunatic", "slight", "wws"] {
             let c = cfg.candidates(&names(&[k3s]), |_| false).unwrap();
-            assert_eq!(
-                c[0].runtime_class, k3s,
-                "k3s installs a RuntimeClass named {k3s}"
-            );
+            assert_eq!(c[0].runtime_class, k3s, "k3s installs a RuntimeClass named {k3s}");
         }
         let crun = cfg.candidates(&names(&["crun"]), |_| false).unwrap();
         assert_eq!(classes(&crun), ["crun-wasm", "crun"]);
-        assert_eq!(
-            crun[0].pod_annotations["module.wasm.image/variant"],
-            "compat-smart"
-        );
+        assert_eq!(crun[0].pod_annotations["module.wasm.image/variant"], "compat-smart");
     }
 
     #[test]
@@ -219,13 +202,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             classes(&c),
-            [
-                "wasmtime",
-                "wasmtime-v1",
-                "wasmtime-spin-v2",
-                "spin-v2",
-                "spin"
-            ]
+            ["wasmtime", "wasmtime-v1", "wasmtime-spin-v2", "spin-v2", "spin"]
         );
         assert_eq!(c[2].runtime, "spin");
     }
@@ -241,9 +218,7 @@ mod tests {
     #[test]
     fn runtime_class_names_are_accepted_when_they_exist() {
         let cfg = RuntimeConfig::default();
-        let c = cfg
-            .candidates(&names(&["my-shim"]), |n| n == "my-shim")
-            .unwrap();
+        let c = cfg.candidates(&names(&["my-shim"]), |n| n == "my-shim").unwrap();
         assert_eq!(classes(&c), ["my-shim"]);
         assert_eq!(c[0].runtime, "my-shim");
     }
@@ -257,9 +232,7 @@ mod tests {
         assert_eq!(err.names, ["spim", "wasmtim"]);
         let msg = err.to_string();
         assert!(
-            msg.starts_with(
-                "unknown runtime spim, wasmtim: not a configured runtime name (spin, wasmtime"
-            ),
+            msg.starts_with("unknown runtime spim, wasmtim: not a configured runtime name (spin, wasmtime"),
             "{msg}"
         );
     }
@@ -270,16 +243,12 @@ mod tests {
         assert!(cfg.may_use(&names(&["spin"]), "wasmtime-spin-v2"));
         assert!(!cfg.may_use(&names(&["spin"]), "wasmtime"));
         assert!(cfg.may_use(&names(&["custom"]), "custom"));
-        assert!(
-            cfg.may_use(&[], "wasmedge"),
-            "default order includes wasmedge"
-        );
+        assert!(cfg.may_use(&[], "wasmedge"), "default order includes wasmedge");
     }
 
     #[test]
     fn yaml_configuration_round_trips_and_is_checked() {
-        let yaml =
-            "runtimes:\n- name: fast\n  runtimeClasses: [rc-a, rc-b]\ndefaultOrder: [fast]\n";
+        let yaml = "runtimes:\n- name: fast\n  runtimeClasses: [rc-a, rc-b]\ndefaultOrder: [fast]\n";
         let cfg = RuntimeConfig::from_yaml(yaml).unwrap();
         assert_eq!(cfg.runtimes[0].runtime_classes, ["rc-a", "rc-b"]);
         let bad = "runtimes: []\ndefaultOrder: [nope]\n";

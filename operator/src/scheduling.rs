@@ -14,13 +14,8 @@ pub struct MergedScheduling {
 
 /// Union of both: the workload's entries first, the RuntimeClass's added where not already there.
 /// A nodeSelector key both set differently cannot reach here: discovery finds no node for it.
-pub fn merge(
-    workload: Option<&SchedulingSpec>,
-    runtime_class: Option<&Scheduling>,
-) -> MergedScheduling {
-    let mut node_selector = workload
-        .map(|w| w.node_selector.clone())
-        .unwrap_or_default();
+pub fn merge(workload: Option<&SchedulingSpec>, runtime_class: Option<&Scheduling>) -> MergedScheduling {
+    let mut node_selector = workload.map(|w| w.node_selector.clone()).unwrap_or_default();
     let mut tolerations = workload.map(|w| w.tolerations.clone()).unwrap_or_default();
     if let Some(rc) = runtime_class {
         for (k, v) in rc.node_selector.iter().flatten() {
@@ -48,10 +43,7 @@ mod tests {
         let shared = toleration(Some("wasm"), "Exists", None, None);
         let workload = SchedulingSpec {
             node_selector: BTreeMap::from([("zone".into(), "a".into())]),
-            tolerations: vec![
-                shared.clone(),
-                toleration(Some("gpu"), "Exists", None, None),
-            ],
+            tolerations: vec![shared.clone(), toleration(Some("gpu"), "Exists", None, None)],
             ..Default::default()
         };
         let rc = Scheduling {
@@ -59,20 +51,13 @@ mod tests {
                 ("spin".into(), "yes".into()),
                 ("zone".into(), "a".into()),
             ])),
-            tolerations: Some(vec![
-                shared.clone(),
-                toleration(Some("edge"), "Exists", None, None),
-            ]),
+            tolerations: Some(vec![shared.clone(), toleration(Some("edge"), "Exists", None, None)]),
         };
         let m = merge(Some(&workload), Some(&rc));
         assert_eq!(m.node_selector.len(), 2);
         assert_eq!(m.node_selector["spin"], "yes");
         assert_eq!(m.node_selector["zone"], "a");
-        let keys: Vec<_> = m
-            .tolerations
-            .iter()
-            .map(|t| t.key.clone().unwrap())
-            .collect();
+        let keys: Vec<_> = m.tolerations.iter().map(|t| t.key.clone().unwrap()).collect();
         assert_eq!(keys, ["wasm", "gpu", "edge"]);
     }
 

@@ -76,10 +76,7 @@ mod tests {
         let spec = build_service(&wl, "container").unwrap().spec.unwrap();
         assert_eq!(spec.type_.as_deref(), Some("NodePort"));
         let p = &spec.ports.unwrap()[0];
-        assert_eq!(
-            (p.port, p.target_port.clone()),
-            (8080, Some(IntOrString::Int(3000)))
-        );
+        assert_eq!((p.port, p.target_port.clone()), (8080, Some(IntOrString::Int(3000))));
     }
 
     #[test]

@@ -48,14 +48,7 @@ fn rollout(deployment: Option<&Deployment>, desired: i32) -> Rollout {
     }
 }
 
-fn condition(
-    type_: &str,
-    ok: bool,
-    reason: &str,
-    message: String,
-    generation: Option<i64>,
-    now: &Time,
-) -> Condition {
+fn condition(type_: &str, ok: bool, reason: &str, message: String, generation: Option<i64>, now: &Time) -> Condition {
     Condition {
         type_: type_.to_string(),
         status: if ok { "True" } else { "False" }.to_string(),
@@ -69,10 +62,7 @@ fn condition(
 /// Keep the previous lastTransitionTime of a condition whose status did not change.
 fn carry_transition_times(previous: &[Condition], mut next: Vec<Condition>) -> Vec<Condition> {
     for c in &mut next {
-        if let Some(p) = previous
-            .iter()
-            .find(|p| p.type_ == c.type_ && p.status == c.status)
-        {
+        if let Some(p) = previous.iter().find(|p| p.type_ == c.type_ && p.status == c.status) {
             c.last_transition_time = p.last_transition_time.clone();
         }
     }
@@ -104,9 +94,7 @@ pub fn compute_status(
         Decision::Invalid { .. } => (Mode::Pending, None, None),
     };
 
-    let c = |t: &str, ok: bool, reason: &str, msg: String| {
-        condition(t, ok, reason, msg, generation, now)
-    };
+    let c = |t: &str, ok: bool, reason: &str, msg: String| condition(t, ok, reason, msg, generation, now);
     let conditions = match decision {
         Decision::Wasm(_) | Decision::Container { .. } => {
             let resolved = match decision {
@@ -143,12 +131,7 @@ pub fn compute_status(
                 )
             };
             let progressing = if r.done {
-                c(
-                    PROGRESSING,
-                    false,
-                    COMPLETE,
-                    "Deployment rolled out".to_string(),
-                )
+                c(PROGRESSING, false, COMPLETE, "Deployment rolled out".to_string())
             } else {
                 c(
                     PROGRESSING,
@@ -201,13 +184,7 @@ mod tests {
         Time(Timestamp::from_second(secs).unwrap())
     }
 
-    fn deployment(
-        generation: i64,
-        observed: i64,
-        replicas: i32,
-        ready: i32,
-        updated: i32,
-    ) -> Deployment {
+    fn deployment(generation: i64, observed: i64, replicas: i32, ready: i32, updated: i32) -> Deployment {
         let mut d = Deployment::default();
         d.metadata.generation = Some(generation);
         d.status = Some(DeploymentStatus {
@@ -232,23 +209,14 @@ mod tests {
         assert_eq!(s.mode, Some(Mode::Wasm));
         assert_eq!(s.runtime_class_name.as_deref(), Some("spin"));
         assert_eq!((s.replicas, s.ready_replicas), (2, 2));
-        assert_eq!(
-            s.selector.as_deref(),
-            Some("wasm-operator.dev/workload=hello")
-        );
+        assert_eq!(s.selector.as_deref(), Some("wasm-operator.dev/workload=hello"));
         assert_eq!(s.observed_generation, Some(1));
         let ready = find(&s, READY).unwrap();
-        assert_eq!(
-            (ready.status.as_str(), ready.reason.as_str()),
-            ("True", AVAILABLE)
-        );
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", AVAILABLE));
         assert_eq!(ready.message, "2/2 pods ready in wasm mode");
         assert_eq!(find(&s, RUNTIME_RESOLVED).unwrap().reason, "Wasm");
         assert_eq!(find(&s, PROGRESSING).unwrap().status, "False");
-        assert!(s
-            .conditions
-            .iter()
-            .all(|c| c.observed_generation == Some(1)));
+        assert!(s.conditions.iter().all(|c| c.observed_generation == Some(1)));
     }
 
     #[test]
@@ -275,15 +243,9 @@ mod tests {
         let s = compute_status(&wl, &d, None, &t(5));
         assert_eq!(s.mode, Some(Mode::Container));
         assert_eq!(s.runtime_class_name, None);
-        assert_eq!(
-            s.fallback_reason.as_deref(),
-            Some("no usable Wasm RuntimeClass (x)")
-        );
+        assert_eq!(s.fallback_reason.as_deref(), Some("no usable Wasm RuntimeClass (x)"));
         let rr = find(&s, RUNTIME_RESOLVED).unwrap();
-        assert_eq!(
-            (rr.status.as_str(), rr.reason.as_str()),
-            ("True", "Container")
-        );
+        assert_eq!((rr.status.as_str(), rr.reason.as_str()), ("True", "Container"));
     }
 
     #[test]
@@ -301,21 +263,12 @@ mod tests {
         assert_eq!(s.mode, Some(Mode::Pending));
         let ready = find(&s, READY).unwrap();
         assert_eq!(
-            (
-                ready.status.as_str(),
-                ready.reason.as_str(),
-                ready.message.as_str()
-            ),
+            (ready.status.as_str(), ready.reason.as_str(), ready.message.as_str()),
             ("False", "NoUsableRuntime", "m")
         );
 
         let mut running = workload("hello", "demo");
-        running.status = Some(compute_status(
-            &running,
-            &Decision::Wasm(chosen("spin")),
-            None,
-            &t(5),
-        ));
+        running.status = Some(compute_status(&running, &Decision::Wasm(chosen("spin")), None, &t(5)));
         let invalid = Decision::Invalid {
             reason: reason::UNKNOWN_RUNTIME,
             message: "unknown runtime spim".into(),
@@ -334,18 +287,13 @@ mod tests {
         let first = compute_status(&wl, &Decision::Wasm(chosen("spin")), Some(&d), &t(100));
         wl.status = Some(first.clone());
         let again = compute_status(&wl, &Decision::Wasm(chosen("spin")), Some(&d), &t(200));
-        assert_eq!(
-            first, again,
-            "a later pass with nothing new must not change status"
-        );
+        assert_eq!(first, again, "a later pass with nothing new must not change status");
 
         let done = deployment(1, 1, 2, 2, 2);
         let flipped = compute_status(&wl, &Decision::Wasm(chosen("spin")), Some(&done), &t(300));
         assert_eq!(find(&flipped, READY).unwrap().last_transition_time, t(300));
         assert_eq!(
-            find(&flipped, RUNTIME_RESOLVED)
-                .unwrap()
-                .last_transition_time,
+            find(&flipped, RUNTIME_RESOLVED).unwrap().last_transition_time,
             t(100),
             "unchanged status keeps its time"
         );

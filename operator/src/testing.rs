@@ -1,9 +1,6 @@
 //! Fixtures shared by the unit and controller tests.
 
-use crate::crd::{
-    FallbackPolicy, FallbackSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec,
-    WorkloadPort,
-};
+use crate::crd::{FallbackPolicy, FallbackSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec, WorkloadPort};
 use crate::discovery::Chosen;
 use crate::runtimes::Candidate;
 use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeSpec, NodeStatus, Taint, Toleration};
@@ -21,12 +18,7 @@ pub fn taint(key: &str, value: Option<&str>, effect: &str) -> Taint {
     }
 }
 
-pub fn toleration(
-    key: Option<&str>,
-    operator: &str,
-    value: Option<&str>,
-    effect: Option<&str>,
-) -> Toleration {
+pub fn toleration(key: Option<&str>, operator: &str, value: Option<&str>, effect: Option<&str>) -> Toleration {
     Toleration {
         key: key.map(Into::into),
         operator: Some(operator.into()),
@@ -36,22 +28,11 @@ pub fn toleration(
     }
 }
 
-pub fn node(
-    name: &str,
-    labels: &[(&str, &str)],
-    ready: bool,
-    cordoned: bool,
-    taints: Vec<Taint>,
-) -> Arc<Node> {
+pub fn node(name: &str, labels: &[(&str, &str)], ready: bool, cordoned: bool, taints: Vec<Taint>) -> Arc<Node> {
     Arc::new(Node {
         metadata: ObjectMeta {
             name: Some(name.into()),
-            labels: Some(
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
+            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
             ..Default::default()
         },
         spec: Some(NodeSpec {
@@ -90,16 +71,8 @@ pub fn runtime_class(
     }
 }
 
-pub fn chosen_with(
-    rc: &str,
-    selector: Option<BTreeMap<&str, &str>>,
-    tolerations: Vec<Toleration>,
-) -> Chosen {
-    let selector = selector.map(|s| {
-        s.into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    });
+pub fn chosen_with(rc: &str, selector: Option<BTreeMap<&str, &str>>, tolerations: Vec<Toleration>) -> Chosen {
+    let selector = selector.map(|s| s.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
     Chosen {
         candidate: Candidate {
             runtime: rc.into(),

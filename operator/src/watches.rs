@@ -96,10 +96,7 @@ fn reflect<K>(
     api: Api<K>,
     config: watcher::Config,
     prune: fn(&mut K),
-) -> (
-    Store<K>,
-    impl Stream<Item = Result<Event<K>, watcher::Error>> + Send,
-)
+) -> (Store<K>, impl Stream<Item = Result<Event<K>, watcher::Error>> + Send)
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
@@ -146,20 +143,15 @@ fn spawn_watch<K, S>(
 /// Triggers for an owned Deployment or Service event.
 fn owned_triggers<K: Resource>(event: Event<K>) -> Vec<Trigger> {
     match event {
-        Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => controller_owner(&o)
-            .map(Trigger::Owner)
-            .into_iter()
-            .collect(),
+        Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => {
+            controller_owner(&o).map(Trigger::Owner).into_iter().collect()
+        }
         Event::Init | Event::InitDone => vec![],
     }
 }
 
 /// Start every secondary watch; returns their caches. `namespace` scopes the owned watches.
-pub fn start(
-    client: kube::Client,
-    namespace: Option<&str>,
-    tx: UnboundedSender<Trigger>,
-) -> crate::context::Stores {
+pub fn start(client: kube::Client, namespace: Option<&str>, tx: UnboundedSender<Trigger>) -> crate::context::Stores {
     let owned = watcher::Config::default()
         .labels(&labels::managed_selector())
         .any_semantic();
@@ -169,11 +161,7 @@ pub fn start(
         clear_managed_fields,
     );
     spawn_watch("Deployment", dstream, owned_triggers, tx.clone());
-    let (services, sstream) = reflect(
-        scoped::<Service>(&client, namespace),
-        owned,
-        clear_managed_fields,
-    );
+    let (services, sstream) = reflect(scoped::<Service>(&client, namespace), owned, clear_managed_fields);
     spawn_watch("Service", sstream, owned_triggers, tx.clone());
 
     let any = watcher::Config::default().any_semantic();
@@ -202,9 +190,7 @@ pub fn start(
         nstream,
         move |event| {
             let changed = match event {
-                Event::Apply(n) => {
-                    seen.insert(n.name_any(), node_fingerprint(&n)) != Some(node_fingerprint(&n))
-                }
+                Event::Apply(n) => seen.insert(n.name_any(), node_fingerprint(&n)) != Some(node_fingerprint(&n)),
                 Event::Delete(n) => seen.remove(&n.name_any()).is_some(),
                 Event::Init => {
                     relisted.clear();
@@ -259,10 +245,9 @@ mod tests {
     fn heartbeats_do_not_change_the_fingerprint() {
         let a = node("n", &[("spin", "yes")], true, false, vec![]);
         let mut b = (*a).clone();
-        b.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].last_heartbeat_time =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                k8s_openapi::jiff::Timestamp::now(),
-            ));
+        b.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].last_heartbeat_time = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()),
+        );
         b.status
             .as_mut()
             .unwrap()
@@ -280,11 +265,7 @@ mod tests {
     #[test]
     fn what_decides_usability_changes_the_fingerprint() {
         let base = node_fingerprint(&node("n", &[("spin", "yes")], true, false, vec![]));
-        assert_ne!(
-            base,
-            node_fingerprint(&node("n", &[], true, false, vec![])),
-            "label"
-        );
+        assert_ne!(base, node_fingerprint(&node("n", &[], true, false, vec![])), "label");
         assert_ne!(
             base,
             node_fingerprint(&node("n", &[("spin", "yes")], false, false, vec![])),

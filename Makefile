@@ -1,0 +1,13 @@
+.PHONY: run test crd e2e
+
+# Run the operator against the cluster named by KUBECONFIG (or in-cluster config).
+run:
+	cargo run --release -p wasm-operator -- run
+
+# Set up what the tests need (apt packages, .venv) and run every test.
+test:
+	scripts/test.sh
+
+# Regenerate the checked-in CRD.
+crd:
+	cargo run -q -p wasm-operator -- crd > crds/wasmworkload.yaml
