@@ -1,27 +1,36 @@
 //! What every reconcile shares: the client, the event recorder, metrics, configuration, the
 //! caches of the objects the decision reads, and the per-object failure counts for backoff.
 
+use crate::coldstart::ColdStartTracker;
 use crate::crd::WasmWorkload;
 use crate::error::backoff_delay;
+use crate::footprint::MemoryFigures;
 use crate::metrics::Metrics;
+use crate::pod_index::PodIndex;
 use crate::runtimes::RuntimeConfig;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Client;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-/// Read-only caches, filled by the watches in `watches.rs`.
+/// Caches filled by the watches in `watches.rs`, read by the reconciles.
 #[derive(Clone)]
 pub struct Stores {
     pub runtime_classes: Store<RuntimeClass>,
     pub nodes: Store<Node>,
     pub deployments: Store<Deployment>,
     pub services: Store<Service>,
+    pub pods: Store<Pod>,
+    /// `FailedCreatePodSandBox` Events only.
+    pub sandbox_events: Store<Event>,
+    pub pod_index: Arc<RwLock<PodIndex>>,
+    pub cold_starts: Arc<Mutex<ColdStartTracker>>,
+    pub memory: MemoryFigures,
 }
 
 pub struct Context {

@@ -2,20 +2,25 @@
 //! that runs it for every WasmWorkload.
 
 use crate::context::Context;
+use crate::crd::FootprintStatus;
 use crate::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
-use crate::decide::{decide, Decision};
+use crate::decide::{decide, Decision, WasmEvidence};
 use crate::deployment::build_deployment;
-use crate::discovery::{resolve, WorkloadPlacement};
+use crate::discovery::{resolve, Chosen, WorkloadPlacement};
 use crate::error::Error;
+use crate::failure::{detect, FailureRecord, SandboxFailure};
+use crate::footprint::image_size;
+use crate::labels;
 use crate::labels::FIELD_MANAGER;
 use crate::service::build_service;
+use crate::status::Measurements;
 use crate::status::{compute_status, READY};
 use crate::watches::{affected, Trigger};
 use crate::{drift, status};
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -36,8 +41,98 @@ fn now() -> Time {
     Time(k8s_openapi::jiff::Timestamp::from_second(ts.as_second()).unwrap_or(ts))
 }
 
-/// Decide for a workload from the caches.
-pub fn decide_for(wl: &WasmWorkload, ctx: &Context) -> Decision {
+/// What a reconcile reads of a workload's world, from the caches.
+pub struct Observed {
+    pub deployment: Option<Arc<Deployment>>,
+    pub service: Option<Arc<Service>>,
+    pub pods: Vec<Arc<Pod>>,
+}
+
+fn observe(ctx: &Context, ns: &str, name: &str) -> Observed {
+    let pod_names = ctx
+        .stores
+        .pod_index
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .pods_of(ns, name);
+    Observed {
+        deployment: ctx.stores.deployments.get(&ObjectRef::new(name).within(ns)),
+        service: ctx.stores.services.get(&ObjectRef::new(name).within(ns)),
+        pods: pod_names
+            .iter()
+            .filter_map(|p| ctx.stores.pods.get(&ObjectRef::new(p).within(ns)))
+            .collect(),
+    }
+}
+
+fn label_is(meta: &kube::api::ObjectMeta, key: &str, value: &str) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .is_some_and(|v| v == value)
+}
+
+/// What the Wasm pods of the chosen RuntimeClass say, and when to look at them again.
+fn wasm_evidence(
+    wl: &WasmWorkload,
+    ctx: &Context,
+    observed: &Observed,
+    chosen: &Chosen,
+) -> (WasmEvidence, Option<Duration>) {
+    let deployment = observed.deployment.as_deref();
+    let remembered = deployment.and_then(|d| FailureRecord::from_annotations(d.metadata.annotations.as_ref()));
+    let rc = chosen.candidate.runtime_class.as_str();
+    let template_rc = deployment
+        .and_then(|d| d.spec.as_ref())
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|s| s.runtime_class_name.as_deref());
+    // Only the pods of a Wasm rollout with this RuntimeClass say anything about it.
+    if template_rc != Some(rc) {
+        return (
+            WasmEvidence {
+                remembered,
+                failure: None,
+            },
+            None,
+        );
+    }
+    let pods: Vec<&Pod> = observed
+        .pods
+        .iter()
+        .map(Arc::as_ref)
+        .filter(|p| label_is(&p.metadata, labels::MODE_KEY, Mode::Wasm.as_label()))
+        .filter(|p| p.spec.as_ref().and_then(|s| s.runtime_class_name.as_deref()) == Some(rc))
+        .collect();
+    let ns = wl.namespace().unwrap_or_default();
+    let sandbox: Vec<SandboxFailure> = ctx
+        .stores
+        .sandbox_events
+        .state()
+        .iter()
+        .filter(|e| e.involved_object.namespace.as_deref() == Some(ns.as_str()))
+        .filter_map(|e| {
+            let pod = e.involved_object.name.clone()?;
+            pods.iter()
+                .any(|p| p.metadata.name.as_deref() == Some(pod.as_str()))
+                .then(|| SandboxFailure {
+                    pod,
+                    message: e.message.clone().unwrap_or_default(),
+                })
+        })
+        .collect();
+    let timeout = Duration::from_secs(u64::try_from(wl.spec.fallback.startup_timeout_seconds).unwrap_or(60));
+    let health = detect(&pods, &sandbox, k8s_openapi::jiff::Timestamp::now(), timeout);
+    (
+        WasmEvidence {
+            remembered,
+            failure: health.failure,
+        },
+        health.recheck_in,
+    )
+}
+
+/// Decide for a workload from the caches; also says when to look again for a pending startup.
+pub fn decide_for(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> (Decision, Option<Duration>) {
     let rcs = &ctx.stores.runtime_classes;
     let lookup = |name: &str| rcs.get(&ObjectRef::new(name));
     let discovery = ctx
@@ -52,7 +147,67 @@ pub fn decide_for(wl: &WasmWorkload, ctx: &Context) -> Decision {
             };
             resolve(&candidates, lookup, &nodes, placement)
         });
-    decide(&wl.spec, discovery)
+    let mut recheck = None;
+    let generation = wl.metadata.generation.unwrap_or(0);
+    let decision = decide(&wl.spec, generation, discovery, |chosen| {
+        let (evidence, again) = wasm_evidence(wl, ctx, observed, chosen);
+        recheck = again;
+        evidence
+    });
+    (decision, recheck)
+}
+
+/// Cold start and footprint of the workload's pods in the mode they run now.
+fn measure(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Option<Mode>) -> Measurements {
+    let ns = wl.namespace().unwrap_or_default();
+    let name = wl.name_any();
+    let previous = wl.status.clone().unwrap_or_default();
+    let samples_before = previous.cold_start.as_ref().map_or(0, |c| c.samples);
+    let cold_start = ctx
+        .stores
+        .cold_starts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .summary(&ns, &name, samples_before);
+    let Some(mode) = mode.filter(|m| *m != Mode::Pending) else {
+        return Measurements {
+            cold_start,
+            footprint: None,
+        };
+    };
+    let pods: Vec<&Pod> = observed
+        .pods
+        .iter()
+        .map(Arc::as_ref)
+        .filter(|p| label_is(&p.metadata, labels::MODE_KEY, mode.as_label()))
+        .collect();
+    let image_size_bytes = image_size(&pods, &ctx.stores.nodes.state());
+    let gauge = [ns.as_str(), name.as_str(), mode.as_label()];
+    match image_size_bytes {
+        Some(size) => ctx.metrics.image_size.with_label_values(&gauge).set(size),
+        None => {
+            let _ = ctx.metrics.image_size.remove_label_values(&gauge);
+        }
+    }
+    let key = (ns.clone(), name.clone(), mode.as_label().to_string());
+    let memory_now = ctx
+        .stores
+        .memory
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .copied();
+    // Working sets wiggle on every poll: status follows only changes over 10 %, so it does not churn.
+    let memory_before = previous.footprint.as_ref().and_then(|f| f.memory_working_set_bytes);
+    let memory_working_set_bytes = match (memory_before, memory_now) {
+        (Some(before), Some(now)) if (now - before).abs() * 10 <= before => Some(before),
+        (_, now) => now,
+    };
+    let footprint = (image_size_bytes.is_some() || memory_working_set_bytes.is_some()).then_some(FootprintStatus {
+        image_size_bytes,
+        memory_working_set_bytes,
+    });
+    Measurements { cold_start, footprint }
 }
 
 fn apply_params() -> PatchParams {
@@ -78,11 +233,12 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     }
 
     // Observe.
-    let cached_deployment = ctx.stores.deployments.get(&ObjectRef::new(&name).within(&ns));
-    let cached_service = ctx.stores.services.get(&ObjectRef::new(&name).within(&ns));
+    let observed = observe(ctx, &ns, &name);
+    let cached_deployment = observed.deployment.clone();
+    let cached_service = observed.service.clone();
 
     // Decide.
-    let decision = decide_for(wl, ctx);
+    let (decision, recheck) = decide_for(wl, ctx, &observed);
 
     // Build and apply the children.
     let mut deployment = cached_deployment.as_deref().cloned();
@@ -115,7 +271,13 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     }
 
     // Status, written only when it changed.
-    let new_status = compute_status(wl, &decision, deployment.as_ref(), &now());
+    let measurements = measure(
+        wl,
+        ctx,
+        &observed,
+        decision.mode().or(wl.status.as_ref().and_then(|s| s.mode)),
+    );
+    let new_status = compute_status(wl, &decision, deployment.as_ref(), &now(), measurements);
     if wl.status.as_ref() != Some(&new_status) {
         let api: Api<WasmWorkload> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = serde_json::json!({
@@ -130,7 +292,8 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     Ok(match decision {
         // Only the user can mend the spec; its change triggers the next reconcile.
         Decision::Invalid { .. } => Action::await_change(),
-        _ => Action::requeue(RESYNC),
+        // Wasm pods still starting: look again when the first startup deadline passes.
+        _ => Action::requeue(recheck.map_or(RESYNC, |r| r.min(RESYNC) + Duration::from_millis(100))),
     })
 }
 
@@ -163,7 +326,7 @@ async fn record_changes(
                 wl.spec.wasm.image, c.candidate.runtime_class, c.candidate.runtime
             ),
         )),
-        Decision::Container { reason, message } if switched => {
+        Decision::Container { reason, message, .. } if switched => {
             ctx.metrics
                 .fallbacks
                 .with_label_values(&[ns.as_str(), name.as_str(), reason])
@@ -212,14 +375,16 @@ pub struct Settings {
 /// Run the controller until it is shut down. `ready` is called once every cache has synced.
 pub async fn run(ctx: Arc<Context>, triggers: UnboundedReceiver<Trigger>, settings: Settings, ready: impl FnOnce()) {
     let stores = ctx.stores.clone();
-    let (rc_ready, node_ready, dep_ready, svc_ready) = (
+    // Deciding before the caches are full would fall back for runtimes not yet seen.
+    let synced = futures::try_join!(
         stores.runtime_classes.wait_until_ready(),
         stores.nodes.wait_until_ready(),
         stores.deployments.wait_until_ready(),
         stores.services.wait_until_ready(),
+        stores.pods.wait_until_ready(),
+        stores.sandbox_events.wait_until_ready(),
     );
-    // Deciding before the caches are full would fall back for runtimes not yet seen.
-    if futures::try_join!(rc_ready, node_ready, dep_ready, svc_ready).is_err() {
+    if synced.is_err() {
         tracing::error!("a watch stopped before its first list; not starting the controller");
         return;
     }
@@ -228,13 +393,19 @@ pub async fn run(ctx: Arc<Context>, triggers: UnboundedReceiver<Trigger>, settin
     let api = crate::watches::scoped::<WasmWorkload>(&ctx.client, settings.namespace.as_deref());
     let (reader, writer) = reflector::store();
     let metrics = ctx.metrics.clone();
+    let cold_starts = ctx.stores.cold_starts.clone();
     let primary = watcher::watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(|w: &mut WasmWorkload| w.managed_fields_mut().clear())
         .reflect(writer)
         .inspect(move |ev| {
             if let Ok(Event::Delete(w)) = ev {
-                metrics.forget_workload(&w.namespace().unwrap_or_default(), &w.name_any());
+                let (ns, name) = (w.namespace().unwrap_or_default(), w.name_any());
+                metrics.forget_workload(&ns, &name);
+                cold_starts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .forget_workload(&ns, &name);
             }
         })
         .applied_objects()

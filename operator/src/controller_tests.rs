@@ -37,8 +37,8 @@ impl Harness {
         setup(&mut world);
         let (client, world) = mock_api::client(world);
         let (tx, rx) = futures::channel::mpsc::unbounded();
-        let stores = watches::start(client.clone(), None, tx);
         let metrics = Metrics::new();
+        let stores = watches::start(client.clone(), None, metrics.clone(), tx);
         let ctx = Arc::new(Context::new(client, metrics.clone(), RuntimeConfig::default(), stores));
         let settings = Settings {
             namespace: None,

@@ -3,6 +3,7 @@
 
 use crate::crd::{FallbackPolicy, Mode, WasmWorkloadSpec};
 use crate::discovery::{Chosen, Resolution};
+use crate::failure::{FailureRecord, WasmFailure};
 use crate::runtimes::UnknownRuntimes;
 
 /// Reasons, in PascalCase: condition reasons, Event reasons and bounded metric labels.
@@ -13,9 +14,24 @@ pub mod reason {
     pub const UNKNOWN_RUNTIME: &str = "UnknownRuntime";
     pub const MISSING_FALLBACK_IMAGE: &str = "MissingFallbackImage";
     pub const SERVICE_WITHOUT_PORTS: &str = "ServiceWithoutPorts";
+    pub const SANDBOX_FAILED: &str = "SandboxFailed";
+    pub const CREATE_CONTAINER_ERROR: &str = "CreateContainerError";
+    pub const CRASH_LOOP_BACK_OFF: &str = "CrashLoopBackOff";
+    pub const IMAGE_PULL_FAILED: &str = "ImagePullFailed";
+    pub const STARTUP_TIMEOUT: &str = "StartupTimeout";
+    /// A remembered failure whose reason this version does not know.
+    pub const WASM_FAILED: &str = "WasmFailed";
 
     /// Every reason a workload can fall back for (the `reason` label of the fallbacks counter).
-    pub const FALLBACK_REASONS: &[&str] = &[NO_USABLE_RUNTIME];
+    pub const FALLBACK_REASONS: &[&str] = &[
+        NO_USABLE_RUNTIME,
+        SANDBOX_FAILED,
+        CREATE_CONTAINER_ERROR,
+        CRASH_LOOP_BACK_OFF,
+        IMAGE_PULL_FAILED,
+        STARTUP_TIMEOUT,
+        WASM_FAILED,
+    ];
 }
 
 /// What the workload should run as.
@@ -23,8 +39,13 @@ pub mod reason {
 pub enum Decision {
     /// Run the Wasm image with this RuntimeClass.
     Wasm(Chosen),
-    /// Run the fallback image; `reason` is a bounded category, `message` the explanation.
-    Container { reason: &'static str, message: String },
+    /// Run the fallback image; `reason` is a bounded category, `message` the explanation, and
+    /// `record` the Wasm failure to remember when that is why.
+    Container {
+        reason: &'static str,
+        message: String,
+        record: Option<FailureRecord>,
+    },
     /// Run nothing new: no usable runtime and the policy forbids the fallback.
     Pending { reason: &'static str, message: String },
     /// The spec cannot be run as written; wait for the user to change it.
@@ -61,9 +82,23 @@ fn invalid_spec(spec: &WasmWorkloadSpec) -> Option<Decision> {
     None
 }
 
-/// Decide from the spec and the result of discovery (or the unknown runtime names that kept
-/// discovery from running).
-pub fn decide(spec: &WasmWorkloadSpec, discovery: Result<Resolution, UnknownRuntimes>) -> Decision {
+/// What is known of the Wasm pods with the chosen RuntimeClass (for `OnFailure`).
+#[derive(Clone, Debug, Default)]
+pub struct WasmEvidence {
+    /// The failure remembered on the Deployment, if any.
+    pub remembered: Option<FailureRecord>,
+    /// A failure of the Wasm pods running now, if any.
+    pub failure: Option<WasmFailure>,
+}
+
+/// Decide from the spec, the result of discovery (or the unknown runtime names that kept
+/// discovery from running) and, for `OnFailure`, the evidence about the chosen runtime's pods.
+pub fn decide(
+    spec: &WasmWorkloadSpec,
+    generation: i64,
+    discovery: Result<Resolution, UnknownRuntimes>,
+    evidence: impl FnOnce(&Chosen) -> WasmEvidence,
+) -> Decision {
     if let Some(invalid) = invalid_spec(spec) {
         return invalid;
     }
@@ -77,6 +112,35 @@ pub fn decide(spec: &WasmWorkloadSpec, discovery: Result<Resolution, UnknownRunt
         }
     };
     match resolution.chosen {
+        Some(chosen) if spec.fallback.policy == FallbackPolicy::OnFailure => {
+            let WasmEvidence { remembered, failure } = evidence(&chosen);
+            let rc = &chosen.candidate.runtime_class;
+            if let Some(record) = remembered.filter(|r| r.holds(generation, rc, chosen.usable_nodes)) {
+                return Decision::Container {
+                    reason: record.reason_category(),
+                    message: record.message.clone(),
+                    record: Some(record),
+                };
+            }
+            match failure {
+                Some(f) => {
+                    let message = format!("Wasm pods failed with RuntimeClass {rc}: {}", f.message);
+                    let record = FailureRecord {
+                        generation,
+                        runtime_class: rc.clone(),
+                        usable_nodes: chosen.usable_nodes,
+                        reason: f.reason.to_string(),
+                        message: message.clone(),
+                    };
+                    Decision::Container {
+                        reason: f.reason,
+                        message,
+                        record: Some(record),
+                    }
+                }
+                None => Decision::Wasm(chosen),
+            }
+        }
         Some(chosen) => Decision::Wasm(chosen),
         None => {
             let message = resolution.why_none();
@@ -88,6 +152,7 @@ pub fn decide(spec: &WasmWorkloadSpec, discovery: Result<Resolution, UnknownRunt
                 FallbackPolicy::WhenUnavailable | FallbackPolicy::OnFailure => Decision::Container {
                     reason: reason::NO_USABLE_RUNTIME,
                     message,
+                    record: None,
                 },
             }
         }
@@ -98,7 +163,12 @@ pub fn decide(spec: &WasmWorkloadSpec, discovery: Result<Resolution, UnknownRunt
 mod tests {
     use super::*;
     use crate::discovery::{NOT_INSTALLED, NO_NODE};
+    use crate::failure::WasmFailure;
     use crate::testing::{chosen, spec};
+
+    fn no_evidence(_: &Chosen) -> WasmEvidence {
+        WasmEvidence::default()
+    }
 
     fn none_usable() -> Resolution {
         Resolution {
@@ -111,10 +181,12 @@ mod tests {
     fn usable_runtime_means_wasm() {
         let d = decide(
             &spec(),
+            1,
             Ok(Resolution {
                 chosen: Some(chosen("wasmtime")),
                 rejected: vec![],
             }),
+            no_evidence,
         );
         assert!(matches!(&d, Decision::Wasm(c) if c.candidate.runtime_class == "wasmtime"));
         assert_eq!(d.mode(), Some(Mode::Wasm));
@@ -125,8 +197,13 @@ mod tests {
         for policy in [FallbackPolicy::WhenUnavailable, FallbackPolicy::OnFailure] {
             let mut s = spec();
             s.fallback.policy = policy;
-            match decide(&s, Ok(none_usable())) {
-                Decision::Container { reason, message } => {
+            match decide(&s, 1, Ok(none_usable()), no_evidence) {
+                Decision::Container {
+                    reason,
+                    message,
+                    record,
+                } => {
+                    assert_eq!(record, None);
                     assert_eq!(reason, reason::NO_USABLE_RUNTIME);
                     assert!(message.contains("spin: not installed"), "{message}");
                 }
@@ -140,7 +217,7 @@ mod tests {
         let mut s = spec();
         s.fallback.policy = FallbackPolicy::Never;
         s.fallback.image = None;
-        let d = decide(&s, Ok(none_usable()));
+        let d = decide(&s, 1, Ok(none_usable()), no_evidence);
         assert!(
             matches!(
                 d,
@@ -160,7 +237,7 @@ mod tests {
             names: vec!["spim".into()],
             known: "spin".into(),
         };
-        let d = decide(&spec(), Err(err));
+        let d = decide(&spec(), 1, Err(err), no_evidence);
         assert!(
             matches!(&d, Decision::Invalid { reason: reason::UNKNOWN_RUNTIME, message } if message.contains("spim"))
         );
@@ -171,7 +248,7 @@ mod tests {
         let mut s = spec();
         s.fallback.image = Some("  ".into());
         assert!(matches!(
-            decide(&s, Ok(none_usable())),
+            decide(&s, 1, Ok(none_usable()), no_evidence),
             Decision::Invalid {
                 reason: reason::MISSING_FALLBACK_IMAGE,
                 ..
@@ -184,11 +261,108 @@ mod tests {
             ..Default::default()
         });
         assert!(matches!(
-            decide(&s, Ok(none_usable())),
+            decide(&s, 1, Ok(none_usable()), no_evidence),
             Decision::Invalid {
                 reason: reason::SERVICE_WITHOUT_PORTS,
                 ..
             }
         ));
+    }
+
+    fn usable() -> Result<Resolution, UnknownRuntimes> {
+        Ok(Resolution {
+            chosen: Some(chosen("spin")),
+            rejected: vec![],
+        })
+    }
+
+    fn crash() -> WasmFailure {
+        WasmFailure {
+            reason: reason::CRASH_LOOP_BACK_OFF,
+            message: "pod p: CrashLoopBackOff: x".into(),
+        }
+    }
+
+    #[test]
+    fn on_failure_falls_back_when_wasm_pods_fail_and_records_why() {
+        let d = decide(&spec(), 4, usable(), |_| WasmEvidence {
+            remembered: None,
+            failure: Some(crash()),
+        });
+        match d {
+            Decision::Container {
+                reason,
+                message,
+                record: Some(r),
+            } => {
+                assert_eq!(reason, "CrashLoopBackOff");
+                assert_eq!(
+                    message,
+                    "Wasm pods failed with RuntimeClass spin: pod p: CrashLoopBackOff: x"
+                );
+                assert_eq!((r.generation, r.runtime_class.as_str(), r.usable_nodes), (4, "spin", 1));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn healthy_wasm_pods_stay_wasm() {
+        assert!(matches!(decide(&spec(), 4, usable(), no_evidence), Decision::Wasm(_)));
+    }
+
+    #[test]
+    fn failures_only_matter_with_on_failure() {
+        let mut s = spec();
+        s.fallback.policy = FallbackPolicy::WhenUnavailable;
+        let d = decide(&s, 4, usable(), |_| WasmEvidence {
+            remembered: None,
+            failure: Some(crash()),
+        });
+        assert!(matches!(d, Decision::Wasm(_)), "{d:?}");
+    }
+
+    #[test]
+    fn a_remembered_failure_is_sticky_until_spec_or_runtimes_change() {
+        let record = FailureRecord {
+            generation: 4,
+            runtime_class: "spin".into(),
+            usable_nodes: 1,
+            reason: "SandboxFailed".into(),
+            message: "Wasm pods failed".into(),
+        };
+        let remembered = |r: &FailureRecord| {
+            let r = r.clone();
+            move |_: &Chosen| WasmEvidence {
+                remembered: Some(r),
+                failure: None,
+            }
+        };
+        let d = decide(&spec(), 4, usable(), remembered(&record));
+        assert!(
+            matches!(
+                d,
+                Decision::Container {
+                    reason: "SandboxFailed",
+                    record: Some(_),
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
+        assert!(
+            matches!(decide(&spec(), 5, usable(), remembered(&record)), Decision::Wasm(_)),
+            "spec changed"
+        );
+        let mut two_nodes = chosen("spin");
+        two_nodes.usable_nodes = 2;
+        let more = Ok(Resolution {
+            chosen: Some(two_nodes),
+            rejected: vec![],
+        });
+        assert!(
+            matches!(decide(&spec(), 4, more, remembered(&record)), Decision::Wasm(_)),
+            "runtimes changed"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::crd::{Mode, WasmWorkload};
 use crate::decide::Decision;
+use crate::failure::FAILURE_ANNOTATION;
 use crate::labels;
 use crate::scheduling::merge;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
@@ -45,6 +46,13 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
         ),
     };
     let common = labels::common_labels(&name, mode.as_label());
+    // A fallback caused by failing Wasm pods is remembered on the Deployment, so it is sticky.
+    let annotations = match decision {
+        Decision::Container { record: Some(r), .. } => {
+            Some(BTreeMap::from([(FAILURE_ANNOTATION.to_string(), r.to_annotation())]))
+        }
+        _ => None,
+    };
 
     // User labels first so ours win: the selector and mode labels must be right.
     let mut pod_labels = spec.pod_labels.clone();
@@ -109,6 +117,7 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
             name: Some(name.clone()),
             namespace: wl.namespace(),
             labels: Some(common),
+            annotations,
             owner_references: wl.controller_owner_ref(&()).map(|o| vec![o]),
             ..Default::default()
         },
@@ -173,6 +182,7 @@ mod tests {
             &Decision::Container {
                 reason: "NoUsableRuntime",
                 message: String::new(),
+                record: None,
             },
         )
         .unwrap();

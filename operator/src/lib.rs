@@ -1,6 +1,7 @@
 //! The WasmWorkload operator: runs WebAssembly workloads through a Wasm RuntimeClass where the
 //! cluster can, falls back to a container image where it cannot, and measures both.
 
+pub mod coldstart;
 pub mod context;
 pub mod controller;
 pub mod crd;
@@ -9,9 +10,12 @@ pub mod deployment;
 pub mod discovery;
 pub mod drift;
 pub mod error;
+pub mod failure;
+pub mod footprint;
 pub mod http;
 pub mod labels;
 pub mod metrics;
+pub mod pod_index;
 pub mod runtimes;
 pub mod scheduling;
 pub mod service;

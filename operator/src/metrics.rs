@@ -20,6 +20,7 @@ const RECONCILE_BUCKETS: &[f64] = &[
 pub struct Metrics {
     pub registry: Registry,
     pub cold_start: HistogramVec,
+    pub cold_start_api: HistogramVec,
     pub last_cold_start: GaugeVec,
     pub image_size: IntGaugeVec,
     pub memory_working_set: IntGaugeVec,
@@ -60,6 +61,12 @@ impl Metrics {
             cold_start: hist(
                 "wasm_workload_cold_start_seconds",
                 "Time from a pod's creation to its first Ready, per namespace, mode and RuntimeClass",
+                COLD_START_BUCKETS,
+                &["namespace", "mode", "runtime_class"],
+            ),
+            cold_start_api: hist(
+                "wasm_workload_cold_start_api_seconds",
+                "Cold starts of pods the operator did not see being created, timed from API timestamps (1 s resolution)",
                 COLD_START_BUCKETS,
                 &["namespace", "mode", "runtime_class"],
             ),
@@ -133,6 +140,21 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
         if let Some(reason) = error {
             self.reconcile_errors.with_label_values(&[reason]).inc();
+        }
+    }
+
+    /// Record one cold start: watch-timed samples in the main histogram and the workload's gauge,
+    /// API-timed ones in their own histogram, never mixed.
+    pub fn record_cold_start(&self, s: &crate::coldstart::Sample) {
+        let labels = [s.namespace.as_str(), s.mode.as_str(), s.runtime_class.as_str()];
+        match s.timing {
+            crate::coldstart::Timing::Watch => {
+                self.cold_start.with_label_values(&labels).observe(s.seconds);
+                self.last_cold_start
+                    .with_label_values(&[s.namespace.as_str(), s.workload.as_str(), s.mode.as_str()])
+                    .set(s.seconds);
+            }
+            crate::coldstart::Timing::Api => self.cold_start_api.with_label_values(&labels).observe(s.seconds),
         }
     }
 

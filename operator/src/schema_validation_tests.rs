@@ -165,6 +165,7 @@ fn decisions() -> Vec<(&'static str, Decision)> {
             Decision::Container {
                 reason: "NoUsableRuntime",
                 message: "m".into(),
+                record: None,
             },
         ),
     ]

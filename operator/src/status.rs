@@ -2,7 +2,7 @@
 //! the same inputs give the same status, and a condition's lastTransitionTime only moves when its
 //! status flips, so writing the result again changes nothing.
 
-use crate::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
+use crate::crd::{ColdStartStatus, FootprintStatus, Mode, WasmWorkload, WasmWorkloadStatus};
 use crate::decide::{reason, Decision};
 use crate::labels;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -17,6 +17,13 @@ pub const PROGRESSING: &str = "Progressing";
 pub const AVAILABLE: &str = "Available";
 pub const ROLLING_OUT: &str = "RollingOut";
 pub const COMPLETE: &str = "Complete";
+
+/// Cold start and footprint as measured now; `None` keeps what status had.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Measurements {
+    pub cold_start: Option<ColdStartStatus>,
+    pub footprint: Option<FootprintStatus>,
+}
 
 /// What the Deployment reports, reduced to what status needs.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -75,6 +82,7 @@ pub fn compute_status(
     decision: &Decision,
     deployment: Option<&Deployment>,
     now: &Time,
+    measured: Measurements,
 ) -> WasmWorkloadStatus {
     let previous = wl.status.clone().unwrap_or_default();
     let generation = wl.metadata.generation;
@@ -162,8 +170,8 @@ pub fn compute_status(
         replicas: r.replicas,
         ready_replicas: r.ready,
         selector: Some(labels::pod_selector(&wl.name_any())),
-        cold_start: previous.cold_start.clone(),
-        footprint: previous.footprint.clone(),
+        cold_start: measured.cold_start.or(previous.cold_start),
+        footprint: measured.footprint.or(previous.footprint),
         conditions: carry_transition_times(&previous.conditions, conditions),
     }
 }
@@ -205,6 +213,7 @@ mod tests {
             &Decision::Wasm(chosen("spin")),
             Some(&deployment(3, 3, 2, 2, 2)),
             &t(100),
+            Measurements::default(),
         );
         assert_eq!(s.mode, Some(Mode::Wasm));
         assert_eq!(s.runtime_class_name.as_deref(), Some("spin"));
@@ -227,7 +236,13 @@ mod tests {
             deployment(3, 3, 3, 2, 2),
             deployment(3, 3, 2, 1, 2),
         ] {
-            let s = compute_status(&wl, &Decision::Wasm(chosen("spin")), Some(&d), &t(100));
+            let s = compute_status(
+                &wl,
+                &Decision::Wasm(chosen("spin")),
+                Some(&d),
+                &t(100),
+                Measurements::default(),
+            );
             assert_eq!(find(&s, READY).unwrap().status, "False", "{d:?}");
             assert_eq!(find(&s, PROGRESSING).unwrap().reason, ROLLING_OUT);
         }
@@ -239,8 +254,9 @@ mod tests {
         let d = Decision::Container {
             reason: reason::NO_USABLE_RUNTIME,
             message: "no usable Wasm RuntimeClass (x)".into(),
+            record: None,
         };
-        let s = compute_status(&wl, &d, None, &t(5));
+        let s = compute_status(&wl, &d, None, &t(5), Measurements::default());
         assert_eq!(s.mode, Some(Mode::Container));
         assert_eq!(s.runtime_class_name, None);
         assert_eq!(s.fallback_reason.as_deref(), Some("no usable Wasm RuntimeClass (x)"));
@@ -259,6 +275,7 @@ mod tests {
             },
             None,
             &t(5),
+            Measurements::default(),
         );
         assert_eq!(s.mode, Some(Mode::Pending));
         let ready = find(&s, READY).unwrap();
@@ -268,15 +285,27 @@ mod tests {
         );
 
         let mut running = workload("hello", "demo");
-        running.status = Some(compute_status(&running, &Decision::Wasm(chosen("spin")), None, &t(5)));
+        running.status = Some(compute_status(
+            &running,
+            &Decision::Wasm(chosen("spin")),
+            None,
+            &t(5),
+            Measurements::default(),
+        ));
         let invalid = Decision::Invalid {
             reason: reason::UNKNOWN_RUNTIME,
             message: "unknown runtime spim".into(),
         };
-        let s = compute_status(&running, &invalid, Some(&deployment(1, 1, 2, 2, 2)), &t(6));
+        let s = compute_status(
+            &running,
+            &invalid,
+            Some(&deployment(1, 1, 2, 2, 2)),
+            &t(6),
+            Measurements::default(),
+        );
         assert_eq!(s.mode, Some(Mode::Wasm), "what runs is still reported");
         assert_eq!(find(&s, READY).unwrap().reason, "UnknownRuntime");
-        let s = compute_status(&workload("new", "demo"), &invalid, None, &t(6));
+        let s = compute_status(&workload("new", "demo"), &invalid, None, &t(6), Measurements::default());
         assert_eq!(s.mode, Some(Mode::Pending));
     }
 
@@ -284,13 +313,31 @@ mod tests {
     fn same_inputs_give_the_same_status_and_times_move_only_on_flips() {
         let mut wl = workload("hello", "demo");
         let d = deployment(1, 1, 2, 1, 2);
-        let first = compute_status(&wl, &Decision::Wasm(chosen("spin")), Some(&d), &t(100));
+        let first = compute_status(
+            &wl,
+            &Decision::Wasm(chosen("spin")),
+            Some(&d),
+            &t(100),
+            Measurements::default(),
+        );
         wl.status = Some(first.clone());
-        let again = compute_status(&wl, &Decision::Wasm(chosen("spin")), Some(&d), &t(200));
+        let again = compute_status(
+            &wl,
+            &Decision::Wasm(chosen("spin")),
+            Some(&d),
+            &t(200),
+            Measurements::default(),
+        );
         assert_eq!(first, again, "a later pass with nothing new must not change status");
 
         let done = deployment(1, 1, 2, 2, 2);
-        let flipped = compute_status(&wl, &Decision::Wasm(chosen("spin")), Some(&done), &t(300));
+        let flipped = compute_status(
+            &wl,
+            &Decision::Wasm(chosen("spin")),
+            Some(&done),
+            &t(300),
+            Measurements::default(),
+        );
         assert_eq!(find(&flipped, READY).unwrap().last_transition_time, t(300));
         assert_eq!(
             find(&flipped, RUNTIME_RESOLVED).unwrap().last_transition_time,

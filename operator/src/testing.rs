@@ -3,9 +3,12 @@
 use crate::crd::{FallbackPolicy, FallbackSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec, WorkloadPort};
 use crate::discovery::Chosen;
 use crate::runtimes::Candidate;
-use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeSpec, NodeStatus, Taint, Toleration};
+use k8s_openapi::api::core::v1::{
+    ContainerState, ContainerStateRunning, ContainerStateWaiting, ContainerStatus, Node, NodeCondition, NodeSpec,
+    NodeStatus, Pod, PodCondition, PodSpec, PodStatus, Taint, Toleration,
+};
 use k8s_openapi::api::node::v1::{RuntimeClass, Scheduling};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -123,4 +126,81 @@ pub fn workload(name: &str, namespace: &str) -> WasmWorkload {
     wl.metadata.uid = Some(format!("uid-{name}"));
     wl.metadata.generation = Some(1);
     wl
+}
+
+/// A pod of a workload in the given state; Wasm pods run with RuntimeClass `spin`.
+pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: bool, ready: bool) -> Pod {
+    let cond = |type_: &str, ok: bool| PodCondition {
+        type_: type_.into(),
+        status: if ok { "True" } else { "False" }.into(),
+        ..Default::default()
+    };
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("demo".into()),
+            uid: Some(format!("uid-{name}")),
+            labels: Some(crate::labels::common_labels(workload, mode)),
+            ..Default::default()
+        },
+        spec: Some(PodSpec {
+            runtime_class_name: (mode == "wasm").then(|| "spin".to_string()),
+            ..Default::default()
+        }),
+        status: Some(PodStatus {
+            conditions: Some(vec![cond("PodScheduled", scheduled), cond("Ready", ready)]),
+            container_statuses: scheduled.then(|| {
+                vec![ContainerStatus {
+                    name: "app".into(),
+                    ready,
+                    state: Some(ContainerState {
+                        running: running.then(ContainerStateRunning::default),
+                        waiting: (!running).then(|| ContainerStateWaiting {
+                            reason: Some("ContainerCreating".into()),
+                            message: None,
+                        }),
+                        terminated: None,
+                    }),
+                    ..Default::default()
+                }]
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Set a pod's creation time and, when `ready_secs` > 0, its Ready transition time (Unix seconds).
+pub fn set_times(pod: &mut Pod, created_secs: i64, ready_secs: i64) {
+    let t = |s: i64| Time(k8s_openapi::jiff::Timestamp::from_second(s).unwrap());
+    pod.metadata.creation_timestamp = Some(t(created_secs));
+    if ready_secs > 0 {
+        for c in pod.status.as_mut().unwrap().conditions.as_mut().unwrap() {
+            if c.type_ == "Ready" {
+                c.last_transition_time = Some(t(ready_secs));
+            }
+        }
+    }
+}
+
+/// Make the pod's container wait with `reason`.
+pub fn set_waiting(pod: &mut Pod, reason: &str, message: &str) {
+    let statuses = pod
+        .status
+        .as_mut()
+        .unwrap()
+        .container_statuses
+        .get_or_insert_with(Vec::new);
+    if statuses.is_empty() {
+        statuses.push(ContainerStatus {
+            name: "app".into(),
+            ..Default::default()
+        });
+    }
+    statuses[0].state = Some(ContainerState {
+        waiting: Some(ContainerStateWaiting {
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+        }),
+        ..Default::default()
+    });
 }

@@ -2,13 +2,19 @@
 //! Services. Each fills a cache the reconcile reads and sends triggers that name the workloads
 //! a change may affect. Owned objects are watched by label; caches drop managed fields.
 
+use crate::coldstart::ColdStartTracker;
 use crate::crd::WasmWorkload;
+use crate::footprint::MemoryFigures;
 use crate::labels;
+use crate::metrics::Metrics;
+use crate::pod_index::PodIndex;
 use crate::runtimes::RuntimeConfig;
 use futures::channel::mpsc::UnboundedSender;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Node, NodeStatus, Service};
+use k8s_openapi::api::core::v1::{
+    ContainerStatus, Event as CoreEvent, Node, NodeStatus, Pod, PodSpec, PodStatus, Service,
+};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
@@ -19,6 +25,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Why workloads need another look.
 #[derive(Clone, Debug, PartialEq)]
@@ -150,8 +157,167 @@ fn owned_triggers<K: Resource>(event: Event<K>) -> Vec<Trigger> {
     }
 }
 
-/// Start every secondary watch; returns their caches. `namespace` scopes the owned watches.
-pub fn start(client: kube::Client, namespace: Option<&str>, tx: UnboundedSender<Trigger>) -> crate::context::Stores {
+/// Pods keep what cold-start timing, failure detection and footprint read.
+fn prune_pod(pod: &mut Pod) {
+    let m = &mut pod.metadata;
+    m.managed_fields = None;
+    m.annotations = None;
+    m.owner_references = None;
+    if let Some(spec) = pod.spec.take() {
+        pod.spec = Some(PodSpec {
+            node_name: spec.node_name,
+            runtime_class_name: spec.runtime_class_name,
+            ..Default::default()
+        });
+    }
+    if let Some(st) = pod.status.take() {
+        pod.status = Some(PodStatus {
+            conditions: st.conditions,
+            container_statuses: st.container_statuses.map(|cs| {
+                cs.into_iter()
+                    .map(|c| ContainerStatus {
+                        name: c.name,
+                        image: c.image,
+                        image_id: c.image_id,
+                        ready: c.ready,
+                        state: c.state,
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            ..Default::default()
+        });
+    }
+}
+
+fn prune_event(ev: &mut CoreEvent) {
+    ev.metadata.managed_fields = None;
+    ev.source = None;
+    ev.related = None;
+}
+
+/// The workload a pod belongs to, by its label.
+fn pod_owner(pod: &Pod) -> Option<ObjectRef<WasmWorkload>> {
+    let ns = pod.metadata.namespace.as_deref()?;
+    let workload = pod.metadata.labels.as_ref()?.get(labels::WORKLOAD_KEY)?;
+    Some(ObjectRef::new(workload).within(ns))
+}
+
+/// Watch the operator's own pods (label-selected): index them by workload, time their cold
+/// starts, and trigger their workload's reconcile.
+fn watch_pods(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    metrics: Metrics,
+    tx: UnboundedSender<Trigger>,
+) -> (Store<Pod>, Arc<RwLock<PodIndex>>, Arc<Mutex<ColdStartTracker>>) {
+    let owned = watcher::Config::default()
+        .labels(&labels::managed_selector())
+        .any_semantic();
+    let (pods, stream) = reflect(scoped::<Pod>(client, namespace), owned, prune_pod);
+    let index = Arc::new(RwLock::new(PodIndex::default()));
+    let tracker = Arc::new(Mutex::new(ColdStartTracker::default()));
+    let (idx, trk) = (index.clone(), tracker.clone());
+    spawn_watch(
+        "Pod",
+        stream,
+        move |event| {
+            let now = tokio::time::Instant::now();
+            let mut index = idx.write().unwrap_or_else(|e| e.into_inner());
+            let mut tracker = trk.lock().unwrap_or_else(|e| e.into_inner());
+            let pod = match event {
+                Event::Init => {
+                    index.relist_started();
+                    tracker.relist_started();
+                    return vec![];
+                }
+                Event::InitDone => {
+                    index.relist_done();
+                    tracker.relist_done();
+                    return vec![];
+                }
+                Event::Delete(p) => {
+                    index.remove(&p);
+                    if let Some(uid) = &p.metadata.uid {
+                        tracker.forget_pod(uid);
+                    }
+                    p
+                }
+                Event::Apply(p) => {
+                    index.insert(&p);
+                    if let Some(sample) = tracker.observe(&p, true, now) {
+                        metrics.record_cold_start(&sample);
+                    }
+                    p
+                }
+                Event::InitApply(p) => {
+                    index.insert(&p);
+                    if let Some(sample) = tracker.observe(&p, false, now) {
+                        metrics.record_cold_start(&sample);
+                    }
+                    p
+                }
+            };
+            pod_owner(&pod).map(Trigger::Owner).into_iter().collect()
+        },
+        tx,
+    );
+    (pods, index, tracker)
+}
+
+/// Watch `FailedCreatePodSandBox` Events (field-selected, so only those) and trigger the
+/// workload of the pod they are about.
+fn watch_sandbox_failures(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    pods: Store<Pod>,
+    tx: UnboundedSender<Trigger>,
+) -> Store<CoreEvent> {
+    let config = watcher::Config::default()
+        .fields(&format!("reason={SANDBOX_FAILURE_REASON}"))
+        .any_semantic();
+    let (events, stream) = reflect(scoped::<CoreEvent>(client, namespace), config, prune_event);
+    spawn_watch(
+        "Event",
+        stream,
+        move |event| match event {
+            Event::Apply(ev) | Event::InitApply(ev) => {
+                let obj = &ev.involved_object;
+                let (Some(ns), Some(name)) = (obj.namespace.as_deref(), obj.name.as_deref()) else {
+                    return vec![];
+                };
+                pods.get(&ObjectRef::new(name).within(ns))
+                    .and_then(|p| pod_owner(&p))
+                    .map(Trigger::Owner)
+                    .into_iter()
+                    .collect()
+            }
+            _ => vec![],
+        },
+        tx,
+    );
+    events
+}
+
+/// The Event reason of a pod whose sandbox could not be created.
+pub const SANDBOX_FAILURE_REASON: &str = "FailedCreatePodSandBox";
+
+/// Start every secondary watch; returns their caches. `namespace` scopes the namespaced watches.
+pub fn start(
+    client: kube::Client,
+    namespace: Option<&str>,
+    metrics: Metrics,
+    tx: UnboundedSender<Trigger>,
+) -> crate::context::Stores {
+    let (pods, pod_index, cold_starts) = watch_pods(&client, namespace, metrics.clone(), tx.clone());
+    let sandbox_events = watch_sandbox_failures(&client, namespace, pods.clone(), tx.clone());
+    let memory = MemoryFigures::default();
+    tokio::spawn(crate::footprint::poll_memory(
+        client.clone(),
+        namespace.map(String::from),
+        metrics,
+        memory.clone(),
+    ));
     let owned = watcher::Config::default()
         .labels(&labels::managed_selector())
         .any_semantic();
@@ -220,6 +386,11 @@ pub fn start(client: kube::Client, namespace: Option<&str>, tx: UnboundedSender<
         nodes,
         deployments,
         services,
+        pods,
+        sandbox_events,
+        pod_index,
+        cold_starts,
+        memory,
     }
 }
 

@@ -1,0 +1,355 @@
+//! Cold-start tracking: for each pod, the time from its creation to its first Ready.
+//!
+//! API timestamps have one-second resolution, too coarse for Wasm. For pods whose creation the
+//! watch saw (a live ADDED event), the tracker times the watch events on a monotonic clock:
+//! cold start = instant the pod was first seen Ready − instant it was first seen. Pods it did not
+//! see being created (listed at start-up or after a re-list) are timed from the API timestamps and
+//! marked `Timing::Api`, so the two are never mixed silently. Each pod counts once.
+
+use crate::crd::ColdStartStatus;
+use crate::labels::{MODE_KEY, WORKLOAD_KEY};
+use k8s_openapi::api::core::v1::Pod;
+use std::collections::{HashMap, HashSet, VecDeque};
+use tokio::time::Instant;
+
+/// How a sample was timed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timing {
+    /// Watch events on the operator's monotonic clock (millisecond resolution).
+    Watch,
+    /// API timestamps (one-second resolution), for pods the operator did not see being created.
+    Api,
+}
+
+/// Time from the pod's creation to each phase, where it was observed.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Phases {
+    pub scheduled: Option<f64>,
+    pub containers_started: Option<f64>,
+}
+
+/// One cold start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub namespace: String,
+    pub workload: String,
+    pub mode: String,
+    pub runtime_class: String,
+    pub seconds: f64,
+    pub timing: Timing,
+    pub phases: Phases,
+}
+
+#[derive(Debug)]
+struct PodTrack {
+    /// When the watch saw the pod created; `None` when it did not.
+    created: Option<Instant>,
+    scheduled: Option<Instant>,
+    started: Option<Instant>,
+    counted: bool,
+}
+
+/// The samples of one workload kept for its status: the last `WINDOW` watch-timed ones.
+#[derive(Debug, Default)]
+struct Window {
+    recent: VecDeque<f64>,
+    last: f64,
+    total: i64,
+    /// Samples counted in status before this process started, read once.
+    base: Option<i64>,
+}
+
+const WINDOW: usize = 64;
+
+#[derive(Debug, Default)]
+pub struct ColdStartTracker {
+    pods: HashMap<String, PodTrack>,
+    windows: HashMap<(String, String), Window>,
+    relisted: HashSet<String>,
+}
+
+fn condition_true(pod: &Pod, type_: &str) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.status == "True"))
+}
+
+fn containers_running(pod: &Pod) -> bool {
+    let statuses = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or(&[]);
+    !statuses.is_empty()
+        && statuses
+            .iter()
+            .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+}
+
+/// Ready lastTransitionTime − creationTimestamp, from the API (whole seconds).
+fn api_cold_start(pod: &Pod) -> Option<f64> {
+    let created = pod.metadata.creation_timestamp.as_ref()?.0;
+    let ready = pod
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready" && c.status == "True")?
+        .last_transition_time
+        .as_ref()?
+        .0;
+    let secs = ready.duration_since(created).as_secs_f64();
+    (secs >= 0.0).then_some(secs)
+}
+
+fn label<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
+    pod.metadata.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    // Nearest rank: the smallest sample with at least p of the samples at or below it.
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+impl ColdStartTracker {
+    /// Observe a pod as a watch event delivers it at `now`. `live` is true for events of the
+    /// running watch (a pod first seen this way was just created), false for (re-)list results.
+    pub fn observe(&mut self, pod: &Pod, live: bool, now: Instant) -> Option<Sample> {
+        let uid = pod.metadata.uid.clone()?;
+        let namespace = pod.metadata.namespace.clone()?;
+        let workload = label(pod, WORKLOAD_KEY)?.to_string();
+        if !live {
+            self.relisted.insert(uid.clone());
+        }
+        let track = self.pods.entry(uid).or_insert_with(|| PodTrack {
+            created: live.then_some(now),
+            scheduled: None,
+            started: None,
+            counted: false,
+        });
+        if track.counted {
+            return None;
+        }
+        if track.scheduled.is_none() && condition_true(pod, "PodScheduled") {
+            track.scheduled = Some(now);
+        }
+        if track.started.is_none() && containers_running(pod) {
+            track.started = Some(now);
+        }
+        if !condition_true(pod, "Ready") {
+            return None;
+        }
+        let (seconds, timing, phases) = match track.created {
+            Some(created) => {
+                let since = |t: Option<Instant>| t.map(|t| t.duration_since(created).as_secs_f64());
+                let phases = Phases {
+                    scheduled: since(track.scheduled),
+                    containers_started: since(track.started),
+                };
+                (now.duration_since(created).as_secs_f64(), Timing::Watch, phases)
+            }
+            None => (api_cold_start(pod)?, Timing::Api, Phases::default()),
+        };
+        track.counted = true;
+        let sample = Sample {
+            mode: label(pod, MODE_KEY).unwrap_or("unknown").to_string(),
+            runtime_class: pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.runtime_class_name.clone())
+                .unwrap_or_else(|| "none".to_string()),
+            namespace,
+            workload,
+            seconds,
+            timing,
+            phases,
+        };
+        if timing == Timing::Watch {
+            let w = self
+                .windows
+                .entry((sample.namespace.clone(), sample.workload.clone()))
+                .or_default();
+            if w.recent.len() == WINDOW {
+                w.recent.pop_front();
+            }
+            w.recent.push_back(seconds);
+            w.last = seconds;
+            w.total += 1;
+        }
+        Some(sample)
+    }
+
+    /// The pod is gone.
+    pub fn forget_pod(&mut self, uid: &str) {
+        self.pods.remove(uid);
+    }
+
+    /// A re-list starts: what it does not list again is gone.
+    pub fn relist_started(&mut self) {
+        self.relisted.clear();
+    }
+
+    pub fn relist_done(&mut self) {
+        let keep = std::mem::take(&mut self.relisted);
+        self.pods.retain(|uid, _| keep.contains(uid));
+    }
+
+    pub fn forget_workload(&mut self, namespace: &str, workload: &str) {
+        self.windows.remove(&(namespace.to_string(), workload.to_string()));
+    }
+
+    /// Pods tracked right now (bounded by the pods that exist).
+    pub fn tracked_pods(&self) -> usize {
+        self.pods.len()
+    }
+
+    /// The workload's cold-start summary from watch-timed samples. `status_samples` is the count
+    /// in the workload's status; the first call takes it as the count from before this process
+    /// started, so the total carries across operator restarts without counting twice.
+    pub fn summary(&mut self, namespace: &str, workload: &str, status_samples: i64) -> Option<ColdStartStatus> {
+        let w = self.windows.get_mut(&(namespace.to_string(), workload.to_string()))?;
+        let base = *w.base.get_or_insert(status_samples.max(0));
+        let mut sorted: Vec<f64> = w.recent.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        let round = |s: f64| (s * 1000.0).round() / 1000.0;
+        Some(ColdStartStatus {
+            last_seconds: round(w.last),
+            p50_seconds: round(percentile(&sorted, 0.5)),
+            p95_seconds: round(percentile(&sorted, 0.95)),
+            samples: base + w.total,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::pod;
+    use std::time::Duration;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pod_ready_40ms_after_creation_is_40ms_not_0_or_1s() {
+        let mut t = ColdStartTracker::default();
+        let t0 = Instant::now();
+        assert_eq!(
+            t.observe(&pod("p1", "hello", "wasm", false, false, false), true, t0),
+            None
+        );
+        assert_eq!(
+            t.observe(&pod("p1", "hello", "wasm", true, false, false), true, t0 + ms(5)),
+            None
+        );
+        assert_eq!(
+            t.observe(&pod("p1", "hello", "wasm", true, true, false), true, t0 + ms(30)),
+            None
+        );
+        let s = t
+            .observe(&pod("p1", "hello", "wasm", true, true, true), true, t0 + ms(40))
+            .unwrap();
+        assert!((s.seconds - 0.040).abs() < 1e-9, "{}", s.seconds);
+        assert_eq!(s.timing, Timing::Watch);
+        assert_eq!(
+            (s.mode.as_str(), s.runtime_class.as_str(), s.workload.as_str()),
+            ("wasm", "spin", "hello")
+        );
+        assert_eq!(s.phases.scheduled, Some(0.005));
+        assert_eq!(s.phases.containers_started, Some(0.030));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_pod_counts_once_across_updates_and_relists() {
+        let mut t = ColdStartTracker::default();
+        let t0 = Instant::now();
+        t.observe(&pod("p1", "hello", "wasm", false, false, false), true, t0);
+        assert!(t
+            .observe(&pod("p1", "hello", "wasm", true, true, true), true, t0 + ms(50))
+            .is_some());
+        assert!(
+            t.observe(&pod("p1", "hello", "wasm", true, true, true), true, t0 + ms(60))
+                .is_none(),
+            "update"
+        );
+        t.relist_started();
+        assert!(
+            t.observe(&pod("p1", "hello", "wasm", true, true, true), false, t0 + ms(70))
+                .is_none(),
+            "relist"
+        );
+        t.relist_done();
+        assert_eq!(t.tracked_pods(), 1);
+        let s = t.summary("demo", "hello", 0).unwrap();
+        assert_eq!(s.samples, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pods_not_seen_created_use_api_timestamps_and_say_so() {
+        let mut t = ColdStartTracker::default();
+        let mut p = pod("old", "hello", "container", true, true, true);
+        crate::testing::set_times(&mut p, 100, 103);
+        let s = t.observe(&p, false, Instant::now()).unwrap();
+        assert_eq!((s.seconds, s.timing), (3.0, Timing::Api));
+        assert!(
+            t.summary("demo", "hello", 0).is_none(),
+            "API-timed samples stay out of the ms summary"
+        );
+
+        // Listed before Ready (operator restarted mid-start): still API-timed when it gets Ready.
+        let mut q = pod("q", "hello", "container", false, false, false);
+        crate::testing::set_times(&mut q, 100, 0);
+        assert!(t.observe(&q, false, Instant::now()).is_none());
+        let mut q = pod("q", "hello", "container", true, true, true);
+        crate::testing::set_times(&mut q, 100, 102);
+        assert_eq!(t.observe(&q, true, Instant::now()).unwrap().timing, Timing::Api);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deleted_and_unlisted_pods_are_forgotten() {
+        let mut t = ColdStartTracker::default();
+        let t0 = Instant::now();
+        t.observe(&pod("a", "hello", "wasm", false, false, false), true, t0);
+        t.observe(&pod("b", "hello", "wasm", false, false, false), true, t0);
+        t.forget_pod("uid-a");
+        assert_eq!(t.tracked_pods(), 1);
+        t.relist_started();
+        t.relist_done();
+        assert_eq!(t.tracked_pods(), 0, "b was not listed again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn summary_percentiles_and_restart_carry_over() {
+        let mut t = ColdStartTracker::default();
+        let t0 = Instant::now();
+        for (i, delay) in [10u64, 20, 30, 40, 100].iter().enumerate() {
+            let name = format!("p{i}");
+            t.observe(&pod(&name, "hello", "wasm", false, false, false), true, t0);
+            t.observe(&pod(&name, "hello", "wasm", true, true, true), true, t0 + ms(*delay));
+        }
+        let s = t.summary("demo", "hello", 7).unwrap();
+        assert_eq!(
+            (s.last_seconds, s.p50_seconds, s.p95_seconds, s.samples),
+            (0.1, 0.03, 0.1, 12)
+        );
+        assert_eq!(
+            t.summary("demo", "hello", 12).unwrap().samples,
+            12,
+            "status already counts them"
+        );
+        t.forget_workload("demo", "hello");
+        assert!(t.summary("demo", "hello", 0).is_none());
+    }
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile(&v, 0.5), 2.0);
+        assert_eq!(percentile(&v, 0.95), 4.0);
+        assert_eq!(percentile(&[7.0], 0.5), 7.0);
+    }
+}

@@ -1,0 +1,262 @@
+//! Detecting that Wasm pods fail, for the `OnFailure` fallback, and remembering that they did.
+//!
+//! A Wasm pod fails when its sandbox cannot be created (a `FailedCreatePodSandBox` Event, as when
+//! the node has no handler for the RuntimeClass), its container cannot be created or keeps
+//! crashing, its image cannot be pulled, or it is not Ready within `startupTimeoutSeconds`.
+//! The verdict is remembered on the Deployment (see `FailureRecord`) so the fallback is sticky:
+//! it holds until the spec or the set of usable runtimes changes, and never flaps.
+
+use crate::decide::reason;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Annotation on the Deployment that carries the `FailureRecord` of a fallback.
+pub const FAILURE_ANNOTATION: &str = "wasm-operator.dev/wasm-failure";
+
+/// Why Wasm pods failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WasmFailure {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// What a reconcile learns from the Wasm pods: a failure, or when to look again.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Health {
+    pub failure: Option<WasmFailure>,
+    /// The earliest startup deadline of a pod not Ready yet.
+    pub recheck_in: Option<Duration>,
+}
+
+/// A sandbox failure reported for a pod (from a `FailedCreatePodSandBox` Event).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SandboxFailure {
+    pub pod: String,
+    pub message: String,
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The failure category of a waiting container reason, if it is one that falling back can cure.
+/// `CreateContainerConfigError` is not: the fallback has the same (broken) configuration.
+pub fn waiting_reason_category(waiting: &str) -> Option<&'static str> {
+    match waiting {
+        "CrashLoopBackOff" => Some(reason::CRASH_LOOP_BACK_OFF),
+        "CreateContainerError" | "RunContainerError" | "StartError" => Some(reason::CREATE_CONTAINER_ERROR),
+        "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" => Some(reason::IMAGE_PULL_FAILED),
+        _ => None,
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// Judge the Wasm pods of a workload at wall-clock `now`.
+pub fn detect(pods: &[&Pod], sandbox: &[SandboxFailure], now: Timestamp, startup_timeout: Duration) -> Health {
+    let mut recheck_in: Option<Duration> = None;
+    for pod in pods {
+        if pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let name = pod.metadata.name.as_deref().unwrap_or("?");
+        if let Some(s) = sandbox.iter().find(|s| s.pod == name) {
+            return Health {
+                failure: Some(WasmFailure {
+                    reason: reason::SANDBOX_FAILED,
+                    message: truncate(&format!("pod {name}: {}", s.message), 500),
+                }),
+                recheck_in: None,
+            };
+        }
+        let statuses = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_deref())
+            .unwrap_or(&[]);
+        for cs in statuses {
+            let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref());
+            if let Some(category) = waiting
+                .and_then(|w| w.reason.as_deref())
+                .and_then(waiting_reason_category)
+            {
+                let detail = waiting.and_then(|w| w.message.as_deref()).unwrap_or("");
+                return Health {
+                    failure: Some(WasmFailure {
+                        reason: category,
+                        message: truncate(&format!("pod {name}: {category}: {detail}"), 500),
+                    }),
+                    recheck_in: None,
+                };
+            }
+        }
+        if is_ready(pod) {
+            continue;
+        }
+        let Some(created) = pod.metadata.creation_timestamp.as_ref().map(|t| t.0) else {
+            continue;
+        };
+        let age = now.duration_since(created).unsigned_abs();
+        if age >= startup_timeout {
+            return Health {
+                failure: Some(WasmFailure {
+                    reason: reason::STARTUP_TIMEOUT,
+                    message: format!("pod {name} not Ready within {} s", startup_timeout.as_secs()),
+                }),
+                recheck_in: None,
+            };
+        }
+        let left = startup_timeout - age;
+        recheck_in = Some(recheck_in.map_or(left, |r| r.min(left)));
+    }
+    Health {
+        failure: None,
+        recheck_in,
+    }
+}
+
+/// The remembered verdict: which spec generation failed with which RuntimeClass, while how
+/// many nodes were usable. A new generation or a change in usable runtimes gives Wasm another try.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureRecord {
+    pub generation: i64,
+    pub runtime_class: String,
+    pub usable_nodes: usize,
+    pub reason: String,
+    pub message: String,
+}
+
+impl FailureRecord {
+    /// Whether the record still holds for this generation and runtime availability.
+    pub fn holds(&self, generation: i64, runtime_class: &str, usable_nodes: usize) -> bool {
+        self.generation == generation && self.runtime_class == runtime_class && self.usable_nodes == usable_nodes
+    }
+
+    /// Parse the record from a Deployment's annotations; a malformed one is ignored.
+    pub fn from_annotations(annotations: Option<&std::collections::BTreeMap<String, String>>) -> Option<Self> {
+        serde_json::from_str(annotations?.get(FAILURE_ANNOTATION)?).ok()
+    }
+
+    pub fn to_annotation(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The bounded reason category of the record (unknown text maps to a fixed label).
+    pub fn reason_category(&self) -> &'static str {
+        reason::FALLBACK_REASONS
+            .iter()
+            .find(|r| **r == self.reason)
+            .copied()
+            .unwrap_or(reason::WASM_FAILED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{pod, set_times, set_waiting};
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    const TIMEOUT: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_healthy_ready_pod_is_no_failure() {
+        let mut p = pod("ok", "hello", "wasm", true, true, true);
+        set_times(&mut p, 100, 101);
+        assert_eq!(detect(&[&p], &[], at(1000), TIMEOUT), Health::default());
+    }
+
+    #[test]
+    fn crash_loop_triggers_and_names_the_pod() {
+        let mut p = pod("bad", "hello", "wasm", true, false, false);
+        set_times(&mut p, 100, 0);
+        set_waiting(&mut p, "CrashLoopBackOff", "back-off 10s restarting failed container");
+        let h = detect(&[&p], &[], at(110), TIMEOUT);
+        let f = h.failure.unwrap();
+        assert_eq!(f.reason, "CrashLoopBackOff");
+        assert_eq!(
+            f.message,
+            "pod bad: CrashLoopBackOff: back-off 10s restarting failed container"
+        );
+    }
+
+    #[test]
+    fn waiting_reasons_map_to_bounded_categories() {
+        for (waiting, expected) in [
+            ("CreateContainerError", Some("CreateContainerError")),
+            ("ErrImagePull", Some("ImagePullFailed")),
+            ("ImagePullBackOff", Some("ImagePullFailed")),
+            ("ContainerCreating", None),
+            ("CreateContainerConfigError", None),
+        ] {
+            assert_eq!(waiting_reason_category(waiting), expected, "{waiting}");
+        }
+    }
+
+    #[test]
+    fn sandbox_failure_event_triggers() {
+        let mut p = pod("stuck", "hello", "wasm", true, false, false);
+        set_times(&mut p, 100, 0);
+        let ev = SandboxFailure {
+            pod: "stuck".into(),
+            message: "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for \"spin\" is configured".into(),
+        };
+        let f = detect(&[&p], &[ev], at(101), TIMEOUT).failure.unwrap();
+        assert_eq!(f.reason, "SandboxFailed");
+        assert!(f.message.contains("no runtime for \"spin\" is configured"));
+    }
+
+    #[test]
+    fn not_ready_in_time_times_out_and_before_that_says_when_to_look_again() {
+        let mut p = pod("slow", "hello", "wasm", true, true, false);
+        set_times(&mut p, 100, 0);
+        let h = detect(&[&p], &[], at(130), TIMEOUT);
+        assert_eq!(h.failure, None);
+        assert_eq!(h.recheck_in, Some(Duration::from_secs(30)));
+        let f = detect(&[&p], &[], at(160), TIMEOUT).failure.unwrap();
+        assert_eq!(
+            (f.reason, f.message.as_str()),
+            ("StartupTimeout", "pod slow not Ready within 60 s")
+        );
+    }
+
+    #[test]
+    fn terminating_pods_are_ignored() {
+        let mut p = pod("going", "hello", "wasm", true, false, false);
+        set_times(&mut p, 100, 0);
+        set_waiting(&mut p, "CrashLoopBackOff", "");
+        p.metadata.deletion_timestamp = p.metadata.creation_timestamp.clone();
+        assert_eq!(detect(&[&p], &[], at(1000), TIMEOUT), Health::default());
+    }
+
+    #[test]
+    fn records_hold_until_generation_or_runtimes_change() {
+        let r = FailureRecord {
+            generation: 3,
+            runtime_class: "spin".into(),
+            usable_nodes: 2,
+            reason: "CrashLoopBackOff".into(),
+            message: "m".into(),
+        };
+        assert!(r.holds(3, "spin", 2));
+        assert!(!r.holds(4, "spin", 2), "spec changed");
+        assert!(!r.holds(3, "wasmtime", 2), "another runtime is now first");
+        assert!(!r.holds(3, "spin", 3), "a node joined");
+        let ann = std::collections::BTreeMap::from([(FAILURE_ANNOTATION.to_string(), r.to_annotation())]);
+        assert_eq!(FailureRecord::from_annotations(Some(&ann)), Some(r.clone()));
+        let junk = std::collections::BTreeMap::from([(FAILURE_ANNOTATION.to_string(), "{".to_string())]);
+        assert_eq!(FailureRecord::from_annotations(Some(&junk)), None);
+        assert_eq!(r.reason_category(), "CrashLoopBackOff");
+    }
+}

@@ -1,0 +1,87 @@
+//! Which pods belong to which workload, kept beside the pod cache so a reconcile finds its
+//! workload's pods without scanning every pod.
+
+use crate::labels::WORKLOAD_KEY;
+use k8s_openapi::api::core::v1::Pod;
+use std::collections::{BTreeSet, HashMap};
+
+type WorkloadKey = (String, String);
+
+#[derive(Debug, Default)]
+pub struct PodIndex {
+    by_workload: HashMap<WorkloadKey, BTreeSet<String>>,
+    /// Built during a re-list, swapped in when it completes (as the reflector's store does).
+    relisting: Option<HashMap<WorkloadKey, BTreeSet<String>>>,
+}
+
+fn key(pod: &Pod) -> Option<(WorkloadKey, String)> {
+    let ns = pod.metadata.namespace.clone()?;
+    let name = pod.metadata.name.clone()?;
+    let workload = pod.metadata.labels.as_ref()?.get(WORKLOAD_KEY)?.clone();
+    Some(((ns, workload), name))
+}
+
+impl PodIndex {
+    pub fn insert(&mut self, pod: &Pod) {
+        if let Some((k, name)) = key(pod) {
+            let map = self.relisting.as_mut().unwrap_or(&mut self.by_workload);
+            map.entry(k).or_default().insert(name);
+        }
+    }
+
+    pub fn remove(&mut self, pod: &Pod) {
+        if let Some((k, name)) = key(pod) {
+            if let Some(set) = self.by_workload.get_mut(&k) {
+                set.remove(&name);
+                if set.is_empty() {
+                    self.by_workload.remove(&k);
+                }
+            }
+        }
+    }
+
+    pub fn relist_started(&mut self) {
+        self.relisting = Some(HashMap::new());
+    }
+
+    pub fn relist_done(&mut self) {
+        if let Some(fresh) = self.relisting.take() {
+            self.by_workload = fresh;
+        }
+    }
+
+    /// Names of the workload's pods.
+    pub fn pods_of(&self, namespace: &str, workload: &str) -> Vec<String> {
+        self.by_workload
+            .get(&(namespace.to_string(), workload.to_string()))
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::pod;
+
+    #[test]
+    fn insert_remove_and_relist() {
+        let mut idx = PodIndex::default();
+        idx.insert(&pod("a", "hello", "wasm", true, true, true));
+        idx.insert(&pod("b", "hello", "wasm", true, true, true));
+        idx.insert(&pod("c", "other", "container", true, true, true));
+        assert_eq!(idx.pods_of("demo", "hello"), ["a", "b"]);
+        idx.remove(&pod("a", "hello", "wasm", true, true, true));
+        assert_eq!(idx.pods_of("demo", "hello"), ["b"]);
+        idx.relist_started();
+        idx.insert(&pod("d", "hello", "wasm", true, true, true));
+        assert_eq!(
+            idx.pods_of("demo", "hello"),
+            ["b"],
+            "the old view serves until the relist is done"
+        );
+        idx.relist_done();
+        assert_eq!(idx.pods_of("demo", "hello"), ["d"]);
+        assert!(idx.pods_of("demo", "other").is_empty());
+    }
+}
