@@ -19,9 +19,9 @@ const SERVICE: &str = "/api/v1/namespaces/demo/services/hello";
 const STATUS: &str = "/apis/wasm-operator.dev/v1alpha1/namespaces/demo/wasmworkloads/hello/status";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/demo/events";
 
-struct Harness {
-    world: Arc<Mutex<World>>,
-    metrics: Metrics,
+pub struct Harness {
+    pub world: Arc<Mutex<World>>,
+    pub metrics: Metrics,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -32,7 +32,7 @@ impl Drop for Harness {
 }
 
 impl Harness {
-    async fn start(setup: impl FnOnce(&mut World)) -> Harness {
+    pub async fn start(setup: impl FnOnce(&mut World)) -> Harness {
         let mut world = World::default();
         setup(&mut world);
         let (client, world) = mock_api::client(world);
@@ -94,7 +94,7 @@ impl Harness {
 
     /// Wait until the controller is idle: no reconcile and no request for a quiet window, so
     /// that what a scenario feeds next is the only thing that can explain what follows.
-    async fn settle(&self) {
+    pub async fn settle(&self) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let seen = (self.reconciles(), self.world.lock().unwrap().requests().len());
@@ -167,7 +167,7 @@ fn assert_apply(r: &Recorded) {
     assert_eq!(r.content_type.as_deref(), Some("application/apply-patch+yaml"), "{r:?}");
 }
 
-fn spin_world(w: &mut World) {
+pub fn spin_world(w: &mut World) {
     w.put("runtimeclasses", runtime_class_json("wasmtime-spin-v2", "spin", None));
     w.put("nodes", node_json("n1", json!({}), true));
     w.put(
@@ -501,4 +501,212 @@ async fn scaling_the_workload_scales_the_deployment_and_disabling_the_service_de
         .unwrap()
         .iter()
         .all(|c| c["observedGeneration"] == 2));
+}
+
+fn now_rfc3339(offset_secs: i64) -> String {
+    let t = k8s_openapi::jiff::Timestamp::now().as_second() + offset_secs;
+    k8s_openapi::jiff::Timestamp::from_second(t)
+        .unwrap()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// A pod of workload `hello` as the API server would list it, created `age_secs` ago.
+pub fn pod_json(name: &str, mode: &str, runtime_class: Option<&str>, ready: bool, age_secs: i64) -> Value {
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": name, "namespace": "demo", "uid": format!("uid-{name}"),
+            "creationTimestamp": now_rfc3339(-age_secs),
+            "labels": {"app.kubernetes.io/managed-by": "wasm-operator", "wasm-operator.dev/workload": "hello", "wasm-operator.dev/mode": mode}
+        },
+        "spec": {"containers": [{"name": "app", "image": "x"}], "nodeName": "n1"},
+        "status": {
+            "conditions": [
+                {"type": "PodScheduled", "status": "True"},
+                {"type": "Ready", "status": if ready { "True" } else { "False" }, "lastTransitionTime": now_rfc3339(0)}
+            ],
+            "containerStatuses": [{
+                "name": "app", "ready": ready, "restartCount": 0, "image": "registry.example/hello-wasm:1.0", "imageID": "",
+                "state": if ready { json!({"running": {}}) } else { json!({"waiting": {"reason": "ContainerCreating"}}) }
+            }]
+        }
+    });
+    if let Some(rc) = runtime_class {
+        pod["spec"]["runtimeClassName"] = json!(rc);
+    }
+    pod
+}
+
+fn sandbox_event_json(pod: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("{pod}.1"), "namespace": "demo"},
+        "involvedObject": {"kind": "Pod", "name": pod, "namespace": "demo"},
+        "reason": "FailedCreatePodSandBox", "type": "Warning",
+        "message": "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for \"spin\" is configured"
+    })
+}
+
+#[tokio::test]
+async fn on_failure_sandbox_failure_falls_back_stays_there_and_returns_when_runtimes_change() {
+    let h = Harness::start(spin_world).await;
+    h.nth_write("PATCH", DEPLOYMENT, 1).await;
+    h.settle().await;
+
+    // The Wasm pod cannot get a sandbox: the node has no handler for the RuntimeClass.
+    {
+        let mut w = h.world.lock().unwrap();
+        w.put(
+            "pods",
+            pod_json("hello-wasm-1", "wasm", Some("wasmtime-spin-v2"), false, 0),
+        );
+        w.put("events", sandbox_event_json("hello-wasm-1"));
+    }
+    let d = h.nth_write("PATCH", DEPLOYMENT, 2).await;
+    assert_apply(&d);
+    let body = d.body.unwrap();
+    assert_eq!(
+        body["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example/hello:1.0"
+    );
+    assert!(body["spec"]["template"]["spec"].get("runtimeClassName").is_none());
+    let record: Value = serde_json::from_str(
+        body["metadata"]["annotations"]["wasm-operator.dev/wasm-failure"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["reason"], "SandboxFailed");
+    assert_eq!(record["runtimeClass"], "wasmtime-spin-v2");
+
+    let st = h.nth_write("PATCH", STATUS, 2).await.body.unwrap()["status"].clone();
+    assert_eq!(st["mode"], "Container");
+    let reason = st["fallbackReason"].as_str().unwrap();
+    assert!(reason.contains("no runtime for \"spin\" is configured"), "{reason}");
+    assert_eq!(
+        h.metrics
+            .fallbacks
+            .with_label_values(&["demo", "hello", "SandboxFailed"])
+            .get(),
+        1
+    );
+    h.wait("the FellBack event", |w| {
+        w.writes().iter().filter(|r| r.path == EVENTS).count() >= 2
+    })
+    .await;
+    assert_eq!(event_reasons(&h)[1], ("Warning".to_string(), "FellBack".to_string()));
+
+    // Sticky: the failed pod goes away, container pods come, the RuntimeClass is touched; no flap.
+    h.settle().await;
+    {
+        let mut w = h.world.lock().unwrap();
+        w.remove("pods", Some("demo"), "hello-wasm-1");
+        w.put("pods", pod_json("hello-ctr-1", "container", None, true, 0));
+        let rc = w.get("runtimeclasses", None, "wasmtime-spin-v2").unwrap().clone();
+        w.put("runtimeclasses", rc);
+    }
+    h.settle().await;
+    assert_eq!(h.writes_to("PATCH", DEPLOYMENT).len(), 2, "the fallback holds");
+
+    // The usable runtimes change (a second node): Wasm gets another try.
+    h.world.lock().unwrap().put("nodes", node_json("n2", json!({}), true));
+    let d = h.nth_write("PATCH", DEPLOYMENT, 3).await;
+    let body = d.body.unwrap();
+    assert_eq!(body["spec"]["template"]["spec"]["runtimeClassName"], "wasmtime-spin-v2");
+    assert!(body["metadata"]
+        .get("annotations")
+        .and_then(|a| a.get("wasm-operator.dev/wasm-failure"))
+        .is_none());
+}
+
+#[tokio::test]
+async fn on_failure_startup_timeout_falls_back_when_the_deadline_passes() {
+    let h = Harness::start(|w| {
+        spin_world(w);
+        let mut wl = workload_json(FallbackPolicy::OnFailure, &["spin"]);
+        wl["spec"]["fallback"]["startupTimeoutSeconds"] = json!(1);
+        w.put("wasmworkloads", wl);
+    })
+    .await;
+    h.nth_write("PATCH", DEPLOYMENT, 1).await;
+    h.settle().await;
+    // A Wasm pod that starts but never gets Ready: nothing else happens; only the requeue at the
+    // startup deadline can find it (created a second ahead of our clock, so the reconcile its
+    // own event triggers is always before the deadline).
+    h.world.lock().unwrap().put(
+        "pods",
+        pod_json("hello-wasm-1", "wasm", Some("wasmtime-spin-v2"), false, -1),
+    );
+    let d = h.nth_write("PATCH", DEPLOYMENT, 2).await;
+    let body = d.body.unwrap();
+    assert_eq!(
+        body["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example/hello:1.0"
+    );
+    let st = h.nth_write("PATCH", STATUS, 2).await.body.unwrap()["status"].clone();
+    assert_eq!(st["mode"], "Container");
+    assert!(
+        st["fallbackReason"].as_str().unwrap().contains("not Ready within 1 s"),
+        "{st}"
+    );
+    assert_eq!(
+        h.metrics
+            .fallbacks
+            .with_label_values(&["demo", "hello", "StartupTimeout"])
+            .get(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn cold_starts_are_timed_from_watch_events_into_status_and_metrics() {
+    let h = Harness::start(spin_world).await;
+    h.nth_write("PATCH", STATUS, 1).await;
+    h.settle().await;
+    let writes_before = h.writes_to("PATCH", STATUS).len();
+    h.world.lock().unwrap().put(
+        "pods",
+        pod_json("hello-wasm-1", "wasm", Some("wasmtime-spin-v2"), false, 0),
+    );
+    tokio::time::sleep(Duration::from_millis(40)).await; // the pod's startup, as the scenario
+    h.world.lock().unwrap().put(
+        "pods",
+        pod_json("hello-wasm-1", "wasm", Some("wasmtime-spin-v2"), true, 0),
+    );
+    let st = h.nth_write("PATCH", STATUS, writes_before + 1).await.body.unwrap()["status"].clone();
+    let cs = &st["coldStart"];
+    let last = cs["lastSeconds"].as_f64().unwrap();
+    assert!(
+        (0.035..0.5).contains(&last),
+        "watch-timed cold start {last}: 40 ms plus the watch delay, not 0 or 1 s"
+    );
+    assert_eq!(cs["samples"], 1);
+    assert_eq!(cs["p50Seconds"], cs["lastSeconds"]);
+    let hist = h
+        .metrics
+        .cold_start
+        .with_label_values(&["demo", "wasm", "wasmtime-spin-v2"]);
+    assert_eq!(hist.get_sample_count(), 1);
+    assert!((hist.get_sample_sum() - last).abs() < 0.001);
+
+    // A pod that was already Ready when listed after a restart is API-timed, and kept apart.
+    let h2 = Harness::start(|w| {
+        spin_world(w);
+        w.put("pods", pod_json("hello-old", "wasm", Some("wasmtime-spin-v2"), true, 3));
+    })
+    .await;
+    h2.nth_write("PATCH", STATUS, 1).await;
+    assert_eq!(
+        h2.metrics
+            .cold_start
+            .with_label_values(&["demo", "wasm", "wasmtime-spin-v2"])
+            .get_sample_count(),
+        0
+    );
+    let api = h2
+        .metrics
+        .cold_start_api
+        .with_label_values(&["demo", "wasm", "wasmtime-spin-v2"]);
+    assert_eq!((api.get_sample_count(), api.get_sample_sum()), (1, 3.0));
 }

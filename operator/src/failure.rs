@@ -103,7 +103,8 @@ pub fn detect(pods: &[&Pod], sandbox: &[SandboxFailure], now: Timestamp, startup
         let Some(created) = pod.metadata.creation_timestamp.as_ref().map(|t| t.0) else {
             continue;
         };
-        let age = now.duration_since(created).unsigned_abs();
+        // A creation time ahead of our clock (skew) counts as just created.
+        let age = Duration::try_from(now.duration_since(created)).unwrap_or(Duration::ZERO);
         if age >= startup_timeout {
             return Health {
                 failure: Some(WasmFailure {
@@ -229,6 +230,14 @@ mod tests {
             (f.reason, f.message.as_str()),
             ("StartupTimeout", "pod slow not Ready within 60 s")
         );
+    }
+
+    #[test]
+    fn a_creation_time_ahead_of_our_clock_counts_as_just_created() {
+        let mut p = pod("skewed", "hello", "wasm", true, true, false);
+        set_times(&mut p, 200, 0);
+        let h = detect(&[&p], &[], at(190), TIMEOUT);
+        assert_eq!((h.failure, h.recheck_in), (None, Some(TIMEOUT)));
     }
 
     #[test]

@@ -27,6 +27,8 @@ mod controller_tests;
 #[cfg(test)]
 mod crd_tests;
 #[cfg(test)]
+mod metrics_tests;
+#[cfg(test)]
 mod mock_api;
 #[cfg(test)]
 mod schema_validation_tests;
