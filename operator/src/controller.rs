@@ -6,7 +6,7 @@ use crate::crd::FootprintStatus;
 use crate::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
 use crate::decide::{decide, Decision, WasmEvidence};
 use crate::deployment::build_deployment;
-use crate::discovery::{resolve, Chosen, WorkloadPlacement};
+use crate::discovery::{nodes_per_runtime_class, resolve, Chosen, WorkloadPlacement};
 use crate::error::Error;
 use crate::failure::{detect, FailureRecord, SandboxFailure};
 use crate::footprint::image_size;
@@ -414,7 +414,18 @@ pub async fn run(ctx: Arc<Context>, triggers: UnboundedReceiver<Trigger>, settin
 
     let workloads = reader.clone();
     let runtimes = ctx.runtimes.clone();
-    let secondary = triggers.flat_map(move |t| stream::iter(affected(&t, &workloads, &runtimes)));
+    let (gauge_stores, gauge_metrics) = (ctx.stores.clone(), ctx.metrics.clone());
+    let update_runtime_nodes = move || {
+        let counts = nodes_per_runtime_class(&gauge_stores.runtime_classes.state(), &gauge_stores.nodes.state());
+        gauge_metrics.set_runtime_nodes(&counts);
+    };
+    update_runtime_nodes();
+    let secondary = triggers.flat_map(move |t| {
+        if matches!(t, Trigger::RuntimeClass(_) | Trigger::Nodes) {
+            update_runtime_nodes();
+        }
+        stream::iter(affected(&t, &workloads, &runtimes))
+    });
 
     Controller::for_stream(primary, reader)
         .reconcile_on(secondary)

@@ -710,3 +710,40 @@ async fn cold_starts_are_timed_from_watch_events_into_status_and_metrics() {
         .with_label_values(&["demo", "wasm", "wasmtime-spin-v2"]);
     assert_eq!((api.get_sample_count(), api.get_sample_sum()), (1, 3.0));
 }
+
+#[tokio::test]
+async fn usable_nodes_are_gauged_and_a_deleted_workload_loses_its_series() {
+    let h = Harness::start(|w| {
+        spin_world(w);
+        w.put(
+            "runtimeclasses",
+            runtime_class_json("spin", "spin", Some(json!({"spin": "yes"}))),
+        );
+    })
+    .await;
+    h.nth_write("PATCH", STATUS, 1).await;
+    h.settle().await;
+    let nodes = |rc: &str| h.metrics.runtime_nodes.with_label_values(&[rc]).get();
+    assert_eq!((nodes("wasmtime-spin-v2"), nodes("spin")), (1, 0));
+    h.world
+        .lock()
+        .unwrap()
+        .put("nodes", node_json("n2", json!({"spin": "yes"}), true));
+    h.settle().await;
+    assert_eq!((nodes("wasmtime-spin-v2"), nodes("spin")), (2, 1));
+    h.world.lock().unwrap().remove("runtimeclasses", None, "spin");
+    h.settle().await;
+    assert!(
+        !h.metrics.render().contains("runtime_class=\"spin\""),
+        "a deleted RuntimeClass loses its series"
+    );
+
+    assert!(h.metrics.render().contains("workload=\"hello\""));
+    h.world.lock().unwrap().remove("wasmworkloads", Some("demo"), "hello");
+    h.settle().await;
+    let text = h.metrics.render();
+    assert!(
+        !text.contains("workload=\"hello\""),
+        "per-workload series are removed:\n{text}"
+    );
+}

@@ -79,6 +79,19 @@ pub fn usable_nodes(rc: &RuntimeClass, nodes: &[Arc<Node>], placement: WorkloadP
         .count()
 }
 
+/// Usable nodes of every RuntimeClass on its own (no workload constraints), for the
+/// `wasm_operator_runtime_nodes` gauge.
+pub fn nodes_per_runtime_class(rcs: &[Arc<RuntimeClass>], nodes: &[Arc<Node>]) -> Vec<(String, usize)> {
+    rcs.iter()
+        .map(|rc| {
+            (
+                rc.metadata.name.clone().unwrap_or_default(),
+                usable_nodes(rc, nodes, WorkloadPlacement::default()),
+            )
+        })
+        .collect()
+}
+
 /// The RuntimeClass chosen for a workload.
 #[derive(Clone, Debug)]
 pub struct Chosen {
@@ -334,6 +347,23 @@ mod tests {
         assert_eq!(
             res.rejected,
             vec![("missing".to_string(), NOT_INSTALLED), ("spin".to_string(), NO_NODE)]
+        );
+    }
+
+    #[test]
+    fn nodes_per_runtime_class_counts_each_alone() {
+        let nodes = vec![
+            node("a", &[("spin", "yes")], true, false, vec![]),
+            node("b", &[], true, false, vec![]),
+            node("c", &[("spin", "yes")], false, false, vec![]),
+        ];
+        let rcs = vec![
+            Arc::new(runtime_class("spin", Some(sel(&[("spin", "yes")])), vec![])),
+            Arc::new(runtime_class("wasmtime", None, vec![])),
+        ];
+        assert_eq!(
+            nodes_per_runtime_class(&rcs, &nodes),
+            vec![("spin".to_string(), 1), ("wasmtime".to_string(), 2)]
         );
     }
 

@@ -173,6 +173,16 @@ impl Metrics {
             .set(ready);
     }
 
+    /// Replace the usable-nodes gauge with these counts (RuntimeClasses gone lose their series).
+    pub fn set_runtime_nodes(&self, counts: &[(String, usize)]) {
+        self.runtime_nodes.reset();
+        for (rc, n) in counts {
+            self.runtime_nodes
+                .with_label_values(&[rc.as_str()])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+
     /// Remove every per-workload series of a deleted workload.
     pub fn forget_workload(&self, namespace: &str, workload: &str) {
         for mode in ["wasm", "container", "pending"] {
