@@ -8,6 +8,7 @@ run:
 test:
 	scripts/test.sh
 
-# Regenerate the checked-in CRD.
+# Regenerate the checked-in CRD (and the chart's copy).
 crd:
 	cargo run -q -p wasm-operator -- crd > crds/wasmworkload.yaml
+	cp crds/wasmworkload.yaml charts/wasm-operator/crds/wasmworkload.yaml

@@ -38,7 +38,7 @@ impl Harness {
         let (client, world) = mock_api::client(world);
         let (tx, rx) = futures::channel::mpsc::unbounded();
         let metrics = Metrics::new();
-        let stores = watches::start(client.clone(), None, metrics.clone(), tx);
+        let stores = watches::start(client.clone(), None, metrics.clone(), Duration::from_millis(200), tx);
         let ctx = Arc::new(Context::new(client, metrics.clone(), RuntimeConfig::default(), stores));
         let settings = Settings {
             namespace: None,
@@ -76,6 +76,19 @@ impl Harness {
         self.writes_to(method, path)[n - 1].clone()
     }
 
+    /// Wait for a status write whose status satisfies `check`, and return that status.
+    async fn status_where(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let matches = |r: &Recorded| {
+            r.method == "PATCH" && r.path == STATUS && r.body.as_ref().is_some_and(|b| check(&b["status"]))
+        };
+        self.wait(&format!("a status write with {what}"), |w| {
+            w.writes().iter().any(matches)
+        })
+        .await;
+        let writes = self.writes_to("PATCH", STATUS);
+        writes.iter().find(|r| matches(r)).unwrap().body.as_ref().unwrap()["status"].clone()
+    }
+
     fn reconciles(&self) -> u64 {
         self.metrics
             .reconcile_duration
@@ -107,7 +120,7 @@ impl Harness {
     }
 }
 
-fn workload_json(policy: FallbackPolicy, runtimes: &[&str]) -> Value {
+pub fn workload_json(policy: FallbackPolicy, runtimes: &[&str]) -> Value {
     let mut wl = testing::workload("hello", "demo");
     wl.spec.fallback.policy = policy;
     wl.spec.wasm.runtimes = runtimes.iter().map(|s| s.to_string()).collect();
@@ -117,7 +130,7 @@ fn workload_json(policy: FallbackPolicy, runtimes: &[&str]) -> Value {
     v
 }
 
-fn runtime_class_json(name: &str, handler: &str, node_selector: Option<Value>) -> Value {
+pub fn runtime_class_json(name: &str, handler: &str, node_selector: Option<Value>) -> Value {
     let mut v =
         json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name}, "handler": handler});
     if let Some(sel) = node_selector {
@@ -126,11 +139,17 @@ fn runtime_class_json(name: &str, handler: &str, node_selector: Option<Value>) -
     v
 }
 
-fn node_json(name: &str, labels: Value, ready: bool) -> Value {
+pub fn node_json(name: &str, labels: Value, ready: bool) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "labels": labels},
-        "status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+        "status": {
+            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+            "images": [
+                {"names": ["registry.example/hello-wasm:1.0"], "sizeBytes": 21_000},
+                {"names": ["registry.example/hello:1.0"], "sizeBytes": 1_000_000}
+            ]
+        }
     })
 }
 
@@ -322,8 +341,7 @@ async fn runtime_class_deleted_switches_to_the_container_with_reason_and_event()
         "selector is stable"
     );
 
-    let st = h.nth_write("PATCH", STATUS, 2).await.body.unwrap()["status"].clone();
-    assert_eq!(st["mode"], "Container");
+    let st = h.status_where("mode Container", |st| st["mode"] == "Container").await;
     assert!(st.get("runtimeClassName").is_none());
     let reason = st["fallbackReason"].as_str().unwrap();
     assert!(reason.contains("wasmtime-spin-v2: not installed"), "{reason}");
@@ -362,8 +380,7 @@ async fn a_node_with_the_runtime_appearing_switches_back_to_wasm() {
     assert!(first.body.as_ref().unwrap()["spec"]["template"]["spec"]
         .get("runtimeClassName")
         .is_none());
-    let st = h.nth_write("PATCH", STATUS, 1).await.body.unwrap()["status"].clone();
-    assert_eq!(st["mode"], "Container");
+    let st = h.status_where("mode Container", |st| st["mode"] == "Container").await;
     assert!(
         st["fallbackReason"]
             .as_str()
@@ -386,8 +403,7 @@ async fn a_node_with_the_runtime_appearing_switches_back_to_wasm() {
         "the RuntimeClass's nodeSelector is merged in"
     );
     assert_eq!(pod["containers"][0]["image"], "registry.example/hello-wasm:1.0");
-    let st = h.nth_write("PATCH", STATUS, 2).await.body.unwrap()["status"].clone();
-    assert_eq!(st["mode"], "Wasm");
+    let st = h.status_where("mode Wasm", |st| st["mode"] == "Wasm").await;
     assert_eq!(st["runtimeClassName"], "spin");
     h.wait("two events", |w| {
         w.writes().iter().filter(|r| r.path == EVENTS).count() >= 2
@@ -414,8 +430,7 @@ async fn policy_never_changes_no_deployment_and_says_why() {
         .lock()
         .unwrap()
         .remove("runtimeclasses", None, "wasmtime-spin-v2");
-    let st = h.nth_write("PATCH", STATUS, 2).await.body.unwrap()["status"].clone();
-    assert_eq!(st["mode"], "Pending");
+    let st = h.status_where("mode Pending", |st| st["mode"] == "Pending").await;
     let ready = condition(&st, "Ready");
     assert_eq!(
         (ready["status"].as_str(), ready["reason"].as_str()),
@@ -527,7 +542,8 @@ pub fn pod_json(name: &str, mode: &str, runtime_class: Option<&str>, ready: bool
                 {"type": "Ready", "status": if ready { "True" } else { "False" }, "lastTransitionTime": now_rfc3339(0)}
             ],
             "containerStatuses": [{
-                "name": "app", "ready": ready, "restartCount": 0, "image": "registry.example/hello-wasm:1.0", "imageID": "",
+                "name": "app", "ready": ready, "restartCount": 0, "imageID": "",
+                "image": if mode == "wasm" { "registry.example/hello-wasm:1.0" } else { "registry.example/hello:1.0" },
                 "state": if ready { json!({"running": {}}) } else { json!({"waiting": {"reason": "ContainerCreating"}}) }
             }]
         }
@@ -580,8 +596,7 @@ async fn on_failure_sandbox_failure_falls_back_stays_there_and_returns_when_runt
     assert_eq!(record["reason"], "SandboxFailed");
     assert_eq!(record["runtimeClass"], "wasmtime-spin-v2");
 
-    let st = h.nth_write("PATCH", STATUS, 2).await.body.unwrap()["status"].clone();
-    assert_eq!(st["mode"], "Container");
+    let st = h.status_where("mode Container", |st| st["mode"] == "Container").await;
     let reason = st["fallbackReason"].as_str().unwrap();
     assert!(reason.contains("no runtime for \"spin\" is configured"), "{reason}");
     assert_eq!(
@@ -644,8 +659,7 @@ async fn on_failure_startup_timeout_falls_back_when_the_deadline_passes() {
         body["spec"]["template"]["spec"]["containers"][0]["image"],
         "registry.example/hello:1.0"
     );
-    let st = h.nth_write("PATCH", STATUS, 2).await.body.unwrap()["status"].clone();
-    assert_eq!(st["mode"], "Container");
+    let st = h.status_where("mode Container", |st| st["mode"] == "Container").await;
     assert!(
         st["fallbackReason"].as_str().unwrap().contains("not Ready within 1 s"),
         "{st}"
@@ -664,7 +678,6 @@ async fn cold_starts_are_timed_from_watch_events_into_status_and_metrics() {
     let h = Harness::start(spin_world).await;
     h.nth_write("PATCH", STATUS, 1).await;
     h.settle().await;
-    let writes_before = h.writes_to("PATCH", STATUS).len();
     h.world.lock().unwrap().put(
         "pods",
         pod_json("hello-wasm-1", "wasm", Some("wasmtime-spin-v2"), false, 0),
@@ -674,7 +687,7 @@ async fn cold_starts_are_timed_from_watch_events_into_status_and_metrics() {
         "pods",
         pod_json("hello-wasm-1", "wasm", Some("wasmtime-spin-v2"), true, 0),
     );
-    let st = h.nth_write("PATCH", STATUS, writes_before + 1).await.body.unwrap()["status"].clone();
+    let st = h.status_where("a cold start", |st| st.get("coldStart").is_some()).await;
     let cs = &st["coldStart"];
     let last = cs["lastSeconds"].as_f64().unwrap();
     assert!(
@@ -746,4 +759,61 @@ async fn usable_nodes_are_gauged_and_a_deleted_workload_loses_its_series() {
         !text.contains("workload=\"hello\""),
         "per-workload series are removed:\n{text}"
     );
+}
+
+/// Every request any scenario makes is covered by the RBAC list the chart is checked against.
+fn assert_requests_are_permitted(h: &Harness) {
+    let granted = crate::rbac::triples();
+    let w = h.world.lock().unwrap();
+    for r in w.requests() {
+        let watch = r.query.get("watch").map(String::as_str) == Some("true");
+        let triple = crate::rbac::request_triple(&r.method, &r.path, watch)
+            .unwrap_or_else(|| panic!("unmapped request {} {}", r.method, r.path));
+        assert!(
+            granted.contains(&triple),
+            "{} {} needs {triple:?}, which rbac::PERMISSIONS does not grant",
+            r.method,
+            r.path
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_request_the_operator_makes_is_in_the_rbac_list() {
+    let h = Harness::start(spin_world).await;
+    h.nth_write("PATCH", STATUS, 1).await;
+    h.settle().await;
+    {
+        let mut w = h.world.lock().unwrap();
+        w.put(
+            "pods",
+            pod_json("hello-wasm-1", "wasm", Some("wasmtime-spin-v2"), false, 0),
+        );
+        w.put("events", sandbox_event_json("hello-wasm-1"));
+    }
+    h.nth_write("PATCH", DEPLOYMENT, 2).await;
+    h.settle().await;
+    {
+        let mut w = h.world.lock().unwrap();
+        let mut wl = w.get("wasmworkloads", Some("demo"), "hello").unwrap().clone();
+        wl["spec"]["service"]["enabled"] = json!(false);
+        wl["metadata"]["generation"] = json!(2);
+        w.put("wasmworkloads", wl);
+    }
+    h.nth_write("DELETE", SERVICE, 1).await;
+    h.settle().await;
+    let methods: std::collections::BTreeSet<String> = h
+        .world
+        .lock()
+        .unwrap()
+        .requests()
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(
+        methods.into_iter().collect::<Vec<_>>(),
+        ["DELETE", "GET", "PATCH", "POST"],
+        "the scenario exercises every verb"
+    );
+    assert_requests_are_permitted(&h);
 }

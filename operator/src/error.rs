@@ -18,6 +18,18 @@ pub enum Error {
     NoNamespace(String),
 }
 
+/// Every value `Error::category` can return.
+pub const CATEGORIES: &[&str] = &[
+    "conflict",
+    "throttled",
+    "gone",
+    "rejected",
+    "server_error",
+    "unreachable",
+    "serialize",
+    "no_namespace",
+];
+
 impl Error {
     /// A bounded label for `wasm_operator_reconcile_errors_total{reason}`.
     pub fn category(&self) -> &'static str {
@@ -66,5 +78,9 @@ mod tests {
         assert_eq!(api(429).category(), "throttled");
         assert_eq!(api(500).category(), "server_error");
         assert_eq!(api(422).category(), "rejected");
+        for code in [400, 404, 409, 410, 422, 429, 500, 503] {
+            assert!(CATEGORIES.contains(&api(code).category()));
+        }
+        assert!(CATEGORIES.contains(&Error::NoNamespace("x".into()).category()));
     }
 }

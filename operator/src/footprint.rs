@@ -98,7 +98,13 @@ pub type MemoryFigures = Arc<RwLock<HashMap<(String, String, String), i64>>>;
 
 /// Poll PodMetrics of the operator's pods. Without metrics-server: one log line, no series, and
 /// a quiet retry every few minutes in case it gets installed.
-pub async fn poll_memory(client: kube::Client, namespace: Option<String>, metrics: Metrics, figures: MemoryFigures) {
+pub async fn poll_memory(
+    client: kube::Client,
+    namespace: Option<String>,
+    metrics: Metrics,
+    figures: MemoryFigures,
+    every: Duration,
+) {
     let gvk = GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics");
     let ar = ApiResource::from_gvk_with_plural(&gvk, "pods");
     let api: Api<DynamicObject> = match &namespace {
@@ -123,14 +129,14 @@ pub async fn poll_memory(client: kube::Client, namespace: Option<String>, metric
                         .set(*bytes);
                 }
                 *current = fresh;
-                Duration::from_secs(30)
+                every
             }
             Err(e) => {
                 if !announced_absent {
                     tracing::info!(error = %e, "metrics.k8s.io is not available (no metrics-server?); memory footprint is not exported");
                     announced_absent = true;
                 }
-                Duration::from_secs(300)
+                every * 10
             }
         };
         tokio::time::sleep(wait).await;

@@ -16,6 +16,7 @@ pub mod http;
 pub mod labels;
 pub mod metrics;
 pub mod pod_index;
+pub mod rbac;
 pub mod runtimes;
 pub mod scheduling;
 pub mod service;
@@ -23,9 +24,13 @@ pub mod status;
 pub mod watches;
 
 #[cfg(test)]
+mod chart_tests;
+#[cfg(test)]
 mod controller_tests;
 #[cfg(test)]
 mod crd_tests;
+#[cfg(test)]
+mod dashboard_tests;
 #[cfg(test)]
 mod metrics_tests;
 #[cfg(test)]

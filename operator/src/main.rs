@@ -112,7 +112,13 @@ async fn run(args: RunArgs) -> Result<(), String> {
     init_tracing(&args.log_format);
     tracing::info!(namespace = ?args.namespace, "starting the WasmWorkload controller");
     let (tx, rx) = futures::channel::mpsc::unbounded();
-    let stores: Stores = wasm_operator::watches::start(client.clone(), args.namespace.as_deref(), metrics.clone(), tx);
+    let stores: Stores = wasm_operator::watches::start(
+        client.clone(),
+        args.namespace.as_deref(),
+        metrics.clone(),
+        std::time::Duration::from_secs(30),
+        tx,
+    );
     let ctx = Arc::new(Context::new(client, metrics, runtimes, stores));
     let settings = Settings {
         namespace: args.namespace,

@@ -131,6 +131,15 @@ impl Metrics {
             ),
             registry,
         }
+        .with_error_categories_at_zero()
+    }
+
+    /// Known label values start at 0, so rate() and dashboards work before the first error.
+    fn with_error_categories_at_zero(self) -> Self {
+        for category in crate::error::CATEGORIES {
+            self.reconcile_errors.with_label_values(&[category]);
+        }
+        self
     }
 
     pub fn observe_reconcile(&self, elapsed: Duration, error: Option<&'static str>) {

@@ -47,9 +47,9 @@ struct Target {
 
 fn parse_path(path: &str) -> Option<Target> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let rest = match parts.as_slice() {
-        ["api", "v1", rest @ ..] => rest,
-        ["apis", _group, _version, rest @ ..] => rest,
+    let (group, rest) = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
         _ => return None,
     };
     let (namespace, rest) = match rest {
@@ -57,6 +57,12 @@ fn parse_path(path: &str) -> Option<Target> {
         rest => (None, rest),
     };
     let (resource, rest) = rest.split_first()?;
+    // metrics.k8s.io calls its PodMetrics "pods"; keep them apart from real pods.
+    let resource = if group == "metrics.k8s.io" {
+        "podmetrics"
+    } else {
+        resource
+    };
     Some(Target {
         resource: resource.to_string(),
         namespace,
@@ -73,6 +79,7 @@ fn list_kind(resource: &str) -> (&'static str, &'static str) {
         "nodes" => ("v1", "NodeList"),
         "pods" => ("v1", "PodList"),
         "runtimeclasses" => ("node.k8s.io/v1", "RuntimeClassList"),
+        "podmetrics" => ("metrics.k8s.io/v1beta1", "PodMetricsList"),
         _ => ("v1", "List"),
     }
 }

@@ -20,7 +20,7 @@ use std::process::Command;
 /// The Kubernetes versions the README claims.
 pub const KUBERNETES_VERSIONS: &[&str] = &["1.33.0", "1.37.0"];
 
-fn validator() -> PathBuf {
+pub fn validator() -> PathBuf {
     if let Ok(p) = std::env::var("KUBERNETES_VALIDATE") {
         return PathBuf::from(p);
     }

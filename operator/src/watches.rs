@@ -307,6 +307,7 @@ pub fn start(
     client: kube::Client,
     namespace: Option<&str>,
     metrics: Metrics,
+    memory_poll: std::time::Duration,
     tx: UnboundedSender<Trigger>,
 ) -> crate::context::Stores {
     let (pods, pod_index, cold_starts) = watch_pods(&client, namespace, metrics.clone(), tx.clone());
@@ -317,6 +318,7 @@ pub fn start(
         namespace.map(String::from),
         metrics,
         memory.clone(),
+        memory_poll,
     ));
     let owned = watcher::Config::default()
         .labels(&labels::managed_selector())

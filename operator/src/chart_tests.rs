@@ -1,0 +1,355 @@
+//! The Helm chart, driven through the real Helm v4 engine (PyPI helm-python-sdk, via
+//! scripts/helm_tool.py): strict lint, rendering with default and with every optional part,
+//! values refused by the schema, rendered manifests valid for the Kubernetes versions we claim,
+//! RBAC equal to what the operator uses, and the operator pod within the restricted profile.
+
+use crate::schema_validation_tests::{validator, KUBERNETES_VERSIONS};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn python() -> PathBuf {
+    let p = repo().join(".venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} not found: run `make test` (it creates .venv with helm-python-sdk)",
+        p.display()
+    );
+    p
+}
+
+/// Run the Helm tool; Ok(stdout) or Err(stderr) when Helm refuses.
+fn helm(command: &str, values: Option<&Value>) -> Result<String, String> {
+    let mut cmd = Command::new(python());
+    cmd.arg(repo().join("scripts/helm_tool.py"))
+        .arg(command)
+        .arg(repo().join("charts/wasm-operator"));
+    if let Some(v) = values {
+        cmd.arg(v.to_string());
+    }
+    let out = cmd.output().expect("python runs");
+    match out.status.code() {
+        Some(0) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Some(2) => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        _ => panic!("helm_tool.py failed: {}", String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+fn render(values: Option<&Value>) -> Vec<Value> {
+    let text = helm("render", values).unwrap_or_else(|e| panic!("render refused: {e}"));
+    let docs: Vec<Value> = serde_json::from_str(&text).unwrap();
+    docs.into_iter().map(|d| d["object"].clone()).collect()
+}
+
+fn every_option() -> Value {
+    json!({
+        "watchNamespace": "apps",
+        "runtimeConfig": {"runtimes": [{"name": "spin", "runtimeClasses": ["wasmtime-spin-v2", "spin"]}], "defaultOrder": ["spin"]},
+        "serviceMonitor": {"enabled": true, "labels": {"release": "prom"}},
+        "dashboards": {"enabled": true, "namespace": "monitoring"},
+        "runtimeClasses": [
+            {"name": "wasmtime-spin-v2", "handler": "spin", "nodeSelector": {"spin": "yes"}, "tolerations": [{"key": "wasm", "operator": "Exists", "effect": "NoSchedule"}]},
+            {"name": "wasmtime", "handler": "wasmtime"}
+        ],
+        "podAnnotations": {"a": "b"},
+        "priorityClassName": "system-cluster-critical",
+        "imagePullSecrets": [{"name": "pull"}],
+        "nodeSelector": {"kubernetes.io/os": "linux"}
+    })
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    let found = find(docs, kind);
+    assert_eq!(found.len(), 1, "expected one {kind}, got {}", found.len());
+    found[0]
+}
+
+#[test]
+fn strict_lint_is_clean_with_default_and_every_option() {
+    for values in [None, Some(every_option())] {
+        let report: Value = serde_json::from_str(&helm("lint", values.as_ref()).unwrap()).unwrap();
+        assert_eq!(report["total_charts_linted"], 1);
+        assert_eq!(report["errors"], json!([]), "{report}");
+        let findings: Vec<&Value> = report["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["severity"].as_i64() >= Some(2))
+            .collect();
+        assert!(findings.is_empty(), "lint findings: {findings:?}");
+    }
+}
+
+#[test]
+fn default_render_has_the_core_and_no_optional_parts() {
+    let docs = render(None);
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    for kind in [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing: {kinds:?}");
+    }
+    for kind in ["ServiceMonitor", "ConfigMap", "RuntimeClass"] {
+        assert!(!kinds.contains(&kind), "{kind} is optional and off by default");
+    }
+}
+
+#[test]
+fn every_option_renders_its_part() {
+    let docs = render(Some(&every_option()));
+    let sm = one(&docs, "ServiceMonitor");
+    assert_eq!(sm["metadata"]["labels"]["release"], "prom");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "http-metrics");
+    let configmaps = find(&docs, "ConfigMap");
+    let dashboards = configmaps
+        .iter()
+        .find(|c| c["metadata"]["name"].as_str().unwrap().ends_with("-dashboards"))
+        .unwrap();
+    assert_eq!(dashboards["metadata"]["namespace"], "monitoring");
+    assert_eq!(dashboards["metadata"]["labels"]["grafana_dashboard"], "1");
+    for file in ["wasm-vs-container.json", "operator.json"] {
+        let text = dashboards["data"][file]
+            .as_str()
+            .unwrap_or_else(|| panic!("{file} missing"));
+        let d: Value = serde_json::from_str(text).unwrap();
+        assert!(d["panels"].as_array().unwrap().len() >= 4);
+    }
+    let runtimes = configmaps
+        .iter()
+        .find(|c| c["metadata"]["name"].as_str().unwrap().ends_with("-runtimes"))
+        .unwrap();
+    let config =
+        crate::runtimes::RuntimeConfig::from_yaml(runtimes["data"]["runtimes.yaml"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        config.runtimes[0].runtime_classes,
+        ["wasmtime-spin-v2", "spin"],
+        "the operator parses the chart's runtime config"
+    );
+    let rcs = find(&docs, "RuntimeClass");
+    assert_eq!(rcs.len(), 2);
+    assert_eq!(rcs[0]["handler"], "spin");
+    assert_eq!(rcs[0]["scheduling"]["nodeSelector"]["spin"], "yes");
+    let dep = one(&docs, "Deployment");
+    let args: Vec<&str> = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"--namespace=apps"), "{args:?}");
+    assert!(
+        args.contains(&"--runtime-config=/etc/wasm-operator/runtimes.yaml"),
+        "{args:?}"
+    );
+}
+
+#[test]
+fn bad_values_are_refused_by_the_schema() {
+    for (values, expect) in [
+        (json!({"replicaCount": "two"}), "/replicaCount"),
+        (json!({"unknownKey": 1}), "unknownKey"),
+        (json!({"logging": {"format": "xml"}}), "/logging/format"),
+        (
+            json!({"serviceMonitor": {"interval": "soon"}}),
+            "/serviceMonitor/interval",
+        ),
+        (json!({"runtimeClasses": [{"name": "x"}]}), "handler"),
+        (
+            json!({"runtimeConfig": {"runtimes": [{"name": "spin", "runtimeClasses": []}]}}),
+            "runtimeClasses",
+        ),
+    ] {
+        let err = helm("render", Some(&values)).expect_err(&format!("{values} must be refused"));
+        assert!(err.contains(expect), "{values}: {err}");
+    }
+}
+
+#[test]
+fn the_charts_crd_is_the_generated_one() {
+    let chart = std::fs::read_to_string(repo().join("charts/wasm-operator/crds/wasmworkload.yaml")).unwrap();
+    let top = std::fs::read_to_string(repo().join("crds/wasmworkload.yaml")).unwrap();
+    assert!(
+        chart == top,
+        "charts/wasm-operator/crds/wasmworkload.yaml differs from crds/wasmworkload.yaml: run `make crd`"
+    );
+}
+
+#[test]
+fn rendered_manifests_validate_against_kubernetes_schemas() {
+    let tool = validator();
+    let dir = std::env::temp_dir().join(format!("wasm-operator-chart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = vec![];
+    for (set, values) in [("default", None), ("every-option", Some(every_option()))] {
+        for (i, doc) in render(values.as_ref()).into_iter().enumerate() {
+            // ServiceMonitor is the Prometheus Operator's CRD, not in the Kubernetes schemas.
+            if doc["kind"] == "ServiceMonitor" {
+                continue;
+            }
+            let p = dir.join(format!("{set}-{i}-{}.json", doc["kind"].as_str().unwrap()));
+            std::fs::write(&p, doc.to_string()).unwrap();
+            files.push(p);
+        }
+    }
+    for version in KUBERNETES_VERSIONS {
+        let out = Command::new(&tool)
+            .args(["--strict", "--quiet", "-k", version])
+            .args(&files)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "Kubernetes {version} rejects the chart:\n{text}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn cluster_role_grants_exactly_what_the_operator_uses() {
+    let docs = render(None);
+    let role = one(&docs, "ClusterRole");
+    let mut granted = vec![];
+    for rule in role["rules"].as_array().unwrap() {
+        for g in rule["apiGroups"].as_array().unwrap() {
+            for r in rule["resources"].as_array().unwrap() {
+                for v in rule["verbs"].as_array().unwrap() {
+                    granted.push((
+                        g.as_str().unwrap().to_string(),
+                        r.as_str().unwrap().to_string(),
+                        v.as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    granted.sort();
+    assert_eq!(
+        granted,
+        crate::rbac::triples(),
+        "charts/wasm-operator/templates/clusterrole.yaml vs operator/src/rbac.rs"
+    );
+    let template = std::fs::read_to_string(repo().join("charts/wasm-operator/templates/clusterrole.yaml")).unwrap();
+    let rules = template.matches("- apiGroups:").count();
+    let commented = template
+        .lines()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[1].trim_start().starts_with("- apiGroups:") && w[0].trim_start().starts_with('#'))
+        .count();
+    assert_eq!(commented, rules, "every ClusterRole rule carries a comment saying why");
+    let binding = one(&docs, "ClusterRoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        one(&docs, "ServiceAccount")["metadata"]["name"]
+    );
+}
+
+/// The Pod Security Standard "restricted" rules that apply to a pod spec.
+pub fn restricted_violations(pod: &Value) -> Vec<String> {
+    let mut v = vec![];
+    let psc = &pod["securityContext"];
+    for key in ["hostNetwork", "hostPID", "hostIPC"] {
+        if pod[key] == true {
+            v.push(format!("{key} must not be set"));
+        }
+    }
+    if pod["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|vol| vol.get("hostPath").is_some())
+    {
+        v.push("hostPath volumes are not allowed".into());
+    }
+    let containers = pod["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(pod["initContainers"].as_array().into_iter().flatten());
+    for c in containers {
+        let name = c["name"].as_str().unwrap_or("?");
+        let sc = &c["securityContext"];
+        if sc["allowPrivilegeEscalation"] != false {
+            v.push(format!("{name}: allowPrivilegeEscalation must be false"));
+        }
+        if sc["privileged"] == true {
+            v.push(format!("{name}: privileged"));
+        }
+        if sc["runAsNonRoot"] != true && psc["runAsNonRoot"] != true {
+            v.push(format!("{name}: runAsNonRoot must be true"));
+        }
+        if sc["runAsUser"] == 0 || psc["runAsUser"] == 0 {
+            v.push(format!("{name}: runAsUser 0"));
+        }
+        let drops = sc["capabilities"]["drop"].as_array().cloned().unwrap_or_default();
+        if !drops.iter().any(|d| d == "ALL") {
+            v.push(format!("{name}: capabilities must drop ALL"));
+        }
+        let adds = sc["capabilities"]["add"].as_array().cloned().unwrap_or_default();
+        if adds.iter().any(|a| a != "NET_BIND_SERVICE") {
+            v.push(format!("{name}: only NET_BIND_SERVICE may be added"));
+        }
+        let seccomp = sc["seccompProfile"]["type"]
+            .as_str()
+            .or(psc["seccompProfile"]["type"].as_str());
+        if !matches!(seccomp, Some("RuntimeDefault") | Some("Localhost")) {
+            v.push(format!("{name}: seccompProfile must be RuntimeDefault or Localhost"));
+        }
+        if c["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p.get("hostPort").is_some())
+        {
+            v.push(format!("{name}: hostPort"));
+        }
+    }
+    v
+}
+
+#[test]
+fn operator_pod_passes_the_restricted_profile_and_is_well_run() {
+    for values in [None, Some(every_option())] {
+        let docs = render(values.as_ref());
+        let dep = one(&docs, "Deployment");
+        let pod = &dep["spec"]["template"]["spec"];
+        assert_eq!(restricted_violations(pod), Vec::<String>::new());
+        let c = &pod["containers"][0];
+        assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+        assert!(c["resources"]["requests"]["memory"].is_string() && c["resources"]["limits"]["memory"].is_string());
+        assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+        assert_eq!(c["args"][0], "run");
+        assert!(c["env"].as_array().unwrap().iter().any(|e| e["name"] == "POD_NAME"));
+    }
+    // The check itself catches what it is for.
+    let bad = json!({"hostNetwork": true, "containers": [{"name": "x", "securityContext": {"privileged": true}}]});
+    assert!(
+        restricted_violations(&bad).len() >= 5,
+        "{:?}",
+        restricted_violations(&bad)
+    );
+}
+
+#[test]
+fn notes_tell_the_next_step() {
+    let notes = helm("notes", None).unwrap();
+    assert!(notes.contains("kubectl get wasmworkloads"), "{notes}");
+    assert!(notes.contains("serviceMonitor.enabled=true"), "{notes}");
+}
