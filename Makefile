@@ -12,3 +12,7 @@ test:
 crd:
 	cargo run -q -p wasm-operator -- crd > crds/wasmworkload.yaml
 	cp crds/wasmworkload.yaml charts/wasm-operator/crds/wasmworkload.yaml
+
+# End-to-end suite against the cluster named by KUBECONFIG (not part of `make test`).
+e2e:
+	e2e/run.sh

@@ -1,1 +1,212 @@
+//! Helpers of the end-to-end suite: a temporary namespace per scenario, waits on conditions with
+//! timeouts (never fixed sleeps), and the operator's endpoints. The scenarios are in
+//! `tests/scenarios.rs`; `make e2e` (e2e/run.sh) prepares the cluster and runs them.
 
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::runtime::wait::{await_condition, Condition};
+use kube::{Client, Resource};
+use serde_json::Value;
+use std::fmt::Debug;
+use std::process::Command;
+use std::time::Duration;
+use wasm_operator::crd::WasmWorkload;
+
+/// Every scenario of the suite and what it asserts (kept equal to tests/scenarios.rs by a test).
+pub const SCENARIOS: &[(&str, &str)] = &[
+    ("usable_runtime_runs_wasm", "a usable RuntimeClass gives a Deployment with runtimeClassName, status mode Wasm, and `kubectl get wasmw` shows Mode and Runtime"),
+    ("missing_runtime_class_falls_back", "no such RuntimeClass: Container mode, fallbackReason names it"),
+    ("node_selector_matching_no_node_falls_back", "a RuntimeClass whose nodeSelector matches no Ready node: Container mode with the reason"),
+    ("tainted_node_falls_back", "a RuntimeClass whose only node is tainted: Container mode with the reason"),
+    ("runtime_class_created_switches_back_to_wasm", "a RuntimeClass created while in Container mode switches the workload to Wasm"),
+    ("policy_never_stays_pending", "policy Never with no usable runtime: no Deployment, Ready=False NoUsableRuntime"),
+    ("scale_follows", "`kubectl scale` changes the Deployment's replicas; status replicas/readyReplicas follow the pods"),
+    ("sandbox_failure_falls_back_on_failure", "a Wasm pod whose sandbox fails (FailedCreatePodSandBox) with OnFailure: fallback with reason SandboxFailed"),
+    ("bad_specs_are_refused_with_the_cel_message", "the API server refuses bad specs with the CEL message, verbatim"),
+    ("metrics_report_cold_starts_per_mode", "the operator's /metrics counts the cold starts of pods that became Ready, per mode"),
+    ("deletion_garbage_collects_children", "deleting the workload garbage-collects its Deployment and Service"),
+];
+
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The cluster of KUBECONFIG, or a clear failure.
+pub async fn client() -> Client {
+    let client = Client::try_default()
+        .await
+        .unwrap_or_else(|e| panic!("e2e: no cluster configured ({e}); set KUBECONFIG to a reachable cluster"));
+    client
+        .apiserver_version()
+        .await
+        .unwrap_or_else(|e| panic!("e2e: the cluster of KUBECONFIG is not reachable ({e})"));
+    client
+}
+
+/// A namespace for one scenario, deleted when dropped (also when the scenario fails).
+pub struct Scenario {
+    pub client: Client,
+    pub ns: String,
+    cleanups: Vec<Vec<String>>,
+}
+
+impl Scenario {
+    pub async fn new(name: &str) -> Scenario {
+        let client = client().await;
+        let suffix = std::process::id() % 100_000;
+        let ns = format!(
+            "e2e-{}-{suffix}",
+            name.replace('_', "-").chars().take(40).collect::<String>()
+        );
+        let nss: Api<Namespace> = Api::all(client.clone());
+        let meta = ObjectMeta {
+            name: Some(ns.clone()),
+            labels: Some([("wasm-operator.dev/e2e".to_string(), "true".to_string())].into()),
+            ..Default::default()
+        };
+        nss.create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: meta,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create the scenario namespace");
+        Scenario {
+            client,
+            ns,
+            cleanups: vec![],
+        }
+    }
+
+    /// Run `kubectl args…` when the scenario ends (for cluster-scoped objects it creates).
+    pub fn cleanup(&mut self, args: &[&str]) {
+        self.cleanups.push(args.iter().map(|s| s.to_string()).collect());
+    }
+
+    pub fn workloads(&self) -> Api<WasmWorkload> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub fn deployments(&self) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// `kubectl apply` a manifest into the scenario's namespace.
+    pub fn apply(&self, manifest: &Value) -> Result<String, String> {
+        kubectl_stdin(&["apply", "-n", &self.ns, "-f", "-"], &manifest.to_string())
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        for args in &self.cleanups {
+            let _ = Command::new("kubectl").args(args).output();
+        }
+        let _ = Command::new("kubectl")
+            .args(["delete", "namespace", &self.ns, "--wait=false"])
+            .output();
+    }
+}
+
+/// Run kubectl with `input` on stdin: Ok(stdout) or Err(stderr).
+pub fn kubectl_stdin(args: &[&str], input: &str) -> Result<String, String> {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl is installed");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+pub fn kubectl(args: &[&str]) -> Result<String, String> {
+    kubectl_stdin(args, "")
+}
+
+/// Wait until `cond` holds for the named object, or fail saying what was awaited.
+pub async fn wait_for<K>(api: &Api<K>, name: &str, what: &str, cond: impl Condition<K>) -> K
+where
+    K: Resource + Clone + Debug + Send + serde::de::DeserializeOwned + 'static,
+{
+    match tokio::time::timeout(TIMEOUT, await_condition(api.clone(), name, cond)).await {
+        Ok(Ok(Some(obj))) => obj,
+        Ok(Ok(None)) => panic!("{name}: deleted while waiting for {what}"),
+        Ok(Err(e)) => panic!("{name}: watch failed while waiting for {what}: {e}"),
+        Err(_) => panic!("{name}: timed out after {TIMEOUT:?} waiting for {what}"),
+    }
+}
+
+/// Wait until the named object is gone.
+pub async fn wait_gone<K>(api: &Api<K>, name: &str, what: &str)
+where
+    K: Resource + Clone + Debug + Send + serde::de::DeserializeOwned + 'static,
+{
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while api.get_opt(name).await.expect("get").is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}: {what} not gone after {TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The operator's `/metrics`, from the address `make e2e` started it on (E2E_METRICS_URL).
+pub fn operator_metrics() -> String {
+    let url = std::env::var("E2E_METRICS_URL").expect("E2E_METRICS_URL is set by e2e/run.sh");
+    let out = Command::new("curl")
+        .args(["-sf", &format!("{url}/metrics")])
+        .output()
+        .expect("curl is installed");
+    assert!(out.status.success(), "cannot fetch {url}/metrics");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Sum of a metric's samples whose labels contain every `label="value"` given.
+pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_scenario_is_a_test_and_every_test_is_listed() {
+        let source = include_str!("../tests/scenarios.rs");
+        let tests: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("async fn "))
+            .filter_map(|l| l.split('(').next())
+            .collect();
+        let listed: Vec<&str> = SCENARIOS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(tests, listed, "tests/scenarios.rs and SCENARIOS differ");
+        assert!(
+            source.matches("#[ignore = \"needs a cluster").count() == SCENARIOS.len(),
+            "every scenario is opt-in"
+        );
+        for (name, what) in SCENARIOS {
+            assert!(!what.is_empty(), "{name} says what it asserts");
+        }
+    }
+
+    #[test]
+    fn metric_sums_filter_by_labels() {
+        let text = "x_count{mode=\"wasm\",ns=\"a\"} 2\nx_count{mode=\"container\",ns=\"a\"} 3\nx_count_other 9\n";
+        assert_eq!(metric_sum(text, "x_count", &[("mode", "wasm")]), 2.0);
+        assert_eq!(metric_sum(text, "x_count", &[]), 5.0);
+    }
+}

@@ -1,0 +1,374 @@
+//! End-to-end scenarios against the cluster named by KUBECONFIG. Run with `make e2e`, which
+//! installs the CRD, starts the operator and runs these; they are `#[ignore]`d so the default
+//! test command compiles and lists them without a cluster. Each runs in its own namespace and
+//! waits on conditions with timeouts; none depends on pods really executing except where it says
+//! so (pods becoming Ready, which a simulated cluster's driver provides too).
+
+use e2e::{kubectl, kubectl_stdin, metric_sum, operator_metrics, wait_for, wait_gone, Scenario, TIMEOUT};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::ResourceExt;
+use serde_json::{json, Value};
+use std::time::Duration;
+use wasm_operator::crd::{Mode, WasmWorkload};
+
+const PAUSE: &str = "registry.k8s.io/pause:3.10";
+
+fn workload(name: &str, runtimes: &[&str], policy: &str, fallback_image: Option<&str>) -> Value {
+    let mut fallback = json!({"policy": policy});
+    if let Some(image) = fallback_image {
+        fallback["image"] = json!(image);
+    }
+    json!({
+        "apiVersion": "wasm-operator.dev/v1alpha1", "kind": "WasmWorkload",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "wasm": {"image": std::env::var("E2E_WASM_IMAGE").unwrap_or_else(|_| "ghcr.io/spinkube/containerd-shim-spin/examples/spin-rust-hello:v0.15.1".into()), "runtimes": runtimes, "command": ["/"]},
+            "fallback": fallback
+        }
+    })
+}
+
+fn runtime_class(name: &str, handler: &str, node_selector: Option<Value>) -> Value {
+    let mut rc = json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name, "labels": {"wasm-operator.dev/e2e": "true"}}, "handler": handler});
+    if let Some(sel) = node_selector {
+        rc["scheduling"] = json!({"nodeSelector": sel});
+    }
+    rc
+}
+
+/// Create a RuntimeClass for this scenario, deleted when the scenario ends.
+fn create_runtime_class(s: &mut Scenario, rc: &Value) {
+    kubectl_stdin(&["apply", "-f", "-"], &rc.to_string()).expect("create RuntimeClass");
+    let name = rc["metadata"]["name"].as_str().unwrap().to_string();
+    s.cleanup(&["delete", "runtimeclass", &name, "--ignore-not-found"]);
+}
+
+fn mode_is(mode: Mode) -> impl Fn(Option<&WasmWorkload>) -> bool {
+    move |w| w.and_then(|w| w.status.as_ref()).is_some_and(|s| s.mode == Some(mode))
+}
+
+fn reason_of(w: &WasmWorkload) -> String {
+    w.status
+        .as_ref()
+        .and_then(|s| s.fallback_reason.clone())
+        .unwrap_or_default()
+}
+
+fn runtime_class_of(d: &Deployment) -> Option<String> {
+    d.spec.as_ref()?.template.spec.as_ref()?.runtime_class_name.clone()
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn usable_runtime_runs_wasm() {
+    let mut s = Scenario::new("usable-runtime").await;
+    let rc = format!("{}-wasm", s.ns);
+    create_runtime_class(&mut s, &runtime_class(&rc, "spin", None));
+    s.apply(&workload("app", &[&rc], "WhenUnavailable", Some(PAUSE)))
+        .unwrap();
+    let w = wait_for(&s.workloads(), "app", "mode Wasm", mode_is(Mode::Wasm)).await;
+    assert_eq!(w.status.unwrap().runtime_class_name.as_deref(), Some(rc.as_str()));
+    let d = wait_for(&s.deployments(), "app", "the Deployment", |d: Option<&Deployment>| {
+        d.is_some()
+    })
+    .await;
+    assert_eq!(runtime_class_of(&d).as_deref(), Some(rc.as_str()));
+    let table = kubectl(&["get", "wasmw", "app", "-n", &s.ns]).unwrap();
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(&header[..4], ["NAME", "MODE", "RUNTIME", "READY"], "{table}");
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(&row[..3], ["app", "Wasm", rc.as_str()], "{table}");
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn missing_runtime_class_falls_back() {
+    let s = Scenario::new("missing-rc").await;
+    // e2e-missing maps to RuntimeClass e2e-never-created (e2e/run.sh's runtime config).
+    s.apply(&workload("app", &["e2e-missing"], "WhenUnavailable", Some(PAUSE)))
+        .unwrap();
+    let w = wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
+    assert!(
+        reason_of(&w).contains("e2e-never-created: not installed"),
+        "{}",
+        reason_of(&w)
+    );
+    let d = wait_for(&s.deployments(), "app", "the Deployment", |d: Option<&Deployment>| {
+        d.is_some()
+    })
+    .await;
+    assert_eq!(runtime_class_of(&d), None);
+    let image = d.spec.unwrap().template.spec.unwrap().containers[0].image.clone();
+    assert_eq!(image.as_deref(), Some(PAUSE));
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn node_selector_matching_no_node_falls_back() {
+    let mut s = Scenario::new("nosel").await;
+    let rc = format!("{}-nosel", s.ns);
+    create_runtime_class(
+        &mut s,
+        &runtime_class(&rc, "spin", Some(json!({"e2e.wasm-operator.dev/no-such-node": "true"}))),
+    );
+    s.apply(&workload("app", &[&rc], "WhenUnavailable", Some(PAUSE)))
+        .unwrap();
+    let w = wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
+    assert!(
+        reason_of(&w).contains(&format!("{rc}: no Ready, schedulable node")),
+        "{}",
+        reason_of(&w)
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn tainted_node_falls_back() {
+    let mut s = Scenario::new("tainted").await;
+    let nodes: Api<Node> = Api::all(s.client.clone());
+    let node = nodes
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .next()
+        .expect("a node")
+        .name_any();
+    let key = format!("e2e.wasm-operator.dev/{}", s.ns);
+    kubectl(&["label", "node", &node, &format!("{key}=yes")]).unwrap();
+    s.cleanup(&["label", "node", &node, &format!("{key}-")]);
+    kubectl(&["taint", "node", &node, &format!("{key}=yes:NoSchedule")]).unwrap();
+    s.cleanup(&["taint", "node", &node, &format!("{key}=yes:NoSchedule-")]);
+    let rc = format!("{}-tainted", s.ns);
+    create_runtime_class(&mut s, &runtime_class(&rc, "spin", Some(json!({ key.clone(): "yes" }))));
+    s.apply(&workload("app", &[&rc], "WhenUnavailable", Some(PAUSE)))
+        .unwrap();
+    let w = wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
+    assert!(
+        reason_of(&w).contains(&format!("{rc}: no Ready, schedulable node")),
+        "{}",
+        reason_of(&w)
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn runtime_class_created_switches_back_to_wasm() {
+    let mut s = Scenario::new("late-rc").await;
+    // e2e-late maps to RuntimeClass e2e-late-rc, created only after the workload fell back.
+    s.apply(&workload("app", &["e2e-late"], "WhenUnavailable", Some(PAUSE)))
+        .unwrap();
+    wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
+    create_runtime_class(&mut s, &runtime_class("e2e-late-rc", "spin", None));
+    wait_for(&s.workloads(), "app", "mode Wasm", mode_is(Mode::Wasm)).await;
+    let d = wait_for(
+        &s.deployments(),
+        "app",
+        "a Wasm Deployment",
+        |d: Option<&Deployment>| d.and_then(runtime_class_of).as_deref() == Some("e2e-late-rc"),
+    )
+    .await;
+    assert_eq!(d.metadata.labels.unwrap()["wasm-operator.dev/mode"], "wasm");
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn policy_never_stays_pending() {
+    let s = Scenario::new("never").await;
+    s.apply(&workload("app", &["e2e-missing"], "Never", None)).unwrap();
+    let w = wait_for(&s.workloads(), "app", "mode Pending", mode_is(Mode::Pending)).await;
+    let ready = w
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "NoUsableRuntime")
+    );
+    assert!(
+        ready.message.contains("e2e-never-created: not installed"),
+        "{}",
+        ready.message
+    );
+    assert!(
+        s.deployments().get_opt("app").await.unwrap().is_none(),
+        "no Deployment with policy Never"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn scale_follows() {
+    let s = Scenario::new("scale").await;
+    s.apply(&workload("app", &["e2e-missing"], "WhenUnavailable", Some(PAUSE)))
+        .unwrap();
+    wait_for(&s.deployments(), "app", "the Deployment", |d: Option<&Deployment>| {
+        d.is_some()
+    })
+    .await;
+    kubectl(&["scale", "wasmw/app", "-n", &s.ns, "--replicas=2"]).unwrap();
+    wait_for(&s.deployments(), "app", "2 replicas", |d: Option<&Deployment>| {
+        d.and_then(|d| d.spec.as_ref()?.replicas) == Some(2)
+    })
+    .await;
+    wait_for(
+        &s.workloads(),
+        "app",
+        "status replicas 2/2",
+        |w: Option<&WasmWorkload>| {
+            w.and_then(|w| w.status.as_ref())
+                .is_some_and(|st| st.replicas == 2 && st.ready_replicas == 2)
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn sandbox_failure_falls_back_on_failure() {
+    let mut s = Scenario::new("sandbox").await;
+    let rc = format!("{}-broken", s.ns);
+    create_runtime_class(&mut s, &runtime_class(&rc, "e2e-no-such-handler", None));
+    let mut wl = workload("app", &[&rc], "OnFailure", Some(PAUSE));
+    wl["spec"]["fallback"]["startupTimeoutSeconds"] = json!(3600);
+    s.apply(&wl).unwrap();
+    wait_for(&s.workloads(), "app", "mode Wasm", mode_is(Mode::Wasm)).await;
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), &s.ns);
+    let params = ListParams::default().labels("wasm-operator.dev/mode=wasm");
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let pod = loop {
+        if let Some(p) = pods.list(&params).await.unwrap().items.into_iter().next() {
+            break p;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no Wasm pod appeared");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // A kubelet reports FailedCreatePodSandBox for a handler it lacks; on a simulated cluster
+    // without a kubelet, write the Event it would have written.
+    let events: Api<Event> = Api::namespaced(s.client.clone(), &s.ns);
+    let by_kubelet = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let evs = events
+                .list(&ListParams::default().fields("reason=FailedCreatePodSandBox"))
+                .await
+                .unwrap();
+            if !evs.items.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+    if by_kubelet.is_err() {
+        let ev: Event = serde_json::from_value(json!({
+            "metadata": {"name": format!("{}.e2e", pod.name_any()), "namespace": s.ns},
+            "involvedObject": {"kind": "Pod", "name": pod.name_any(), "namespace": s.ns, "uid": pod.uid()},
+            "reason": "FailedCreatePodSandBox", "type": "Warning",
+            "message": "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for \"e2e-no-such-handler\" is configured"
+        }))
+        .unwrap();
+        events.create(&PostParams::default(), &ev).await.unwrap();
+    }
+    let w = wait_for(&s.workloads(), "app", "the fallback", mode_is(Mode::Container)).await;
+    assert!(
+        reason_of(&w).contains("Failed to create pod sandbox"),
+        "{}",
+        reason_of(&w)
+    );
+    let d = s.deployments().get("app").await.unwrap();
+    let record = d.metadata.annotations.unwrap()["wasm-operator.dev/wasm-failure"].clone();
+    assert!(record.contains("\"reason\":\"SandboxFailed\""), "{record}");
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn bad_specs_are_refused_with_the_cel_message() {
+    let s = Scenario::new("bad-specs").await;
+    let mut no_image = workload("a", &["spin"], "OnFailure", None);
+    no_image["spec"]["fallback"] = json!({"policy": "OnFailure"});
+    let mut empty_runtime = workload("b", &["spin", ""], "WhenUnavailable", Some(PAUSE));
+    empty_runtime["spec"]["wasm"]["runtimes"] = json!(["spin", ""]);
+    let mut service = workload("c", &["spin"], "WhenUnavailable", Some(PAUSE));
+    service["spec"]["service"] = json!({"enabled": true});
+    for (manifest, message) in [
+        (no_image, "fallback.image is required unless fallback.policy is Never"),
+        (empty_runtime, "wasm.runtimes entries must not be empty"),
+        (service, "service.enabled requires at least one entry in ports"),
+    ] {
+        let err = s.apply(&manifest).expect_err("the API server refuses it");
+        assert!(err.contains(message), "expected {message:?} in: {err}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn metrics_report_cold_starts_per_mode() {
+    let mut s = Scenario::new("metrics").await;
+    let rc = format!("{}-cs", s.ns);
+    let handler = std::env::var("E2E_WASM_HANDLER").unwrap_or_else(|_| "spin".into());
+    create_runtime_class(&mut s, &runtime_class(&rc, &handler, None));
+    s.apply(&workload("wasm", &[&rc], "WhenUnavailable", Some(PAUSE)))
+        .unwrap();
+    s.apply(&workload("ctr", &["e2e-missing"], "WhenUnavailable", Some(PAUSE)))
+        .unwrap();
+    for name in ["wasm", "ctr"] {
+        wait_for(&s.workloads(), name, "a Ready pod", |w: Option<&WasmWorkload>| {
+            w.and_then(|w| w.status.as_ref())
+                .is_some_and(|st| st.ready_replicas >= 1)
+        })
+        .await;
+    }
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let text = operator_metrics();
+        let count = |mode| {
+            metric_sum(
+                &text,
+                "wasm_workload_cold_start_seconds_count",
+                &[("namespace", &s.ns), ("mode", mode)],
+            )
+        };
+        if count("wasm") >= 1.0 && count("container") >= 1.0 {
+            let last = metric_sum(
+                &text,
+                "wasm_workload_last_cold_start_seconds",
+                &[("namespace", &s.ns), ("workload", "ctr")],
+            );
+            assert!(last > 0.0, "last cold start of ctr: {last}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cold starts per mode not reported:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn deletion_garbage_collects_children() {
+    let s = Scenario::new("gc").await;
+    let mut wl = workload("app", &["e2e-missing"], "WhenUnavailable", Some(PAUSE));
+    wl["spec"]["ports"] = json!([{"name": "http", "containerPort": 8080}]);
+    wl["spec"]["service"] = json!({"enabled": true});
+    s.apply(&wl).unwrap();
+    let services: Api<Service> = Api::namespaced(s.client.clone(), &s.ns);
+    wait_for(&s.deployments(), "app", "the Deployment", |d: Option<&Deployment>| {
+        d.is_some()
+    })
+    .await;
+    wait_for(&services, "app", "the Service", |d: Option<&Service>| d.is_some()).await;
+    s.workloads().delete("app", &DeleteParams::default()).await.unwrap();
+    wait_gone(&s.deployments(), "app", "the Deployment").await;
+    wait_gone(&services, "app", "the Service").await;
+}
