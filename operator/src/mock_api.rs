@@ -4,6 +4,7 @@
 //! (and sends it back on the watches, as an API server would) so the next reconcile sees it.
 //! It is a fixture, not an API server: no validation, no label selection, no defaulting.
 
+use crate::api_path::ApiPath;
 use bytes::Bytes;
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::StreamExt;
@@ -36,39 +37,13 @@ impl Recorded {
     }
 }
 
-/// Where a request points.
-#[derive(Clone, Debug, PartialEq)]
-struct Target {
-    resource: String,
-    namespace: Option<String>,
-    name: Option<String>,
-    subresource: Option<String>,
-}
-
-fn parse_path(path: &str) -> Option<Target> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (group, rest) = match parts.as_slice() {
-        ["api", "v1", rest @ ..] => ("", rest),
-        ["apis", group, _version, rest @ ..] => (*group, rest),
-        _ => return None,
-    };
-    let (namespace, rest) = match rest {
-        ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(ns.to_string()), rest),
-        rest => (None, rest),
-    };
-    let (resource, rest) = rest.split_first()?;
-    // metrics.k8s.io calls its PodMetrics "pods"; keep them apart from real pods.
-    let resource = if group == "metrics.k8s.io" {
-        "podmetrics"
-    } else {
-        resource
-    };
-    Some(Target {
-        resource: resource.to_string(),
-        namespace,
-        name: rest.first().map(|s| s.to_string()),
-        subresource: rest.get(1).map(|s| s.to_string()),
-    })
+/// Where a request points; metrics.k8s.io's PodMetrics (also called "pods") are kept apart.
+fn parse_path(path: &str) -> Option<ApiPath> {
+    let mut p = ApiPath::parse(path)?;
+    if p.group == "metrics.k8s.io" {
+        p.resource = "podmetrics".to_string();
+    }
+    Some(p)
 }
 
 fn list_kind(resource: &str) -> (&'static str, &'static str) {
@@ -160,7 +135,7 @@ impl World {
         self.requests.iter().filter(|r| r.is_write()).cloned().collect()
     }
 
-    fn list(&mut self, t: &Target) -> Value {
+    fn list(&mut self, t: &ApiPath) -> Value {
         let items: Vec<Value> = self
             .objects
             .iter()
@@ -173,7 +148,7 @@ impl World {
 
     /// Server-side apply, as far as the tests need it: the applied object replaces the spec and
     /// metadata the operator owns; the generation moves when the spec changes; status is kept.
-    fn apply(&mut self, t: &Target, body: Value) -> Value {
+    fn apply(&mut self, t: &ApiPath, body: Value) -> Value {
         let name = t.name.clone().unwrap_or_default();
         let existing = self.get(&t.resource, t.namespace.as_deref(), &name).cloned();
         let mut obj = body;
@@ -335,22 +310,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_parse_into_targets() {
-        let t = parse_path("/apis/apps/v1/namespaces/demo/deployments/hello").unwrap();
+    fn pod_metrics_are_kept_apart_from_pods() {
         assert_eq!(
-            (t.resource.as_str(), t.namespace.as_deref(), t.name.as_deref()),
-            ("deployments", Some("demo"), Some("hello"))
+            parse_path("/apis/metrics.k8s.io/v1beta1/pods").unwrap().resource,
+            "podmetrics"
         );
-        let t = parse_path("/apis/wasm-operator.dev/v1alpha1/namespaces/demo/wasmworkloads/hello/status").unwrap();
-        assert_eq!(t.subresource.as_deref(), Some("status"));
-        let t = parse_path("/api/v1/nodes").unwrap();
-        assert_eq!((t.resource.as_str(), t.namespace, t.name), ("nodes", None, None));
-        let t = parse_path("/apis/wasm-operator.dev/v1alpha1/wasmworkloads").unwrap();
-        assert_eq!(t.resource, "wasmworkloads");
-        let t = parse_path("/api/v1/namespaces/demo/services").unwrap();
-        assert_eq!(
-            (t.resource.as_str(), t.namespace.as_deref(), t.name),
-            ("services", Some("demo"), None)
-        );
+        assert_eq!(parse_path("/api/v1/pods").unwrap().resource, "pods");
     }
 }

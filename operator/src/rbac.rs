@@ -2,6 +2,8 @@
 //! grant exactly these (a test compares them), and the controller tests check that every request
 //! the operator makes is covered by one.
 
+use crate::api_path::ApiPath;
+
 /// One API group/resource and the verbs used on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Permission {
@@ -91,24 +93,12 @@ pub fn triples() -> Vec<(String, String, String)> {
 
 /// The (group, resource, verb) an HTTP request to the API server needs.
 pub fn request_triple(method: &str, path: &str, watch: bool) -> Option<(String, String, String)> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (group, rest) = match parts.as_slice() {
-        ["api", "v1", rest @ ..] => ("", rest),
-        ["apis", group, _version, rest @ ..] => (*group, rest),
-        _ => return None,
-    };
-    let rest = match rest {
-        ["namespaces", _ns, rest @ ..] if !rest.is_empty() => rest,
-        rest => rest,
-    };
-    let (resource, named, sub) = match rest {
-        [r] => (*r, false, None),
-        [r, _name] => (*r, true, None),
-        [r, _name, sub] => (*r, true, Some(*sub)),
-        _ => return None,
-    };
-    let resource = sub.map_or(resource.to_string(), |s| format!("{resource}/{s}"));
-    let verb = match (method, named) {
+    let p = ApiPath::parse(path)?;
+    let resource = p
+        .subresource
+        .as_ref()
+        .map_or(p.resource.clone(), |s| format!("{}/{s}", p.resource));
+    let verb = match (method, p.name.is_some()) {
         ("GET", false) if watch => "watch",
         ("GET", false) => "list",
         ("GET", true) => "get",
@@ -118,7 +108,7 @@ pub fn request_triple(method: &str, path: &str, watch: bool) -> Option<(String, 
         ("DELETE", _) => "delete",
         _ => return None,
     };
-    Some((group.to_string(), resource, verb.to_string()))
+    Some((p.group, resource, verb.to_string()))
 }
 
 #[cfg(test)]
