@@ -3,6 +3,7 @@
 
 use crate::coldstart::ColdStartTracker;
 use crate::crd::WasmWorkload;
+use crate::drift::AppliedGenerations;
 use crate::error::backoff_delay;
 use crate::footprint::MemoryFigures;
 use crate::metrics::Metrics;
@@ -11,7 +12,7 @@ use crate::runtimes::RuntimeConfig;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
 use k8s_openapi::api::node::v1::RuntimeClass;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Client;
 use std::collections::HashMap;
@@ -24,7 +25,8 @@ pub struct Stores {
     pub runtime_classes: Store<RuntimeClass>,
     pub nodes: Store<Node>,
     pub deployments: Store<Deployment>,
-    pub services: Store<Service>,
+    /// Services are cached as metadata only: existence and the spec-hash annotation.
+    pub services: Store<PartialObjectMeta<Service>>,
     pub pods: Store<Pod>,
     /// `FailedCreatePodSandBox` Events only.
     pub sandbox_events: Store<Event>,
@@ -35,7 +37,10 @@ pub struct Stores {
 
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
+    /// Name of this operator instance in Events (the pod name).
+    pub instance: String,
+    /// Spec generations our own Deployment applies produced (hand-edit detection).
+    pub applied: AppliedGenerations,
     pub metrics: Metrics,
     pub runtimes: RuntimeConfig,
     pub stores: Stores,
@@ -44,13 +49,10 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, metrics: Metrics, runtimes: RuntimeConfig, stores: Stores) -> Self {
-        let reporter = Reporter {
-            controller: crate::labels::FIELD_MANAGER.to_string(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
             client,
+            instance: std::env::var("POD_NAME").unwrap_or_else(|_| crate::labels::FIELD_MANAGER.to_string()),
+            applied: AppliedGenerations::default(),
             metrics,
             runtimes,
             stores,

@@ -8,8 +8,10 @@ use crate::decide::{decide, Decision, WasmEvidence};
 use crate::deployment::build_deployment;
 use crate::discovery::{nodes_per_runtime_class, resolve, Chosen, WorkloadPlacement};
 use crate::error::Error;
+use crate::events::{self, EventType};
 use crate::failure::{detect, FailureRecord, SandboxFailure};
 use crate::footprint::image_size;
+use crate::generation_filter::GenerationFilter;
 use crate::labels;
 use crate::labels::FIELD_MANAGER;
 use crate::service::build_service;
@@ -18,16 +20,16 @@ use crate::status::{compute_status, READY};
 use crate::watches::{affected, Trigger};
 use crate::{drift, status};
 use futures::channel::mpsc::UnboundedReceiver;
-use futures::{stream, StreamExt};
+use futures::{stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::{predicates, WatchStreamExt};
+use kube::runtime::WatchStreamExt;
 use kube::{Api, Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,7 +46,7 @@ fn now() -> Time {
 /// What a reconcile reads of a workload's world, from the caches.
 pub struct Observed {
     pub deployment: Option<Arc<Deployment>>,
-    pub service: Option<Arc<Service>>,
+    pub service: Option<Arc<PartialObjectMeta<Service>>>,
     pub pods: Vec<Arc<Pod>>,
 }
 
@@ -247,9 +249,12 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
             what: "Deployment",
             source,
         })?;
-        if !drift::up_to_date(cached_deployment.as_deref(), &desired) {
+        let cached_meta = cached_deployment.as_deref().map(|d| &d.metadata);
+        if !drift::deployment_up_to_date(cached_meta, &desired.metadata, &ctx.applied) {
             let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-            deployment = Some(api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?);
+            let applied = api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
+            ctx.applied.record(&ns, &name, applied.metadata.generation);
+            deployment = Some(applied);
         }
         let mode = decision.mode().map(Mode::as_label).unwrap_or_default();
         let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
@@ -259,7 +264,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
                     what: "Service",
                     source,
                 })?;
-                if !drift::up_to_date(cached_service.as_deref(), &desired) {
+                if !drift::same_hash(cached_service.as_deref().map(|s| &s.metadata), &desired.metadata) {
                     api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
                 }
             }
@@ -346,14 +351,8 @@ async fn record_changes(
         _ => None,
     };
     if let Some((type_, reason, note)) = event {
-        let ev = KubeEvent {
-            type_,
-            reason: reason.to_string(),
-            note: Some(note.chars().take(1000).collect()),
-            action: "Reconcile".to_string(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&ev, &wl.object_ref(&())).await {
+        let ev = events::build(wl, type_, reason, &note, &ctx.instance);
+        if let Err(e) = events::publish(&ctx.client, &ev).await {
             tracing::warn!(workload = %name, namespace = %ns, error = %e, "could not publish event");
         }
     }
@@ -394,6 +393,8 @@ pub async fn run(ctx: Arc<Context>, triggers: UnboundedReceiver<Trigger>, settin
     let (reader, writer) = reflector::store();
     let metrics = ctx.metrics.clone();
     let cold_starts = ctx.stores.cold_starts.clone();
+    let generations = Arc::new(GenerationFilter::default());
+    let (seen, forget_ctx) = (generations.clone(), ctx.clone());
     let primary = watcher::watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .modify(|w: &mut WasmWorkload| w.managed_fields_mut().clear())
@@ -406,11 +407,13 @@ pub async fn run(ctx: Arc<Context>, triggers: UnboundedReceiver<Trigger>, settin
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .forget_workload(&ns, &name);
+                forget_ctx.applied.forget(&ns, &name);
+                generations.forget(w);
             }
         })
         .applied_objects()
         // Our own status writes do not bump the generation, so they do not come back as work.
-        .predicate_filter(predicates::generation, Default::default());
+        .try_filter(move |w| futures::future::ready(seen.changed(w)));
 
     let workloads = reader.clone();
     let runtimes = ctx.runtimes.clone();

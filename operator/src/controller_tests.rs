@@ -817,3 +817,34 @@ async fn every_request_the_operator_makes_is_in_the_rbac_list() {
     );
     assert_requests_are_permitted(&h);
 }
+
+#[tokio::test]
+async fn a_hand_edit_of_the_deployment_spec_is_put_right() {
+    let h = Harness::start(spin_world).await;
+    h.nth_write("PATCH", DEPLOYMENT, 1).await;
+    h.settle().await;
+    {
+        // `kubectl edit`: another image, and the server moves the spec generation.
+        let mut w = h.world.lock().unwrap();
+        let mut d = w.get("deployments", Some("demo"), "hello").unwrap().clone();
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil:latest");
+        d["metadata"]["generation"] = json!(d["metadata"]["generation"].as_i64().unwrap() + 1);
+        w.put("deployments", d);
+    }
+    let d = h.nth_write("PATCH", DEPLOYMENT, 2).await;
+    assert_apply(&d);
+    assert_eq!(
+        d.body.unwrap()["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example/hello-wasm:1.0"
+    );
+    // A status-only change of the Deployment (same generation) is no reason to write.
+    h.settle().await;
+    {
+        let mut w = h.world.lock().unwrap();
+        let mut d = w.get("deployments", Some("demo"), "hello").unwrap().clone();
+        d["status"] = json!({"observedGeneration": d["metadata"]["generation"], "replicas": 2, "readyReplicas": 1});
+        w.put("deployments", d);
+    }
+    h.settle().await;
+    assert_eq!(h.writes_to("PATCH", DEPLOYMENT).len(), 2);
+}

@@ -1,11 +1,16 @@
-//! Whether a child object needs writing: the rendered object carries a hash of itself in an
-//! annotation, and the object in the cache must carry the same hash and still contain every
-//! field we render (so a hand edit is put right on the next reconcile).
+//! Whether a child object needs writing, without caching its whole spec.
+//!
+//! Every rendered child carries a hash of itself in an annotation: a different hash means the
+//! workload wants something else. A hand edit of a Deployment's spec moves its
+//! `metadata.generation` without the operator having written it; the generations the server
+//! returned to our own applies are remembered, so a generation beyond them is put right.
+//! (Services have no generation: for them the hash alone decides.)
 
 use crate::labels::SPEC_HASH_KEY;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
-use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// FNV-1a: stable across Rust releases, unlike `DefaultHasher`, so an upgrade rewrites nothing.
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -24,48 +29,73 @@ pub fn stamp<T: Serialize>(obj: &mut T, meta: impl Fn(&mut T) -> &mut ObjectMeta
     Ok(())
 }
 
-/// Whether `observed` holds every field of `desired` with the same value. Lists must have the
-/// same length (an entry the user removed must be removed); maps may hold more (server defaults).
-pub fn contains(observed: &Value, desired: &Value) -> bool {
-    match (observed, desired) {
-        (Value::Object(o), Value::Object(d)) => d.iter().all(|(k, dv)| match o.get(k) {
-            Some(ov) => contains(ov, dv),
-            None => dv.is_null(),
-        }),
-        (Value::Array(o), Value::Array(d)) => o.len() == d.len() && o.iter().zip(d).all(|(ov, dv)| contains(ov, dv)),
-        (o, d) => o == d,
+fn hash_of(meta: &ObjectMeta) -> Option<&str> {
+    meta.annotations.as_ref()?.get(SPEC_HASH_KEY).map(String::as_str)
+}
+
+/// Whether the cached object carries the hash of what we would write.
+pub fn same_hash(observed: Option<&ObjectMeta>, desired: &ObjectMeta) -> bool {
+    observed.is_some_and(|o| hash_of(o).is_some() && hash_of(o) == hash_of(desired))
+}
+
+/// The spec generations our own applies produced, per object (namespace, name).
+#[derive(Debug, Default)]
+pub struct AppliedGenerations(Mutex<HashMap<(String, String), i64>>);
+
+impl AppliedGenerations {
+    pub fn record(&self, namespace: &str, name: &str, generation: Option<i64>) {
+        if let Some(g) = generation {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert((namespace.to_string(), name.to_string()), g);
+        }
+    }
+
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(namespace.to_string(), name.to_string()));
+    }
+
+    /// Whether someone else changed the spec: the cached generation is past the last one our
+    /// apply produced. Unknown (we have not applied since start) counts as not edited; a cached
+    /// generation behind ours is our own write not echoed yet.
+    pub fn edited_by_others(&self, namespace: &str, name: &str, observed: Option<i64>) -> bool {
+        let applied = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(namespace.to_string(), name.to_string()))
+            .copied();
+        matches!((applied, observed), (Some(a), Some(o)) if o > a)
     }
 }
 
-/// Whether the cached object already is what we would write.
-pub fn up_to_date<T: Serialize>(observed: Option<&T>, desired: &T) -> bool {
-    let Some(observed) = observed else {
-        return false;
-    };
-    match (serde_json::to_value(observed), serde_json::to_value(desired)) {
-        (Ok(o), Ok(d)) => contains(&o, &d),
-        _ => false,
-    }
+/// Whether the cached Deployment already is what we would write.
+pub fn deployment_up_to_date(
+    observed: Option<&ObjectMeta>,
+    desired: &ObjectMeta,
+    applied: &AppliedGenerations,
+) -> bool {
+    let Some(o) = observed else { return false };
+    let (ns, name) = (o.namespace.as_deref().unwrap_or(""), o.name.as_deref().unwrap_or(""));
+    same_hash(observed, desired) && !applied.edited_by_others(ns, name, o.generation)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    #[test]
-    fn contains_allows_server_defaults_but_not_changes() {
-        let desired = json!({"a": 1, "m": {"x": "y"}, "l": [{"n": 1}]});
-        assert!(contains(
-            &json!({"a": 1, "b": 2, "m": {"x": "y", "z": 0}, "l": [{"n": 1, "d": true}]}),
-            &desired
-        ));
-        assert!(!contains(&json!({"a": 2, "m": {"x": "y"}, "l": [{"n": 1}]}), &desired));
-        assert!(!contains(&json!({"a": 1, "m": {}, "l": [{"n": 1}]}), &desired));
-        assert!(
-            !contains(&json!({"a": 1, "m": {"x": "y"}, "l": [{"n": 1}, {"n": 2}]}), &desired),
-            "extra list entry"
-        );
+    fn meta(hash: Option<&str>, generation: Option<i64>) -> ObjectMeta {
+        ObjectMeta {
+            name: Some("d".into()),
+            namespace: Some("ns".into()),
+            generation,
+            annotations: hash.map(|h| [(SPEC_HASH_KEY.to_string(), h.to_string())].into()),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -83,10 +113,46 @@ mod tests {
             ..Default::default()
         };
         stamp(&mut c, |m| m).unwrap();
-        assert_ne!(
-            a.annotations.as_ref().unwrap()[SPEC_HASH_KEY],
-            c.annotations.as_ref().unwrap()[SPEC_HASH_KEY]
-        );
+        assert_ne!(hash_of(&a), hash_of(&c));
         assert_eq!(fnv1a(b"hello"), 0xa430d84680aabd0b, "FNV-1a reference value");
+    }
+
+    #[test]
+    fn a_different_or_missing_hash_needs_a_write() {
+        let desired = meta(Some("h1"), None);
+        assert!(same_hash(Some(&meta(Some("h1"), Some(1))), &desired));
+        assert!(!same_hash(Some(&meta(Some("h2"), Some(1))), &desired));
+        assert!(!same_hash(Some(&meta(None, Some(1))), &desired));
+        assert!(!same_hash(None, &desired));
+    }
+
+    #[test]
+    fn a_spec_generation_we_did_not_write_is_a_hand_edit() {
+        let applied = AppliedGenerations::default();
+        let desired = meta(Some("h"), None);
+        assert!(
+            deployment_up_to_date(Some(&meta(Some("h"), Some(3))), &desired, &applied),
+            "nothing recorded yet"
+        );
+        applied.record("ns", "d", Some(3));
+        assert!(deployment_up_to_date(
+            Some(&meta(Some("h"), Some(3))),
+            &desired,
+            &applied
+        ));
+        assert!(
+            deployment_up_to_date(Some(&meta(Some("h"), Some(2))), &desired, &applied),
+            "our write not echoed yet"
+        );
+        assert!(
+            !deployment_up_to_date(Some(&meta(Some("h"), Some(4))), &desired, &applied),
+            "someone edited the spec"
+        );
+        applied.forget("ns", "d");
+        assert!(deployment_up_to_date(
+            Some(&meta(Some("h"), Some(4))),
+            &desired,
+            &applied
+        ));
     }
 }

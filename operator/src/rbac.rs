@@ -54,8 +54,8 @@ pub const PERMISSIONS: &[Permission] = &[
     Permission {
         group: "events.k8s.io",
         resource: "events",
-        verbs: &["create", "patch"],
-        why: "Events about workloads (patch updates a repeated Event's series)",
+        verbs: &["create"],
+        why: "Events about workloads",
     },
     Permission {
         group: "node.k8s.io",

@@ -11,11 +11,12 @@ use crate::pod_index::PodIndex;
 use crate::runtimes::RuntimeConfig;
 use futures::channel::mpsc::UnboundedSender;
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
 use k8s_openapi::api::core::v1::{
-    ContainerStatus, Event as CoreEvent, Node, NodeStatus, Pod, PodSpec, PodStatus, Service,
+    ContainerStatus, Event as CoreEvent, Node, NodeStatus, Pod, PodSpec, PodStatus, PodTemplateSpec, Service,
 };
 use k8s_openapi::api::node::v1::RuntimeClass;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
@@ -61,12 +62,13 @@ pub fn affected(
 }
 
 /// The workload that controls an owned object, from its controller ownerReference.
-fn controller_owner<K: Resource>(obj: &K) -> Option<ObjectRef<WasmWorkload>> {
-    let ns = obj.meta().namespace.as_deref()?;
-    obj.owner_references()
-        .iter()
-        .find(|o| o.controller == Some(true) && o.kind == "WasmWorkload")
-        .map(|o| ObjectRef::new(&o.name).within(ns))
+/// The workload an object the operator made belongs to, from its workload label (owned watches
+/// are label-selected, and caches drop ownerReferences).
+fn workload_of<K: Resource>(obj: &K) -> Option<ObjectRef<WasmWorkload>> {
+    let meta = obj.meta();
+    let ns = meta.namespace.as_deref()?;
+    let workload = meta.labels.as_ref()?.get(labels::WORKLOAD_KEY)?;
+    Some(ObjectRef::new(workload).within(ns))
 }
 
 /// What of a node decides usability: labels, taints, cordon and readiness. Heartbeats that
@@ -151,7 +153,7 @@ fn spawn_watch<K, S>(
 fn owned_triggers<K: Resource>(event: Event<K>) -> Vec<Trigger> {
     match event {
         Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => {
-            controller_owner(&o).map(Trigger::Owner).into_iter().collect()
+            workload_of(&o).map(Trigger::Owner).into_iter().collect()
         }
         Event::Init | Event::InitDone => vec![],
     }
@@ -190,17 +192,44 @@ fn prune_pod(pod: &mut Pod) {
     }
 }
 
+/// Deployments keep what the reconcile reads: labels, our annotations, the spec generation,
+/// replicas, the RuntimeClass of the template, and the rollout counts.
+fn prune_deployment(d: &mut Deployment) {
+    let m = &mut d.metadata;
+    m.managed_fields = None;
+    m.owner_references = None;
+    if let Some(a) = m.annotations.as_mut() {
+        a.retain(|k, _| k.starts_with("wasm-operator.dev/"));
+    }
+    if let Some(spec) = d.spec.take() {
+        let runtime_class_name = spec.template.spec.and_then(|s| s.runtime_class_name);
+        d.spec = Some(DeploymentSpec {
+            replicas: spec.replicas,
+            template: PodTemplateSpec {
+                metadata: None,
+                spec: runtime_class_name.map(|rc| PodSpec {
+                    runtime_class_name: Some(rc),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        });
+    }
+    if let Some(st) = d.status.take() {
+        d.status = Some(DeploymentStatus {
+            observed_generation: st.observed_generation,
+            replicas: st.replicas,
+            ready_replicas: st.ready_replicas,
+            updated_replicas: st.updated_replicas,
+            ..Default::default()
+        });
+    }
+}
+
 fn prune_event(ev: &mut CoreEvent) {
     ev.metadata.managed_fields = None;
     ev.source = None;
     ev.related = None;
-}
-
-/// The workload a pod belongs to, by its label.
-fn pod_owner(pod: &Pod) -> Option<ObjectRef<WasmWorkload>> {
-    let ns = pod.metadata.namespace.as_deref()?;
-    let workload = pod.metadata.labels.as_ref()?.get(labels::WORKLOAD_KEY)?;
-    Some(ObjectRef::new(workload).within(ns))
 }
 
 /// Watch the operator's own pods (label-selected): index them by workload, time their cold
@@ -258,7 +287,7 @@ fn watch_pods(
                     p
                 }
             };
-            pod_owner(&pod).map(Trigger::Owner).into_iter().collect()
+            workload_of(&pod).map(Trigger::Owner).into_iter().collect()
         },
         tx,
     );
@@ -287,7 +316,7 @@ fn watch_sandbox_failures(
                     return vec![];
                 };
                 pods.get(&ObjectRef::new(name).within(ns))
-                    .and_then(|p| pod_owner(&p))
+                    .and_then(|p| workload_of(p.as_ref()))
                     .map(Trigger::Owner)
                     .into_iter()
                     .collect()
@@ -326,10 +355,15 @@ pub fn start(
     let (deployments, dstream) = reflect(
         scoped::<Deployment>(&client, namespace),
         owned.clone(),
-        clear_managed_fields,
+        prune_deployment,
     );
     spawn_watch("Deployment", dstream, owned_triggers, tx.clone());
-    let (services, sstream) = reflect(scoped::<Service>(&client, namespace), owned, clear_managed_fields);
+    // Services as metadata only: the reconcile needs their existence and spec-hash annotation.
+    let (services, writer) = reflector::store();
+    let sstream = watcher::watcher(scoped::<PartialObjectMeta<Service>>(&client, namespace), owned)
+        .default_backoff()
+        .modify(|s: &mut PartialObjectMeta<Service>| s.metadata.managed_fields = None)
+        .reflect(writer);
     spawn_watch("Service", sstream, owned_triggers, tx.clone());
 
     let any = watcher::Config::default().any_semantic();

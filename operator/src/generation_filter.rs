@@ -1,0 +1,59 @@
+//! Passes a workload on only when its spec generation moved (or it is new), so the operator's
+//! own status writes do not come back as work. One small entry per workload, dropped on delete.
+
+use crate::crd::WasmWorkload;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub struct GenerationFilter(Mutex<HashMap<u64, i64>>);
+
+fn key(wl: &WasmWorkload) -> u64 {
+    // Namespace and name identify it; a 64-bit FNV-1a of them keeps the entry small.
+    let id = format!(
+        "{}/{}",
+        wl.metadata.namespace.as_deref().unwrap_or(""),
+        wl.metadata.name.as_deref().unwrap_or("")
+    );
+    id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl GenerationFilter {
+    /// Whether this version of the workload is news.
+    pub fn changed(&self, wl: &WasmWorkload) -> bool {
+        let Some(generation) = wl.metadata.generation else {
+            return true;
+        };
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(key(wl), generation) != Some(generation)
+    }
+
+    pub fn forget(&self, wl: &WasmWorkload) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&key(wl));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::workload;
+
+    #[test]
+    fn only_new_generations_pass() {
+        let f = GenerationFilter::default();
+        let mut wl = workload("hello", "demo");
+        assert!(f.changed(&wl), "new");
+        assert!(!f.changed(&wl), "status write: same generation");
+        wl.metadata.generation = Some(2);
+        assert!(f.changed(&wl), "spec changed");
+        f.forget(&wl);
+        assert!(f.changed(&wl), "deleted and created again");
+        wl.metadata.generation = None;
+        assert!(
+            f.changed(&wl) && f.changed(&wl),
+            "without a generation everything passes"
+        );
+    }
+}
