@@ -8,7 +8,7 @@
 
 use crate::crd::ColdStartStatus;
 use crate::labels::{MODE_KEY, WORKLOAD_KEY};
-use k8s_openapi::api::core::v1::Pod;
+use crate::views::PodView;
 use std::collections::{HashMap, HashSet, VecDeque};
 use tokio::time::Instant;
 
@@ -68,14 +68,14 @@ pub struct ColdStartTracker {
     relisted: HashSet<String>,
 }
 
-fn condition_true(pod: &Pod, type_: &str) -> bool {
+fn condition_true(pod: &PodView, type_: &str) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.status == "True"))
 }
 
-fn containers_running(pod: &Pod) -> bool {
+fn containers_running(pod: &PodView) -> bool {
     let statuses = pod
         .status
         .as_ref()
@@ -88,7 +88,7 @@ fn containers_running(pod: &Pod) -> bool {
 }
 
 /// Ready lastTransitionTime − creationTimestamp, from the API (whole seconds).
-fn api_cold_start(pod: &Pod) -> Option<f64> {
+fn api_cold_start(pod: &PodView) -> Option<f64> {
     let created = pod.metadata.creation_timestamp.as_ref()?.0;
     let ready = pod
         .status
@@ -104,7 +104,7 @@ fn api_cold_start(pod: &Pod) -> Option<f64> {
     (secs >= 0.0).then_some(secs)
 }
 
-fn label<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
+fn label<'a>(pod: &'a PodView, key: &str) -> Option<&'a str> {
     pod.metadata.labels.as_ref()?.get(key).map(String::as_str)
 }
 
@@ -117,7 +117,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 impl ColdStartTracker {
     /// Observe a pod as a watch event delivers it at `now`. `live` is true for events of the
     /// running watch (a pod first seen this way was just created), false for (re-)list results.
-    pub fn observe(&mut self, pod: &Pod, live: bool, now: Instant) -> Option<Sample> {
+    pub fn observe(&mut self, pod: &PodView, live: bool, now: Instant) -> Option<Sample> {
         let uid = pod.metadata.uid.clone()?;
         let namespace = pod.metadata.namespace.clone()?;
         let workload = label(pod, WORKLOAD_KEY)?.to_string();

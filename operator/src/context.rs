@@ -9,8 +9,8 @@ use crate::footprint::MemoryFigures;
 use crate::metrics::Metrics;
 use crate::pod_index::PodIndex;
 use crate::runtimes::RuntimeConfig;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
+use crate::views::{DeploymentView, PodView};
+use k8s_openapi::api::core::v1::{Event, Node, Service};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -24,10 +24,10 @@ use std::time::Duration;
 pub struct Stores {
     pub runtime_classes: Store<RuntimeClass>,
     pub nodes: Store<Node>,
-    pub deployments: Store<Deployment>,
+    pub deployments: Store<DeploymentView>,
     /// Services are cached as metadata only: existence and the spec-hash annotation.
     pub services: Store<PartialObjectMeta<Service>>,
-    pub pods: Store<Pod>,
+    pub pods: Store<PodView>,
     /// `FailedCreatePodSandBox` Events only.
     pub sandbox_events: Store<Event>,
     pub pod_index: Arc<RwLock<PodIndex>>,

@@ -17,12 +17,13 @@ use crate::labels::FIELD_MANAGER;
 use crate::service::build_service;
 use crate::status::Measurements;
 use crate::status::{compute_status, READY};
+use crate::views::{DeploymentView, PodView};
 use crate::watches::{affected, Trigger};
 use crate::{drift, status};
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
@@ -45,9 +46,9 @@ fn now() -> Time {
 
 /// What a reconcile reads of a workload's world, from the caches.
 pub struct Observed {
-    pub deployment: Option<Arc<Deployment>>,
+    pub deployment: Option<Arc<DeploymentView>>,
     pub service: Option<Arc<PartialObjectMeta<Service>>>,
-    pub pods: Vec<Arc<Pod>>,
+    pub pods: Vec<Arc<PodView>>,
 }
 
 fn observe(ctx: &Context, ns: &str, name: &str) -> Observed {
@@ -84,10 +85,7 @@ fn wasm_evidence(
     let deployment = observed.deployment.as_deref();
     let remembered = deployment.and_then(|d| FailureRecord::from_annotations(d.metadata.annotations.as_ref()));
     let rc = chosen.candidate.runtime_class.as_str();
-    let template_rc = deployment
-        .and_then(|d| d.spec.as_ref())
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|s| s.runtime_class_name.as_deref());
+    let template_rc = deployment.and_then(DeploymentView::runtime_class_name);
     // Only the pods of a Wasm rollout with this RuntimeClass say anything about it.
     if template_rc != Some(rc) {
         return (
@@ -98,7 +96,7 @@ fn wasm_evidence(
             None,
         );
     }
-    let pods: Vec<&Pod> = observed
+    let pods: Vec<&PodView> = observed
         .pods
         .iter()
         .map(Arc::as_ref)
@@ -177,7 +175,7 @@ fn measure(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Option<M
             footprint: None,
         };
     };
-    let pods: Vec<&Pod> = observed
+    let pods: Vec<&PodView> = observed
         .pods
         .iter()
         .map(Arc::as_ref)
@@ -254,7 +252,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
             let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
             let applied = api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
             ctx.applied.record(&ns, &name, applied.metadata.generation);
-            deployment = Some(applied);
+            deployment = Some(DeploymentView::from(&applied));
         }
         let mode = decision.mode().map(Mode::as_label).unwrap_or_default();
         let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);

@@ -7,7 +7,7 @@
 //! it holds until the spec or the set of usable runtimes changes, and never flaps.
 
 use crate::decide::reason;
-use k8s_openapi::api::core::v1::Pod;
+use crate::views::PodView;
 use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub struct SandboxFailure {
     pub message: String,
 }
 
-fn is_ready(pod: &Pod) -> bool {
+fn is_ready(pod: &PodView) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
@@ -60,7 +60,7 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// Judge the Wasm pods of a workload at wall-clock `now`.
-pub fn detect(pods: &[&Pod], sandbox: &[SandboxFailure], now: Timestamp, startup_timeout: Duration) -> Health {
+pub fn detect(pods: &[&PodView], sandbox: &[SandboxFailure], now: Timestamp, startup_timeout: Duration) -> Health {
     let mut recheck_in: Option<Duration> = None;
     for pod in pods {
         if pod.metadata.deletion_timestamp.is_some() {

@@ -4,14 +4,15 @@
 
 use crate::labels::{managed_selector, MODE_KEY, WORKLOAD_KEY};
 use crate::metrics::Metrics;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use crate::views::PodView;
+use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Size of the image the pods' application container runs, as a node that has it reports it.
-pub fn image_size(pods: &[&Pod], nodes: &[Arc<Node>]) -> Option<i64> {
+pub fn image_size(pods: &[&PodView], nodes: &[Arc<Node>]) -> Option<i64> {
     for pod in pods {
         let statuses = pod
             .status

@@ -24,6 +24,7 @@ pub mod runtimes;
 pub mod scheduling;
 pub mod service;
 pub mod status;
+pub mod views;
 pub mod watches;
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! workload's pods without scanning every pod.
 
 use crate::labels::WORKLOAD_KEY;
-use k8s_openapi::api::core::v1::Pod;
+use crate::views::PodView;
 use std::collections::{BTreeSet, HashMap};
 
 type WorkloadKey = (String, String);
@@ -14,7 +14,7 @@ pub struct PodIndex {
     relisting: Option<HashMap<WorkloadKey, BTreeSet<String>>>,
 }
 
-fn key(pod: &Pod) -> Option<(WorkloadKey, String)> {
+fn key(pod: &PodView) -> Option<(WorkloadKey, String)> {
     let ns = pod.metadata.namespace.clone()?;
     let name = pod.metadata.name.clone()?;
     let workload = pod.metadata.labels.as_ref()?.get(WORKLOAD_KEY)?.clone();
@@ -22,14 +22,14 @@ fn key(pod: &Pod) -> Option<(WorkloadKey, String)> {
 }
 
 impl PodIndex {
-    pub fn insert(&mut self, pod: &Pod) {
+    pub fn insert(&mut self, pod: &PodView) {
         if let Some((k, name)) = key(pod) {
             let map = self.relisting.as_mut().unwrap_or(&mut self.by_workload);
             map.entry(k).or_default().insert(name);
         }
     }
 
-    pub fn remove(&mut self, pod: &Pod) {
+    pub fn remove(&mut self, pod: &PodView) {
         if let Some((k, name)) = key(pod) {
             if let Some(set) = self.by_workload.get_mut(&k) {
                 set.remove(&name);

@@ -5,7 +5,7 @@
 use crate::crd::{ColdStartStatus, FootprintStatus, Mode, WasmWorkload, WasmWorkloadStatus};
 use crate::decide::{reason, Decision};
 use crate::labels;
-use k8s_openapi::api::apps::v1::Deployment;
+use crate::views::DeploymentView;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
@@ -34,7 +34,7 @@ struct Rollout {
     done: bool,
 }
 
-fn rollout(deployment: Option<&Deployment>, desired: i32) -> Rollout {
+fn rollout(deployment: Option<&DeploymentView>, desired: i32) -> Rollout {
     let Some(d) = deployment else {
         return Rollout::default();
     };
@@ -80,7 +80,7 @@ fn carry_transition_times(previous: &[Condition], mut next: Vec<Condition>) -> V
 pub fn compute_status(
     wl: &WasmWorkload,
     decision: &Decision,
-    deployment: Option<&Deployment>,
+    deployment: Option<&DeploymentView>,
     now: &Time,
     measured: Measurements,
 ) -> WasmWorkloadStatus {
@@ -192,8 +192,8 @@ mod tests {
         Time(Timestamp::from_second(secs).unwrap())
     }
 
-    fn deployment(generation: i64, observed: i64, replicas: i32, ready: i32, updated: i32) -> Deployment {
-        let mut d = Deployment::default();
+    fn deployment(generation: i64, observed: i64, replicas: i32, ready: i32, updated: i32) -> DeploymentView {
+        let mut d = DeploymentView::default();
         d.metadata.generation = Some(generation);
         d.status = Some(DeploymentStatus {
             observed_generation: Some(observed),

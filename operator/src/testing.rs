@@ -3,9 +3,10 @@
 use crate::crd::{FallbackPolicy, FallbackSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec, WorkloadPort};
 use crate::discovery::Chosen;
 use crate::runtimes::Candidate;
+use crate::views::{ContainerStatusView, PodSpecView, PodStatusView, PodView};
 use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateRunning, ContainerStateWaiting, ContainerStatus, Node, NodeCondition, NodeSpec,
-    NodeStatus, Pod, PodCondition, PodSpec, PodStatus, Taint, Toleration,
+    ContainerState, ContainerStateRunning, ContainerStateWaiting, Node, NodeCondition, NodeSpec, NodeStatus,
+    PodCondition, Taint, Toleration,
 };
 use k8s_openapi::api::node::v1::{RuntimeClass, Scheduling};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -129,13 +130,13 @@ pub fn workload(name: &str, namespace: &str) -> WasmWorkload {
 }
 
 /// A pod of a workload in the given state; Wasm pods run with RuntimeClass `spin`.
-pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: bool, ready: bool) -> Pod {
+pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: bool, ready: bool) -> PodView {
     let cond = |type_: &str, ok: bool| PodCondition {
         type_: type_.into(),
         status: if ok { "True" } else { "False" }.into(),
         ..Default::default()
     };
-    Pod {
+    PodView {
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some("demo".into()),
@@ -143,14 +144,14 @@ pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: boo
             labels: Some(crate::labels::common_labels(workload, mode)),
             ..Default::default()
         },
-        spec: Some(PodSpec {
+        spec: Some(PodSpecView {
             runtime_class_name: (mode == "wasm").then(|| "spin".to_string()),
             ..Default::default()
         }),
-        status: Some(PodStatus {
+        status: Some(PodStatusView {
             conditions: Some(vec![cond("PodScheduled", scheduled), cond("Ready", ready)]),
             container_statuses: scheduled.then(|| {
-                vec![ContainerStatus {
+                vec![ContainerStatusView {
                     name: "app".into(),
                     ready,
                     state: Some(ContainerState {
@@ -170,7 +171,7 @@ pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: boo
 }
 
 /// Set a pod's creation time and, when `ready_secs` > 0, its Ready transition time (Unix seconds).
-pub fn set_times(pod: &mut Pod, created_secs: i64, ready_secs: i64) {
+pub fn set_times(pod: &mut PodView, created_secs: i64, ready_secs: i64) {
     let t = |s: i64| Time(k8s_openapi::jiff::Timestamp::from_second(s).unwrap());
     pod.metadata.creation_timestamp = Some(t(created_secs));
     if ready_secs > 0 {
@@ -183,7 +184,7 @@ pub fn set_times(pod: &mut Pod, created_secs: i64, ready_secs: i64) {
 }
 
 /// Make the pod's container wait with `reason`.
-pub fn set_waiting(pod: &mut Pod, reason: &str, message: &str) {
+pub fn set_waiting(pod: &mut PodView, reason: &str, message: &str) {
     let statuses = pod
         .status
         .as_mut()
@@ -191,7 +192,7 @@ pub fn set_waiting(pod: &mut Pod, reason: &str, message: &str) {
         .container_statuses
         .get_or_insert_with(Vec::new);
     if statuses.is_empty() {
-        statuses.push(ContainerStatus {
+        statuses.push(ContainerStatusView {
             name: "app".into(),
             ..Default::default()
         });

@@ -9,13 +9,12 @@ use crate::labels;
 use crate::metrics::Metrics;
 use crate::pod_index::PodIndex;
 use crate::runtimes::RuntimeConfig;
+use crate::views::{DeploymentView, PodView};
 use futures::channel::mpsc::UnboundedSender;
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStatus};
-use k8s_openapi::api::core::v1::{
-    ContainerStatus, Event as CoreEvent, Node, NodeStatus, Pod, PodSpec, PodStatus, PodTemplateSpec, Service,
-};
+use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, NodeStatus, Service};
 use k8s_openapi::api::node::v1::RuntimeClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
@@ -159,70 +158,23 @@ fn owned_triggers<K: Resource>(event: Event<K>) -> Vec<Trigger> {
     }
 }
 
-/// Pods keep what cold-start timing, failure detection and footprint read.
-fn prune_pod(pod: &mut Pod) {
-    let m = &mut pod.metadata;
-    m.managed_fields = None;
-    m.annotations = None;
-    m.owner_references = None;
-    if let Some(spec) = pod.spec.take() {
-        pod.spec = Some(PodSpec {
-            node_name: spec.node_name,
-            runtime_class_name: spec.runtime_class_name,
-            ..Default::default()
-        });
-    }
-    if let Some(st) = pod.status.take() {
-        pod.status = Some(PodStatus {
-            conditions: st.conditions,
-            container_statuses: st.container_statuses.map(|cs| {
-                cs.into_iter()
-                    .map(|c| ContainerStatus {
-                        name: c.name,
-                        image: c.image,
-                        image_id: c.image_id,
-                        ready: c.ready,
-                        state: c.state,
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
-            ..Default::default()
-        });
-    }
-}
-
-/// Deployments keep what the reconcile reads: labels, our annotations, the spec generation,
-/// replicas, the RuntimeClass of the template, and the rollout counts.
-fn prune_deployment(d: &mut Deployment) {
-    let m = &mut d.metadata;
+/// Cached views carry no managed fields, ownerReferences or foreign annotations.
+fn prune_meta(m: &mut ObjectMeta) {
     m.managed_fields = None;
     m.owner_references = None;
     if let Some(a) = m.annotations.as_mut() {
         a.retain(|k, _| k.starts_with("wasm-operator.dev/"));
     }
-    if let Some(spec) = d.spec.take() {
-        let runtime_class_name = spec.template.spec.and_then(|s| s.runtime_class_name);
-        d.spec = Some(DeploymentSpec {
-            replicas: spec.replicas,
-            template: PodTemplateSpec {
-                metadata: None,
-                spec: runtime_class_name.map(|rc| PodSpec {
-                    runtime_class_name: Some(rc),
-                    ..Default::default()
-                }),
-            },
-            ..Default::default()
-        });
-    }
-    if let Some(st) = d.status.take() {
-        d.status = Some(DeploymentStatus {
-            observed_generation: st.observed_generation,
-            replicas: st.replicas,
-            ready_replicas: st.ready_replicas,
-            updated_replicas: st.updated_replicas,
-            ..Default::default()
-        });
+}
+
+fn prune_pod(pod: &mut PodView) {
+    prune_meta(&mut pod.metadata);
+}
+
+fn prune_deployment(d: &mut DeploymentView) {
+    prune_meta(&mut d.metadata);
+    if let Some(st) = d.status.as_mut() {
+        st.conditions = None;
     }
 }
 
@@ -239,11 +191,11 @@ fn watch_pods(
     namespace: Option<&str>,
     metrics: Metrics,
     tx: UnboundedSender<Trigger>,
-) -> (Store<Pod>, Arc<RwLock<PodIndex>>, Arc<Mutex<ColdStartTracker>>) {
+) -> (Store<PodView>, Arc<RwLock<PodIndex>>, Arc<Mutex<ColdStartTracker>>) {
     let owned = watcher::Config::default()
         .labels(&labels::managed_selector())
         .any_semantic();
-    let (pods, stream) = reflect(scoped::<Pod>(client, namespace), owned, prune_pod);
+    let (pods, stream) = reflect(scoped::<PodView>(client, namespace), owned, prune_pod);
     let index = Arc::new(RwLock::new(PodIndex::default()));
     let tracker = Arc::new(Mutex::new(ColdStartTracker::default()));
     let (idx, trk) = (index.clone(), tracker.clone());
@@ -299,7 +251,7 @@ fn watch_pods(
 fn watch_sandbox_failures(
     client: &kube::Client,
     namespace: Option<&str>,
-    pods: Store<Pod>,
+    pods: Store<PodView>,
     tx: UnboundedSender<Trigger>,
 ) -> Store<CoreEvent> {
     let config = watcher::Config::default()
@@ -353,7 +305,7 @@ pub fn start(
         .labels(&labels::managed_selector())
         .any_semantic();
     let (deployments, dstream) = reflect(
-        scoped::<Deployment>(&client, namespace),
+        scoped::<DeploymentView>(&client, namespace),
         owned.clone(),
         prune_deployment,
     );
