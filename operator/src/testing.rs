@@ -165,7 +165,6 @@ pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: boo
                     ..Default::default()
                 }]
             }),
-            ..Default::default()
         }),
     }
 }
