@@ -182,13 +182,9 @@ fn measure(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Option<M
         .filter(|p| label_is(&p.metadata, labels::MODE_KEY, mode.as_label()))
         .collect();
     let image_size_bytes = image_size(&pods, &ctx.stores.nodes.state());
-    let gauge = [ns.as_str(), name.as_str(), mode.as_label()];
-    match image_size_bytes {
-        Some(size) => ctx.metrics.image_size.with_label_values(&gauge).set(size),
-        None => {
-            let _ = ctx.metrics.image_size.remove_label_values(&gauge);
-        }
-    }
+    ctx.metrics
+        .workloads
+        .set_image_size(&ns, &name, mode.as_label(), image_size_bytes);
     let key = (ns.clone(), name.clone(), mode.as_label().to_string());
     let memory_now = ctx
         .stores

@@ -119,17 +119,8 @@ pub async fn poll_memory(
             Ok(list) => {
                 announced_absent = false;
                 let fresh = memory_by_workload(&list.items);
-                let mut current = figures.write().unwrap_or_else(|e| e.into_inner());
-                for (ns, wl, mode) in current.keys().filter(|k| !fresh.contains_key(*k)) {
-                    let _ = metrics.memory_working_set.remove_label_values(&[ns, wl, mode]);
-                }
-                for ((ns, wl, mode), bytes) in &fresh {
-                    metrics
-                        .memory_working_set
-                        .with_label_values(&[ns.as_str(), wl.as_str(), mode.as_str()])
-                        .set(*bytes);
-                }
-                *current = fresh;
+                metrics.workloads.replace_memory(&fresh);
+                *figures.write().unwrap_or_else(|e| e.into_inner()) = fresh;
                 every
             }
             Err(e) => {

@@ -26,6 +26,7 @@ pub mod service;
 pub mod status;
 pub mod views;
 pub mod watches;
+pub mod workload_gauges;
 
 #[cfg(test)]
 mod chart_tests;

@@ -2,9 +2,8 @@
 //! Histograms are labelled by namespace × mode × runtime class only; per-workload series are
 //! gauges, removed when the workload is deleted.
 
-use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use crate::workload_gauges::WorkloadGauges;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 use std::time::Duration;
 
 /// Cold-start buckets: Wasm starts in tens of milliseconds, containers can take minutes.
@@ -21,10 +20,8 @@ pub struct Metrics {
     pub registry: Registry,
     pub cold_start: HistogramVec,
     pub cold_start_api: HistogramVec,
-    pub last_cold_start: GaugeVec,
-    pub image_size: IntGaugeVec,
-    pub memory_working_set: IntGaugeVec,
-    pub replicas: IntGaugeVec,
+    /// Replicas, last cold start, image size and memory per workload.
+    pub workloads: WorkloadGauges,
     pub fallbacks: IntCounterVec,
     pub runtime_nodes: IntGaugeVec,
     pub reconcile_duration: HistogramVec,
@@ -70,32 +67,7 @@ impl Metrics {
                 COLD_START_BUCKETS,
                 &["namespace", "mode", "runtime_class"],
             ),
-            last_cold_start: register(
-                r,
-                GaugeVec::new(
-                    Opts::new(
-                        "wasm_workload_last_cold_start_seconds",
-                        "Most recent cold start of a workload's pods",
-                    ),
-                    &["namespace", "workload", "mode"],
-                )
-                .unwrap(),
-            ),
-            image_size: igauge(
-                "wasm_workload_image_size_bytes",
-                "Size of the image a workload's pods run, as reported by the nodes",
-                &["namespace", "workload", "mode"],
-            ),
-            memory_working_set: igauge(
-                "wasm_workload_memory_working_set_bytes",
-                "Memory working set of a workload's pods, from metrics.k8s.io",
-                &["namespace", "workload", "mode"],
-            ),
-            replicas: igauge(
-                "wasm_workload_replicas",
-                "Pods of a workload, desired and ready",
-                &["namespace", "workload", "mode", "state"],
-            ),
+            workloads: register(r, WorkloadGauges::default()),
             fallbacks: register(
                 r,
                 IntCounterVec::new(
@@ -159,27 +131,16 @@ impl Metrics {
         match s.timing {
             crate::coldstart::Timing::Watch => {
                 self.cold_start.with_label_values(&labels).observe(s.seconds);
-                self.last_cold_start
-                    .with_label_values(&[s.namespace.as_str(), s.workload.as_str(), s.mode.as_str()])
-                    .set(s.seconds);
+                self.workloads
+                    .set_last_cold_start(&s.namespace, &s.workload, &s.mode, s.seconds);
             }
             crate::coldstart::Timing::Api => self.cold_start_api.with_label_values(&labels).observe(s.seconds),
         }
     }
 
-    /// Set a workload's replica gauges, removing the series of the mode it no longer runs in.
+    /// Set a workload's replica gauges, in the mode it runs in now.
     pub fn set_replicas(&self, namespace: &str, workload: &str, mode: &str, desired: i64, ready: i64) {
-        for other in ["wasm", "container", "pending"].iter().filter(|m| **m != mode) {
-            for state in ["desired", "ready"] {
-                let _ = self.replicas.remove_label_values(&[namespace, workload, other, state]);
-            }
-        }
-        self.replicas
-            .with_label_values(&[namespace, workload, mode, "desired"])
-            .set(desired);
-        self.replicas
-            .with_label_values(&[namespace, workload, mode, "ready"])
-            .set(ready);
+        self.workloads.set_replicas(namespace, workload, mode, desired, ready);
     }
 
     /// Replace the usable-nodes gauge with these counts (RuntimeClasses gone lose their series).
@@ -194,16 +155,7 @@ impl Metrics {
 
     /// Remove every per-workload series of a deleted workload.
     pub fn forget_workload(&self, namespace: &str, workload: &str) {
-        for mode in ["wasm", "container", "pending"] {
-            for state in ["desired", "ready"] {
-                let _ = self.replicas.remove_label_values(&[namespace, workload, mode, state]);
-            }
-            let _ = self.last_cold_start.remove_label_values(&[namespace, workload, mode]);
-            let _ = self.image_size.remove_label_values(&[namespace, workload, mode]);
-            let _ = self
-                .memory_working_set
-                .remove_label_values(&[namespace, workload, mode]);
-        }
+        self.workloads.forget(namespace, workload);
         for reason in crate::decide::reason::FALLBACK_REASONS {
             let _ = self.fallbacks.remove_label_values(&[namespace, workload, reason]);
         }
