@@ -8,6 +8,8 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+// Large optional parts are boxed: every cached workload pays only a pointer for them when unset.
+
 /// Desired state of a WasmWorkload: a WebAssembly module to run through a Wasm RuntimeClass,
 /// with an ordinary container image to fall back to where no Wasm runtime is usable.
 // Several printer columns share `type_ = "string"`: not duplicates, separate columns.
@@ -86,15 +88,15 @@ pub struct WasmWorkloadSpec {
 
     /// Compute resources of the application container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
+    pub resources: Option<Box<ResourceRequirements>>,
 
     /// Readiness probe of the application container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub readiness_probe: Option<Probe>,
+    pub readiness_probe: Option<Box<Probe>>,
 
     /// Where the pods may run. Merged with the chosen RuntimeClass's scheduling, never replaced by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduling: Option<SchedulingSpec>,
+    pub scheduling: Option<Box<SchedulingSpec>>,
 
     /// ServiceAccount the pods run as.
     #[serde(default, skip_serializing_if = "Option::is_none")]

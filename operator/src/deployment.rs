@@ -62,7 +62,7 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
         pod_annotations.extend(c.candidate.pod_annotations.clone());
     }
 
-    let scheduling = spec.scheduling.as_ref();
+    let scheduling = spec.scheduling.as_deref();
     let merged = merge(scheduling, chosen.and_then(|c| c.runtime_class.scheduling.as_ref()));
     let ports = spec
         .ports
@@ -82,8 +82,8 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
         args: none_if_empty(args),
         env: none_if_empty(spec.env.clone()),
         ports: none_if_empty(ports),
-        resources: spec.resources.clone(),
-        readiness_probe: spec.readiness_probe.clone(),
+        resources: spec.resources.as_deref().cloned(),
+        readiness_probe: spec.readiness_probe.as_deref().cloned(),
         // Secure by default: the restricted Pod Security Standard's container rules.
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
@@ -253,14 +253,14 @@ mod tests {
             container_port: 8080,
             protocol: Some("TCP".into()),
         }];
-        s.resources = Some(ResourceRequirements {
+        s.resources = Some(Box::new(ResourceRequirements {
             limits: Some(BTreeMap::from([("memory".into(), Quantity("64Mi".into()))])),
             ..Default::default()
-        });
-        s.readiness_probe = Some(Probe {
+        }));
+        s.readiness_probe = Some(Box::new(Probe {
             period_seconds: Some(2),
             ..Default::default()
-        });
+        }));
         s.service_account_name = Some("runner".into());
         s.image_pull_secrets = vec![k8s_openapi::api::core::v1::LocalObjectReference { name: "pull".into() }];
         s.pod_labels = BTreeMap::from([
@@ -268,7 +268,7 @@ mod tests {
             (labels::MODE_KEY.into(), "forged".into()),
         ]);
         s.pod_annotations = BTreeMap::from([("note".into(), "x".into())]);
-        s.scheduling = Some(SchedulingSpec {
+        s.scheduling = Some(Box::new(SchedulingSpec {
             node_selector: BTreeMap::from([("zone".into(), "a".into())]),
             tolerations: vec![toleration(Some("edge"), "Exists", None, None)],
             affinity: Some(Affinity {
@@ -282,7 +282,7 @@ mod tests {
                 ..Default::default()
             }],
             priority_class_name: Some("high".into()),
-        });
+        }));
         let mut c = chosen_with(
             "crun-wasm",
             Some(BTreeMap::from([("crun", "yes")])),
@@ -297,8 +297,8 @@ mod tests {
             (port.name.as_deref(), port.container_port, port.protocol.as_deref()),
             (Some("http"), 8080, Some("TCP"))
         );
-        assert_eq!(ctr.resources, wl.spec.resources);
-        assert_eq!(ctr.readiness_probe, wl.spec.readiness_probe);
+        assert_eq!(ctr.resources.as_ref(), wl.spec.resources.as_deref());
+        assert_eq!(ctr.readiness_probe.as_ref(), wl.spec.readiness_probe.as_deref());
         assert_eq!(
             ctr.security_context.as_ref().unwrap().allow_privilege_escalation,
             Some(false)

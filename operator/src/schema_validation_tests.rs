@@ -68,15 +68,15 @@ fn full_workload() -> WasmWorkload {
             protocol: Some("UDP".into()),
         },
     ];
-    s.resources = Some(ResourceRequirements {
+    s.resources = Some(Box::new(ResourceRequirements {
         requests: Some(BTreeMap::from([
             ("cpu".into(), Quantity("10m".into())),
             ("memory".into(), Quantity("16Mi".into())),
         ])),
         limits: Some(BTreeMap::from([("memory".into(), Quantity("128Mi".into()))])),
         ..Default::default()
-    });
-    s.readiness_probe = Some(Probe {
+    }));
+    s.readiness_probe = Some(Box::new(Probe {
         http_get: Some(HTTPGetAction {
             path: Some("/healthz".into()),
             port: IntOrString::String("http".into()),
@@ -84,12 +84,12 @@ fn full_workload() -> WasmWorkload {
         }),
         period_seconds: Some(1),
         ..Default::default()
-    });
+    }));
     s.service_account_name = Some("runner".into());
     s.image_pull_secrets = vec![k8s_openapi::api::core::v1::LocalObjectReference { name: "pull".into() }];
     s.pod_labels = BTreeMap::from([("team".into(), "edge".into())]);
     s.pod_annotations = BTreeMap::from([("prometheus.io/scrape".into(), "true".into())]);
-    s.scheduling = Some(SchedulingSpec {
+    s.scheduling = Some(Box::new(SchedulingSpec {
         node_selector: BTreeMap::from([("kubernetes.io/arch".into(), "amd64".into())]),
         tolerations: vec![toleration(Some("wasm"), "Exists", None, Some("NoSchedule"))],
         affinity: Some(Affinity {
@@ -115,7 +115,7 @@ fn full_workload() -> WasmWorkload {
             ..Default::default()
         }],
         priority_class_name: Some("high".into()),
-    });
+    }));
     wl
 }
 
@@ -132,12 +132,12 @@ fn corpus() -> Vec<(String, WasmWorkload)> {
     out.push(("minimal".into(), minimal));
     let mut exec = full_workload();
     exec.metadata.name = Some("exec".into());
-    exec.spec.readiness_probe = Some(Probe {
+    exec.spec.readiness_probe = Some(Box::new(Probe {
         exec: Some(ExecAction {
             command: Some(vec!["true".into()]),
         }),
         ..Default::default()
-    });
+    }));
     exec.spec.replicas = 0;
     out.push(("exec-probe-zero-replicas".into(), exec));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");

@@ -167,8 +167,22 @@ fn prune_meta(m: &mut ObjectMeta) {
     }
 }
 
+/// Of a pod's labels only the operator's are read, and of its conditions only PodScheduled
+/// and Ready.
 fn prune_pod(pod: &mut PodView) {
     prune_meta(&mut pod.metadata);
+    if let Some(l) = pod.metadata.labels.as_mut() {
+        l.retain(|k, _| k == labels::WORKLOAD_KEY || k == labels::MODE_KEY);
+    }
+    pod.metadata.generate_name = None;
+    if let Some(cs) = pod.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+        cs.retain(|c| c.type_ == "Ready" || c.type_ == "PodScheduled");
+        for c in cs.iter_mut() {
+            c.message = None;
+            c.reason = None;
+            c.last_probe_time = None;
+        }
+    }
 }
 
 fn prune_deployment(d: &mut DeploymentView) {
