@@ -1,4 +1,4 @@
-.PHONY: run test crd e2e
+.PHONY: run test crd e2e bench
 
 # Run the operator against the cluster named by KUBECONFIG (or in-cluster config).
 run:
@@ -16,3 +16,7 @@ crd:
 # End-to-end suite against the cluster named by KUBECONFIG (not part of `make test`).
 e2e:
 	e2e/run.sh
+
+# Scale benchmark (BENCHMARKS.md): the release binary against a load API, N = 1,000 and 10,000.
+bench:
+	cargo bench -p wasm-operator --bench scale

@@ -848,3 +848,62 @@ async fn a_hand_edit_of_the_deployment_spec_is_put_right() {
     h.settle().await;
     assert_eq!(h.writes_to("PATCH", DEPLOYMENT).len(), 2);
 }
+
+/// The design choices the scale figures depend on (BENCHMARKS.md): every watch of an object kind
+/// the operator owns is label-selected, the only other namespaced watch is field-selected, and
+/// Services are watched as metadata only.
+#[tokio::test]
+async fn watches_are_selected_and_services_metadata_only() {
+    let h = Harness::start(spin_world).await;
+    h.nth_write("PATCH", STATUS, 1).await;
+    h.settle().await;
+    let w = h.world.lock().unwrap();
+    let gets: Vec<&Recorded> = w.requests().iter().filter(|r| r.method == "GET").collect();
+    for kind in [
+        "/apis/apps/v1/deployments",
+        "/api/v1/services",
+        "/api/v1/pods",
+        "/apis/metrics.k8s.io/v1beta1/pods",
+    ] {
+        let reqs: Vec<_> = gets.iter().filter(|r| r.path == kind).collect();
+        assert!(!reqs.is_empty(), "{kind} is watched");
+        for r in reqs {
+            assert_eq!(
+                r.query.get("labelSelector").map(String::as_str),
+                Some("app.kubernetes.io/managed-by=wasm-operator"),
+                "{r:?}"
+            );
+        }
+    }
+    for r in gets.iter().filter(|r| r.path == "/api/v1/events") {
+        assert_eq!(
+            r.query.get("fieldSelector").map(String::as_str),
+            Some("reason=FailedCreatePodSandBox"),
+            "{r:?}"
+        );
+    }
+    for r in gets.iter().filter(|r| r.path == "/api/v1/services") {
+        assert!(
+            r.accept.as_deref().unwrap_or("").contains("as=PartialObjectMetadata"),
+            "Services are watched as metadata: {r:?}"
+        );
+    }
+    let cluster_wide_namespaced: Vec<_> = gets
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/") || r.path.starts_with("/apis/"))
+        .filter(|r| !r.path.contains("/namespaces/"))
+        .filter(|r| {
+            ![
+                "/api/v1/nodes",
+                "/apis/node.k8s.io/v1/runtimeclasses",
+                "/apis/wasm-operator.dev/v1alpha1/wasmworkloads",
+            ]
+            .contains(&r.path.as_str())
+        })
+        .filter(|r| !r.query.contains_key("labelSelector") && !r.query.contains_key("fieldSelector"))
+        .collect();
+    assert!(
+        cluster_wide_namespaced.is_empty(),
+        "unselected watches: {cluster_wide_namespaced:?}"
+    );
+}

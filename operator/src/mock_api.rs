@@ -28,6 +28,7 @@ pub struct Recorded {
     pub path: String,
     pub query: BTreeMap<String, String>,
     pub content_type: Option<String>,
+    pub accept: Option<String>,
     pub body: Option<Value>,
 }
 
@@ -211,11 +212,15 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
             )
         })
         .collect();
-    let content_type = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let (content_type, accept) = {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        (header("content-type"), header("accept"))
+    };
     let bytes = req
         .into_body()
         .collect()
@@ -230,6 +235,7 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
         path: path.clone(),
         query: query.clone(),
         content_type,
+        accept,
         body: body.clone(),
     });
     let Some(target) = parse_path(&path) else {

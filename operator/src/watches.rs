@@ -478,4 +478,59 @@ mod tests {
         assert_eq!(node_fingerprint(&n), before);
         assert!(n.metadata.annotations.is_none());
     }
+
+    #[test]
+    fn cached_pods_keep_only_what_is_read() {
+        let mut p = crate::testing::pod("p", "hello", "wasm", true, true, true);
+        let m = &mut p.metadata;
+        m.labels
+            .as_mut()
+            .unwrap()
+            .insert("pod-template-hash".into(), "abc".into());
+        m.annotations = Some([("kubectl.kubernetes.io/restartedAt".to_string(), "x".to_string())].into());
+        m.managed_fields = Some(vec![Default::default()]);
+        m.owner_references = Some(vec![Default::default()]);
+        p.status
+            .as_mut()
+            .unwrap()
+            .conditions
+            .as_mut()
+            .unwrap()
+            .push(k8s_openapi::api::core::v1::PodCondition {
+                type_: "Initialized".into(),
+                status: "True".into(),
+                ..Default::default()
+            });
+        prune_pod(&mut p);
+        let labels: Vec<&String> = p.metadata.labels.as_ref().unwrap().keys().collect();
+        assert_eq!(labels, [labels::MODE_KEY, labels::WORKLOAD_KEY]);
+        assert_eq!(p.metadata.annotations, Some(Default::default()));
+        assert!(p.metadata.managed_fields.is_none() && p.metadata.owner_references.is_none());
+        let conditions = p.status.unwrap().conditions.unwrap();
+        let types: Vec<&str> = conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, ["PodScheduled", "Ready"]);
+    }
+
+    #[test]
+    fn cached_deployments_keep_our_annotations_only() {
+        let mut d = DeploymentView::default();
+        d.metadata.annotations = Some(
+            [("deployment.kubernetes.io/revision", "3"), (labels::SPEC_HASH_KEY, "h")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        d.metadata.managed_fields = Some(vec![Default::default()]);
+        d.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
+            conditions: Some(vec![]),
+            ..Default::default()
+        });
+        prune_deployment(&mut d);
+        assert_eq!(
+            d.metadata.annotations.unwrap().keys().collect::<Vec<_>>(),
+            [labels::SPEC_HASH_KEY]
+        );
+        assert!(d.metadata.managed_fields.is_none());
+        assert!(d.status.unwrap().conditions.is_none());
+    }
 }
