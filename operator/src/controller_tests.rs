@@ -89,7 +89,29 @@ impl Harness {
         writes.iter().find(|r| matches(r)).unwrap().body.as_ref().unwrap()["status"].clone()
     }
 
-    fn reconciles(&self) -> u64 {
+    pub async fn wait_for(&self, what: &str, check: impl Fn(&World) -> bool) {
+        self.wait(what, check).await;
+    }
+
+    pub fn world_writes(&self) -> Vec<Recorded> {
+        self.world.lock().unwrap().writes()
+    }
+
+    /// Give a node a new label (a trigger for every workload) and wait until the reconcile it
+    /// causes is done and the controller is idle again.
+    pub async fn poke_nodes(&self, node: &str) {
+        let before = self.reconciles();
+        {
+            let mut w = self.world.lock().unwrap();
+            let mut n = w.get("nodes", None, node).unwrap().clone();
+            n["metadata"]["labels"]["poked"] = json!(before.to_string());
+            w.put("nodes", n);
+        }
+        self.await_reconcile_after(before).await;
+        self.settle().await;
+    }
+
+    pub fn reconciles(&self) -> u64 {
         self.metrics
             .reconcile_duration
             .with_label_values(&["ok"])
