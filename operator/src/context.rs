@@ -4,7 +4,7 @@
 use crate::coldstart::ColdStartTracker;
 use crate::crd::WasmWorkload;
 use crate::drift::AppliedGenerations;
-use crate::error::backoff_delay;
+use crate::error::Backoff;
 use crate::footprint::MemoryFigures;
 use crate::metrics::Metrics;
 use crate::pod_index::PodIndex;
@@ -44,6 +44,8 @@ pub struct Context {
     pub metrics: Metrics,
     pub runtimes: RuntimeConfig,
     pub stores: Stores,
+    /// Per-object backoff after failed reconciles.
+    pub backoff: Backoff,
     failures: Mutex<HashMap<ObjectRef<WasmWorkload>, u32>>,
 }
 
@@ -56,6 +58,7 @@ impl Context {
             metrics,
             runtimes,
             stores,
+            backoff: Backoff::default(),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -65,7 +68,7 @@ impl Context {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let n = failures.entry(obj).or_insert(0);
         *n = n.saturating_add(1);
-        backoff_delay(*n)
+        self.backoff.delay(*n)
     }
 
     /// A success resets the object's backoff.

@@ -353,7 +353,10 @@ async fn record_changes(
 }
 
 pub fn error_policy(wl: Arc<WasmWorkload>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.record_failure(ObjectRef::from_obj(wl.as_ref()));
+    // Our own backoff, or longer when the API server asked for it (429 Retry-After).
+    let delay = ctx
+        .record_failure(ObjectRef::from_obj(wl.as_ref()))
+        .max(error.retry_after().unwrap_or_default());
     tracing::warn!(workload = %wl.name_any(), namespace = ?wl.namespace(), error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
-const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/demo/deployments/hello";
+pub const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/demo/deployments/hello";
 const SERVICE: &str = "/api/v1/namespaces/demo/services/hello";
-const STATUS: &str = "/apis/wasm-operator.dev/v1alpha1/namespaces/demo/wasmworkloads/hello/status";
+pub const STATUS: &str = "/apis/wasm-operator.dev/v1alpha1/namespaces/demo/wasmworkloads/hello/status";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/demo/events";
 
 pub struct Harness {
@@ -39,7 +39,13 @@ impl Harness {
         let (tx, rx) = futures::channel::mpsc::unbounded();
         let metrics = Metrics::new();
         let stores = watches::start(client.clone(), None, metrics.clone(), Duration::from_millis(200), tx);
-        let ctx = Arc::new(Context::new(client, metrics.clone(), RuntimeConfig::default(), stores));
+        let mut ctx = Context::new(client, metrics.clone(), RuntimeConfig::default(), stores);
+        // The production shape (exponential, capped), on a test scale.
+        ctx.backoff = crate::error::Backoff {
+            base: Duration::from_millis(20),
+            cap: Duration::from_secs(2),
+        };
+        let ctx = Arc::new(ctx);
         let settings = Settings {
             namespace: None,
             concurrency: 4,
@@ -48,7 +54,7 @@ impl Harness {
         Harness { world, metrics, task }
     }
 
-    fn writes_to(&self, method: &str, path: &str) -> Vec<Recorded> {
+    pub fn writes_to(&self, method: &str, path: &str) -> Vec<Recorded> {
         self.world
             .lock()
             .unwrap()
@@ -67,7 +73,7 @@ impl Harness {
     }
 
     /// Wait for the n-th write of `method` to `path` and return it.
-    async fn nth_write(&self, method: &str, path: &str, n: usize) -> Recorded {
+    pub async fn nth_write(&self, method: &str, path: &str, n: usize) -> Recorded {
         let (m, p) = (method.to_string(), path.to_string());
         self.wait(&format!("write #{n} {method} {path}"), move |w| {
             w.writes().iter().filter(|r| r.method == m && r.path == p).count() >= n
@@ -119,7 +125,7 @@ impl Harness {
     }
 
     /// Let one more reconcile of the workload run to its end.
-    async fn await_reconcile_after(&self, before: u64) {
+    pub async fn await_reconcile_after(&self, before: u64) {
         let deadline = tokio::time::Instant::now() + WAIT;
         while self.reconciles() <= before {
             assert!(tokio::time::Instant::now() < deadline, "no reconcile happened");

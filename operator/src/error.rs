@@ -48,12 +48,43 @@ impl Error {
     }
 }
 
-/// Per-object exponential backoff for failed reconciles: 1 s, 2 s, 4 s … capped at 5 minutes.
-pub fn backoff_delay(failures: u32) -> Duration {
-    const BASE_MS: u64 = 1_000;
-    const CAP: Duration = Duration::from_secs(300);
-    let exp = failures.saturating_sub(1).min(16);
-    Duration::from_millis(BASE_MS.saturating_mul(1 << exp)).min(CAP)
+impl Error {
+    /// How long the API server asked us to wait (a 429's or 5xx's `retryAfterSeconds`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Kube(kube::Error::Api(status)) => status
+                .details
+                .as_ref()
+                .map(|d| d.retry_after_seconds)
+                .filter(|s| *s > 0)
+                .map(|s| Duration::from_secs(u64::from(s))),
+            _ => None,
+        }
+    }
+}
+
+/// Per-object exponential backoff for failed reconciles: base, 2×base, 4×base … capped.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for Backoff {
+    /// 1 s, 2 s, 4 s … up to 5 minutes.
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Backoff {
+    pub fn delay(&self, failures: u32) -> Duration {
+        let exp = failures.saturating_sub(1).min(16);
+        self.base.saturating_mul(1 << exp).min(self.cap)
+    }
 }
 
 #[cfg(test)]
@@ -62,9 +93,24 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        let d: Vec<u64> = (1..=12).map(|n| backoff_delay(n).as_secs()).collect();
+        let b = Backoff::default();
+        let d: Vec<u64> = (1..=12).map(|n| b.delay(n).as_secs()).collect();
         assert_eq!(d, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
-        assert_eq!(backoff_delay(u32::MAX), Duration::from_secs(300));
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn retry_after_comes_from_the_status_details() {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": 429, "reason": "TooManyRequests", "message": "slow down",
+            "details": {"retryAfterSeconds": 3}
+        }))
+        .unwrap();
+        assert_eq!(
+            Error::Kube(kube::Error::Api(Box::new(status))).retry_after(),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(Error::NoNamespace("x".into()).retry_after(), None);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub mod watches;
 pub mod workload_gauges;
 
 #[cfg(test)]
+mod api_fault_tests;
+#[cfg(test)]
 mod bad_input_tests;
 #[cfg(test)]
 mod chart_tests;

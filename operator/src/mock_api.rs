@@ -21,6 +21,16 @@ use std::time::Duration;
 
 type MockBody = UnsyncBoxBody<Bytes, Infallible>;
 
+/// A canned failure: the next `times` requests with this method and path get `code`.
+#[derive(Clone, Debug)]
+struct Fault {
+    method: String,
+    path: String,
+    code: u16,
+    times: usize,
+    retry_after: u32,
+}
+
 /// One request the operator made.
 #[derive(Clone, Debug)]
 pub struct Recorded {
@@ -29,6 +39,8 @@ pub struct Recorded {
     pub query: BTreeMap<String, String>,
     pub content_type: Option<String>,
     pub accept: Option<String>,
+    /// When it arrived.
+    pub at: std::time::Instant,
     pub body: Option<Value>,
 }
 
@@ -74,6 +86,7 @@ pub struct World {
     objects: BTreeMap<Key, Value>,
     watches: HashMap<String, Watches>,
     requests: Vec<Recorded>,
+    faults: Vec<Fault>,
     resource_version: u64,
 }
 
@@ -126,6 +139,43 @@ impl World {
     pub fn get(&self, resource: &str, namespace: Option<&str>, name: &str) -> Option<&Value> {
         self.objects
             .get(&(resource.to_string(), namespace.map(str::to_string), name.to_string()))
+    }
+
+    /// Make the next `times` `method` requests to `path` fail with `code` (and a Retry-After).
+    pub fn fail(&mut self, method: &str, path: &str, code: u16, times: usize, retry_after: u32) {
+        self.faults.push(Fault {
+            method: method.into(),
+            path: path.into(),
+            code,
+            times,
+            retry_after,
+        });
+    }
+
+    fn take_fault(&mut self, method: &str, path: &str) -> Option<(u16, u32)> {
+        let f = self
+            .faults
+            .iter_mut()
+            .find(|f| f.method == method && f.path == path && f.times > 0)?;
+        f.times -= 1;
+        Some((f.code, f.retry_after))
+    }
+
+    /// End every open watch of a resource, as when a connection drops.
+    pub fn drop_watches(&mut self, resource: &str) {
+        self.watches.remove(resource);
+    }
+
+    /// Send an ERROR event with `code` on the open watches of a resource (410: resource version
+    /// too old), as an API server does before closing them.
+    pub fn watch_error(&mut self, resource: &str, code: u16) {
+        let line = Bytes::from(format!(
+            "{}\n",
+            json!({"type": "ERROR", "object": status_body(code, "Expired", 0)})
+        ));
+        for (_, tx) in self.watches.remove(resource).unwrap_or_default() {
+            let _ = tx.unbounded_send(line.clone());
+        }
     }
 
     pub fn requests(&self) -> &[Recorded] {
@@ -191,8 +241,12 @@ fn respond(code: StatusCode, body: &Value) -> Response<MockBody> {
         .expect("valid response")
 }
 
-fn status_body(code: u16, reason: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": format!("mock: {reason}"), "reason": reason, "code": code})
+fn status_body(code: u16, reason: &str, retry_after: u32) -> Value {
+    let mut v = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": format!("mock: {reason}"), "reason": reason, "code": code});
+    if retry_after > 0 {
+        v["details"] = json!({"retryAfterSeconds": retry_after});
+    }
+    v
 }
 
 async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> {
@@ -236,10 +290,15 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
         query: query.clone(),
         content_type,
         accept,
+        at: std::time::Instant::now(),
         body: body.clone(),
     });
+    if let Some((code, retry_after)) = w.take_fault(&method, &path) {
+        let body = status_body(code, "InjectedFault", retry_after);
+        return respond(StatusCode::from_u16(code).unwrap(), &body);
+    }
     let Some(target) = parse_path(&path) else {
-        return respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound"));
+        return respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound", 0));
     };
     match (method.as_str(), &target.name) {
         ("GET", None) if query.get("watch").map(String::as_str) == Some("true") => {
@@ -261,7 +320,7 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
         }
         ("GET", Some(name)) => match w.get(&target.resource, target.namespace.as_deref(), name).cloned() {
             Some(obj) => respond(StatusCode::OK, &obj),
-            None => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound")),
+            None => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound", 0)),
         },
         ("PATCH", Some(_)) => {
             let obj = w.apply(&target, body.unwrap_or(Value::Null));
@@ -276,9 +335,9 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
         }
         ("DELETE", Some(name)) => match w.remove(&target.resource, target.namespace.as_deref(), name) {
             Some(obj) => respond(StatusCode::OK, &obj),
-            None => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound")),
+            None => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound", 0)),
         },
-        _ => respond(StatusCode::METHOD_NOT_ALLOWED, &status_body(405, "MethodNotAllowed")),
+        _ => respond(StatusCode::METHOD_NOT_ALLOWED, &status_body(405, "MethodNotAllowed", 0)),
     }
 }
 
