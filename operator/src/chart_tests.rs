@@ -240,8 +240,34 @@ fn cluster_role_grants_exactly_what_the_operator_uses() {
     granted.sort();
     assert_eq!(
         granted,
-        crate::rbac::triples(),
+        crate::rbac::scoped_triples(Some(crate::rbac::Scope::Cluster)),
         "charts/wasm-operator/templates/clusterrole.yaml vs operator/src/rbac.rs"
+    );
+    let ns_role = one(&docs, "Role");
+    assert_eq!(ns_role["metadata"]["namespace"], "wasm-system");
+    let mut in_namespace = vec![];
+    for rule in ns_role["rules"].as_array().unwrap() {
+        for g in rule["apiGroups"].as_array().unwrap() {
+            for r in rule["resources"].as_array().unwrap() {
+                for v in rule["verbs"].as_array().unwrap() {
+                    in_namespace.push((
+                        g.as_str().unwrap().to_string(),
+                        r.as_str().unwrap().to_string(),
+                        v.as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    in_namespace.sort();
+    assert_eq!(
+        in_namespace,
+        crate::rbac::scoped_triples(Some(crate::rbac::Scope::OwnNamespace)),
+        "templates/role.yaml"
+    );
+    assert_eq!(
+        one(&docs, "RoleBinding")["roleRef"]["name"],
+        ns_role["metadata"]["name"]
     );
     let template = std::fs::read_to_string(repo().join("charts/wasm-operator/templates/clusterrole.yaml")).unwrap();
     let rules = template.matches("- apiGroups:").count();

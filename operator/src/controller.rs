@@ -361,6 +361,18 @@ pub fn error_policy(wl: Arc<WasmWorkload>, error: &Error, ctx: Arc<Context>) -> 
     Action::requeue(delay)
 }
 
+/// `graceful_shutdown_on` wants a `Sync` future; a boxed one is only `Send`.
+struct StopSync(std::sync::Mutex<futures::future::BoxFuture<'static, ()>>);
+
+impl std::future::Future for StopSync {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let mut fut = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        fut.as_mut().poll(cx)
+    }
+}
+
 /// How the controller runs.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -369,7 +381,14 @@ pub struct Settings {
 }
 
 /// Run the controller until it is shut down. `ready` is called once every cache has synced.
-pub async fn run(ctx: Arc<Context>, triggers: UnboundedReceiver<Trigger>, settings: Settings, ready: impl FnOnce()) {
+/// `stop` ends it gracefully (as SIGTERM and Ctrl-C do): reconciles under way finish first.
+pub async fn run(
+    ctx: Arc<Context>,
+    triggers: UnboundedReceiver<Trigger>,
+    settings: Settings,
+    ready: impl FnOnce(),
+    stop: futures::future::BoxFuture<'static, ()>,
+) {
     let stores = ctx.stores.clone();
     // Deciding before the caches are full would fall back for runtimes not yet seen.
     let synced = futures::try_join!(
@@ -431,6 +450,7 @@ pub async fn run(ctx: Arc<Context>, triggers: UnboundedReceiver<Trigger>, settin
         .reconcile_on(secondary)
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))
         .shutdown_on_signal()
+        .graceful_shutdown_on(StopSync(std::sync::Mutex::new(stop)))
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
             if let Err(e) = res {

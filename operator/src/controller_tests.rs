@@ -9,6 +9,7 @@ use crate::mock_api::{self, wait_until, Recorded, World};
 use crate::runtimes::RuntimeConfig;
 use crate::testing;
 use crate::watches;
+use futures::FutureExt;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,7 +51,13 @@ impl Harness {
             namespace: None,
             concurrency: 4,
         };
-        let task = tokio::spawn(controller::run(ctx, rx, settings, || {}));
+        let task = tokio::spawn(controller::run(
+            ctx,
+            rx,
+            settings,
+            || {},
+            futures::future::pending().boxed(),
+        ));
         Harness { world, metrics, task }
     }
 
@@ -791,8 +798,12 @@ async fn usable_nodes_are_gauged_and_a_deleted_workload_loses_its_series() {
 
 /// Every request any scenario makes is covered by the RBAC list the chart is checked against.
 fn assert_requests_are_permitted(h: &Harness) {
+    assert_permitted(&h.world);
+}
+
+pub fn assert_permitted(world: &Mutex<World>) {
     let granted = crate::rbac::triples();
-    let w = h.world.lock().unwrap();
+    let w = world.lock().unwrap();
     for r in w.requests() {
         let watch = r.query.get("watch").map(String::as_str) == Some("true");
         let triple = crate::rbac::request_triple(&r.method, &r.path, watch)

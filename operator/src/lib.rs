@@ -17,6 +17,7 @@ pub mod footprint;
 pub mod generation_filter;
 pub mod http;
 pub mod labels;
+pub mod leader;
 pub mod metrics;
 pub mod pod_index;
 pub mod rbac;
@@ -40,6 +41,8 @@ mod controller_tests;
 mod crd_tests;
 #[cfg(test)]
 mod dashboard_tests;
+#[cfg(test)]
+mod leader_tests;
 #[cfg(test)]
 mod metrics_tests;
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `wasm-operator`: `run` starts the controller, `crd` prints the CustomResourceDefinition.
 
 use clap::{Parser, Subcommand};
+use futures::FutureExt;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +10,7 @@ use wasm_operator::context::{Context, Stores};
 use wasm_operator::controller::{self, Settings};
 use wasm_operator::crd::WasmWorkload;
 use wasm_operator::http::{serve, HttpState};
+use wasm_operator::leader::{self, LeaseSettings};
 use wasm_operator::metrics::Metrics;
 use wasm_operator::runtimes::RuntimeConfig;
 
@@ -45,6 +47,12 @@ struct RunArgs {
     /// Workloads reconciled at the same time.
     #[arg(long, env = "RECONCILE_CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
+    /// Run only while holding the `wasm-operator` Lease, so several replicas can run.
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = false)]
+    leader_election: bool,
+    /// Namespace of the leader-election Lease (the operator's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -108,27 +116,45 @@ async fn run(args: RunArgs) -> Result<(), String> {
     });
 
     let client = connect().await?;
+    let lease_client = client.clone();
     // After connecting: without a cluster the user gets one sentence, not client logs too.
     init_tracing(&args.log_format);
     tracing::info!(namespace = ?args.namespace, "starting the WasmWorkload controller");
-    let (tx, rx) = futures::channel::mpsc::unbounded();
-    let stores: Stores = wasm_operator::watches::start(
-        client.clone(),
-        args.namespace.as_deref(),
-        metrics.clone(),
-        std::time::Duration::from_secs(30),
-        tx,
-    );
-    let ctx = Arc::new(Context::new(client, metrics, runtimes, stores));
-    let settings = Settings {
-        namespace: args.namespace,
-        concurrency: args.concurrency,
+    let namespace = args.namespace.clone();
+    let concurrency = args.concurrency;
+    // Watches start only once this instance leads: a follower costs the API server nothing.
+    let work = move |stop: futures::future::BoxFuture<'static, ()>| async move {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let stores: Stores = wasm_operator::watches::start(
+            client.clone(),
+            namespace.as_deref(),
+            metrics.clone(),
+            std::time::Duration::from_secs(30),
+            tx,
+        );
+        let ctx = Arc::new(Context::new(client, metrics, runtimes, stores));
+        let settings = Settings { namespace, concurrency };
+        let on_ready = move || {
+            tracing::info!("caches synced; reconciling");
+            ready.store(true, Ordering::Relaxed);
+        };
+        controller::run(ctx, rx, settings, on_ready, stop).await;
     };
-    controller::run(ctx, rx, settings, move || {
-        tracing::info!("caches synced; reconciling");
-        ready.store(true, Ordering::Relaxed);
-    })
-    .await;
+    if args.leader_election {
+        let lease_ns = args.lease_namespace.clone();
+        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("wasm-operator-{}", std::process::id()));
+        let lease = LeaseSettings {
+            namespace: lease_ns.clone(),
+            name: "wasm-operator".to_string(),
+            identity,
+            duration: std::time::Duration::from_secs(15),
+        };
+        let api = kube::Api::namespaced(lease_client, &lease_ns);
+        // SIGTERM/Ctrl-C stop the controller itself; then the Lease is released.
+        leader::lead(api, lease, futures::future::pending().boxed(), work).await;
+    } else {
+        work(futures::future::pending().boxed()).await;
+    }
     Ok(())
 }
 

@@ -328,10 +328,38 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
         }
         ("POST", None) => {
             let obj = body.unwrap_or(Value::Null);
-            if target.resource != "events" {
-                w.put(&target.resource, obj.clone());
+            if target.resource == "events" {
+                return respond(StatusCode::CREATED, &obj);
             }
-            respond(StatusCode::CREATED, &obj)
+            let name = meta_str(&obj, "name").unwrap_or_default();
+            if w.get(&target.resource, target.namespace.as_deref(), &name).is_some() {
+                return respond(StatusCode::CONFLICT, &status_body(409, "AlreadyExists", 0));
+            }
+            w.put(&target.resource, obj);
+            let stored = w
+                .get(&target.resource, target.namespace.as_deref(), &name)
+                .cloned()
+                .unwrap_or_default();
+            respond(StatusCode::CREATED, &stored)
+        }
+        // Replace is optimistic: the resourceVersion sent must be the stored one.
+        ("PUT", Some(name)) => {
+            let obj = body.unwrap_or(Value::Null);
+            let current = w
+                .get(&target.resource, target.namespace.as_deref(), name)
+                .map(|c| c["metadata"]["resourceVersion"].clone());
+            match current {
+                Some(rv) if rv == obj["metadata"]["resourceVersion"] => {
+                    w.put(&target.resource, obj);
+                    let stored = w
+                        .get(&target.resource, target.namespace.as_deref(), name)
+                        .cloned()
+                        .unwrap_or_default();
+                    respond(StatusCode::OK, &stored)
+                }
+                Some(_) => respond(StatusCode::CONFLICT, &status_body(409, "Conflict", 0)),
+                None => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound", 0)),
+            }
         }
         ("DELETE", Some(name)) => match w.remove(&target.resource, target.namespace.as_deref(), name) {
             Some(obj) => respond(StatusCode::OK, &obj),

@@ -4,9 +4,19 @@
 
 use crate::api_path::ApiPath;
 
+/// Where a permission is granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every namespace (ClusterRole).
+    Cluster,
+    /// The operator's own namespace only (Role).
+    OwnNamespace,
+}
+
 /// One API group/resource and the verbs used on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Permission {
+    pub scope: Scope,
     /// API group; "" is the core group.
     pub group: &'static str,
     pub resource: &'static str,
@@ -16,71 +26,94 @@ pub struct Permission {
 
 pub const PERMISSIONS: &[Permission] = &[
     Permission {
+        scope: Scope::Cluster,
         group: "wasm-operator.dev",
         resource: "wasmworkloads",
         verbs: &["list", "watch"],
         why: "the workloads to reconcile",
     },
     Permission {
+        scope: Scope::Cluster,
         group: "wasm-operator.dev",
         resource: "wasmworkloads/status",
         verbs: &["patch"],
         why: "status is written with server-side apply",
     },
     Permission {
+        scope: Scope::Cluster,
         group: "apps",
         resource: "deployments",
         verbs: &["list", "watch", "patch"],
         why: "the workload's Deployment: watched by label, written with server-side apply",
     },
     Permission {
+        scope: Scope::Cluster,
         group: "",
         resource: "services",
         verbs: &["list", "watch", "patch", "delete"],
         why: "the workload's Service: applied when enabled, deleted when disabled",
     },
     Permission {
+        scope: Scope::Cluster,
         group: "",
         resource: "pods",
         verbs: &["list", "watch"],
         why: "the workload's pods (label-selected): cold starts, failures, image size",
     },
     Permission {
+        scope: Scope::Cluster,
         group: "",
         resource: "events",
         verbs: &["list", "watch"],
         why: "FailedCreatePodSandBox Events (field-selected) of Wasm pods",
     },
     Permission {
+        scope: Scope::Cluster,
         group: "events.k8s.io",
         resource: "events",
         verbs: &["create"],
         why: "Events about workloads",
     },
     Permission {
+        scope: Scope::Cluster,
         group: "node.k8s.io",
         resource: "runtimeclasses",
         verbs: &["list", "watch"],
         why: "runtime discovery",
     },
     Permission {
+        scope: Scope::Cluster,
         group: "",
         resource: "nodes",
         verbs: &["list", "watch"],
         why: "which nodes can run each RuntimeClass, and image sizes",
     },
     Permission {
+        scope: Scope::Cluster,
         group: "metrics.k8s.io",
         resource: "pods",
         verbs: &["list"],
         why: "memory working set of the workload's pods (when metrics-server is installed)",
     },
+    Permission {
+        scope: Scope::OwnNamespace,
+        group: "coordination.k8s.io",
+        resource: "leases",
+        verbs: &["get", "create", "update"],
+        why: "leader election: read, create and renew (optimistically) the wasm-operator Lease",
+    },
 ];
 
-/// Every (group, resource, verb) triple granted.
+/// Every (group, resource, verb) triple granted, in any scope.
 pub fn triples() -> Vec<(String, String, String)> {
+    scoped_triples(None)
+}
+
+/// The (group, resource, verb) triples granted in one scope (all scopes with `None`).
+pub fn scoped_triples(scope: Option<Scope>) -> Vec<(String, String, String)> {
     let mut out: Vec<_> = PERMISSIONS
         .iter()
+        .filter(|p| scope.is_none_or(|s| p.scope == s))
         .flat_map(|p| {
             p.verbs
                 .iter()
@@ -146,7 +179,10 @@ mod tests {
         for (g, r, v) in triples() {
             assert!(g != "*" && r != "*" && v != "*", "wildcard in {g}/{r}/{v}");
             assert_ne!(r, "secrets", "the operator never reads Secrets");
-            assert_ne!(v, "update", "server-side apply needs patch, not update");
+            assert!(
+                v != "update" || r == "leases",
+                "server-side apply needs patch, not update ({r})"
+            );
         }
     }
 }
