@@ -160,6 +160,39 @@ pub async fn release(api: &Api<Lease>, settings: &LeaseSettings) {
     }
 }
 
+/// Hold the Lease, then run `work` until it ends. Its argument resolves when the work should
+/// stop gracefully: the Lease was lost, or `shutdown` resolved. The Lease is released afterwards.
+/// Renewal runs in the same task as the work, so when the task dies both stop.
+pub async fn lead<F, Fut>(
+    api: Api<Lease>,
+    settings: LeaseSettings,
+    shutdown: futures::future::BoxFuture<'static, ()>,
+    work: F,
+) where
+    F: FnOnce(futures::future::BoxFuture<'static, ()>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures::FutureExt;
+    tracing::info!(lease = %settings.name, identity = %settings.identity, "waiting to become the leader");
+    acquire(&api, &settings).await;
+    tracing::info!(identity = %settings.identity, "became the leader");
+    let (lost_tx, lost_rx) = futures::channel::oneshot::channel::<()>();
+    let keeping = async {
+        keep(&api, &settings).await;
+        tracing::warn!("lost the leader Lease; stopping");
+        let _ = lost_tx.send(());
+        futures::future::pending::<()>().await;
+    };
+    let stop = futures::future::select(lost_rx.map(|_| ()), shutdown)
+        .map(|_| ())
+        .boxed();
+    tokio::select! {
+        () = work(stop) => {}
+        () = keeping => {}
+    }
+    release(&api, &settings).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,37 +240,4 @@ mod tests {
         assert_eq!(taken.acquire_time.unwrap().0, at(130));
         assert_eq!(taken.lease_duration_seconds, Some(15));
     }
-}
-
-/// Hold the Lease, then run `work` until it ends. Its argument resolves when the work should
-/// stop gracefully: the Lease was lost, or `shutdown` resolved. The Lease is released afterwards.
-/// Renewal runs in the same task as the work, so when the task dies both stop.
-pub async fn lead<F, Fut>(
-    api: Api<Lease>,
-    settings: LeaseSettings,
-    shutdown: futures::future::BoxFuture<'static, ()>,
-    work: F,
-) where
-    F: FnOnce(futures::future::BoxFuture<'static, ()>) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    use futures::FutureExt;
-    tracing::info!(lease = %settings.name, identity = %settings.identity, "waiting to become the leader");
-    acquire(&api, &settings).await;
-    tracing::info!(identity = %settings.identity, "became the leader");
-    let (lost_tx, lost_rx) = futures::channel::oneshot::channel::<()>();
-    let keeping = async {
-        keep(&api, &settings).await;
-        tracing::warn!("lost the leader Lease; stopping");
-        let _ = lost_tx.send(());
-        futures::future::pending::<()>().await;
-    };
-    let stop = futures::future::select(lost_rx.map(|_| ()), shutdown)
-        .map(|_| ())
-        .boxed();
-    tokio::select! {
-        () = work(stop) => {}
-        () = keeping => {}
-    }
-    release(&api, &settings).await;
 }
