@@ -48,6 +48,8 @@ mod metrics_tests;
 #[cfg(test)]
 mod mock_api;
 #[cfg(test)]
+mod property_tests;
+#[cfg(test)]
 mod schema_validation_tests;
 #[cfg(test)]
 mod testing;

@@ -1,0 +1,300 @@
+//! Property tests of the builders (proptest): for specs drawn at random within the CRD's limits
+//! (and kept only when its schema and CEL rules accept them), building never panics, the output
+//! keeps its invariants, and a large sample validates against the Kubernetes schemas.
+
+use crate::crd::{
+    FallbackPolicy, FallbackSpec, SchedulingSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec, WorkloadPort,
+};
+use crate::decide::Decision;
+use crate::deployment::build_deployment;
+use crate::labels;
+use crate::schema_validation_tests::{validator, KUBERNETES_VERSIONS};
+use crate::service::build_service;
+use crate::testing::{chosen, chosen_with, toleration};
+use k8s_openapi::api::core::v1::{EnvVar, Probe, ResourceRequirements, TCPSocketAction};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::core::cel::Validator;
+use kube::CustomResourceExt;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn name() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9-]{0,20}[a-z0-9]"
+}
+
+fn image() -> impl Strategy<Value = String> {
+    "[a-z0-9.-]{1,20}(:[0-9]{1,5})?/[a-z0-9/_-]{1,40}(:[a-zA-Z0-9._-]{1,20})?"
+}
+
+fn text() -> impl Strategy<Value = String> {
+    "[ -~]{0,40}"
+}
+
+fn ports() -> impl Strategy<Value = Vec<WorkloadPort>> {
+    prop::collection::btree_map(
+        "[a-z]([-a-z0-9]{0,12}[a-z0-9])?",
+        (
+            1..=65535i32,
+            prop::option::of(prop::sample::select(vec!["TCP", "UDP", "SCTP"])),
+        ),
+        0..4,
+    )
+    .prop_map(|m| {
+        m.into_iter()
+            .map(|(n, (port, proto))| WorkloadPort {
+                name: Some(n),
+                container_port: port,
+                protocol: proto.map(String::from),
+            })
+            .collect()
+    })
+}
+
+fn scheduling() -> impl Strategy<Value = Option<Box<SchedulingSpec>>> {
+    prop::option::of(
+        (
+            prop::collection::btree_map("[a-z0-9./-]{1,30}", "[a-zA-Z0-9._-]{0,20}", 0..3),
+            prop::collection::vec(
+                ("[a-z0-9./-]{0,20}", prop::sample::select(vec!["Exists", "Equal"])),
+                0..3,
+            ),
+            prop::option::of(name()),
+        )
+            .prop_map(|(node_selector, tols, priority_class_name)| {
+                Box::new(SchedulingSpec {
+                    node_selector,
+                    tolerations: tols
+                        .into_iter()
+                        .map(|(k, op)| {
+                            toleration(
+                                (!k.is_empty()).then_some(k.as_str()),
+                                op,
+                                (op == "Equal").then_some("v"),
+                                None,
+                            )
+                        })
+                        .collect(),
+                    priority_class_name,
+                    ..Default::default()
+                })
+            }),
+    )
+}
+
+fn spec() -> impl Strategy<Value = WasmWorkloadSpec> {
+    (
+        (
+            0..=10_000i32,
+            image(),
+            prop::collection::btree_set(name(), 0..4),
+            prop::collection::vec(text(), 0..3),
+        ),
+        (
+            prop::sample::select(vec![
+                FallbackPolicy::Never,
+                FallbackPolicy::WhenUnavailable,
+                FallbackPolicy::OnFailure,
+            ]),
+            image(),
+            1..=3600i32,
+        ),
+        (
+            prop::collection::vec(("[A-Z_][A-Z0-9_]{0,15}", text()), 0..4),
+            ports(),
+            any::<bool>(),
+            prop::sample::select(vec!["ClusterIP", "NodePort", "LoadBalancer"]),
+            1..=65535i32,
+        ),
+        (
+            prop::option::of("[1-9][0-9]{0,3}(Mi|Gi|m)?"),
+            any::<bool>(),
+            scheduling(),
+            prop::option::of(name()),
+        ),
+        (
+            prop::collection::btree_map("[a-z0-9./-]{1,30}", text(), 0..3),
+            prop::collection::btree_map("[a-z0-9./-]{1,30}", text(), 0..3),
+        ),
+    )
+        .prop_map(
+            |(
+                (replicas, wasm_image, runtimes, args),
+                (policy, fb_image, timeout),
+                (env, ports, svc_on, svc_type, svc_port),
+                (mem, probe, scheduling, sa),
+                (pod_labels, pod_annotations),
+            )| {
+                let service_enabled = svc_on && !ports.is_empty();
+                WasmWorkloadSpec {
+                    replicas,
+                    wasm: WasmSpec {
+                        image: wasm_image,
+                        runtimes: runtimes.into_iter().collect(),
+                        command: vec![],
+                        args,
+                    },
+                    fallback: FallbackSpec {
+                        image: Some(fb_image),
+                        policy,
+                        startup_timeout_seconds: timeout,
+                        ..Default::default()
+                    },
+                    env: env
+                        .into_iter()
+                        .map(|(n, v)| EnvVar {
+                            name: n,
+                            value: Some(v),
+                            value_from: None,
+                        })
+                        .collect(),
+                    service: Some(ServiceSpec {
+                        enabled: service_enabled,
+                        type_: svc_type.into(),
+                        port: svc_port,
+                    }),
+                    ports,
+                    resources: mem.map(|m| {
+                        Box::new(ResourceRequirements {
+                            limits: Some(BTreeMap::from([("memory".to_string(), Quantity(m))])),
+                            ..Default::default()
+                        })
+                    }),
+                    readiness_probe: probe.then(|| {
+                        Box::new(Probe {
+                            tcp_socket: Some(TCPSocketAction {
+                                port: IntOrString::Int(8080),
+                                host: None,
+                            }),
+                            ..Default::default()
+                        })
+                    }),
+                    scheduling,
+                    service_account_name: sa,
+                    pod_labels,
+                    pod_annotations,
+                    ..Default::default()
+                }
+            },
+        )
+}
+
+fn workload(spec: WasmWorkloadSpec) -> WasmWorkload {
+    let mut wl = WasmWorkload::new("prop", spec);
+    wl.metadata.namespace = Some("demo".into());
+    wl.metadata.uid = Some("uid-prop".into());
+    wl
+}
+
+/// Whether the CRD's schema (jsonschema crate) and CEL rules (kube's interpreter) accept it.
+fn accepted(wl: &WasmWorkload, schema: &Value, compiled: &jsonschema::Validator) -> bool {
+    let obj = serde_json::to_value(wl).unwrap();
+    compiled.is_valid(&obj) && Validator::new().validate(schema, &obj, None).is_ok()
+}
+
+fn crd_schema() -> Value {
+    let crd = WasmWorkload::crd();
+    serde_json::to_value(
+        crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn decisions() -> Vec<Decision> {
+    vec![
+        Decision::Wasm(chosen("wasmtime")),
+        Decision::Wasm(chosen_with(
+            "spin",
+            Some(BTreeMap::from([("spin", "yes")])),
+            vec![toleration(Some("wasm"), "Exists", None, None)],
+        )),
+        Decision::Container {
+            reason: "NoUsableRuntime",
+            message: "m".into(),
+            record: None,
+        },
+    ]
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 256, ..Config::default() })]
+
+    #[test]
+    fn building_never_panics_and_keeps_its_invariants(s in spec()) {
+        let wl = workload(s);
+        for decision in decisions() {
+            let d = build_deployment(&wl, &decision).expect("Wasm and Container render a Deployment");
+            let spec = d.spec.as_ref().unwrap();
+            let template_labels = spec.template.metadata.as_ref().unwrap().labels.clone().unwrap();
+            for (k, v) in spec.selector.match_labels.as_ref().unwrap() {
+                prop_assert_eq!(template_labels.get(k), Some(v), "the selector selects the pods");
+            }
+            prop_assert_eq!(spec.replicas, Some(wl.spec.replicas));
+            let pod = spec.template.spec.as_ref().unwrap();
+            prop_assert_eq!(pod.runtime_class_name.is_some(), matches!(decision, Decision::Wasm(_)));
+            prop_assert_eq!(&template_labels[labels::MODE_KEY], decision.mode().unwrap().as_label());
+            let svc = build_service(&wl, "wasm");
+            prop_assert_eq!(svc.is_some(), wl.spec.service.as_ref().is_some_and(|s| s.enabled));
+            // What we send survives a round trip through JSON.
+            let back: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
+            prop_assert_eq!(back, d);
+        }
+    }
+}
+
+/// 64 random accepted specs × 3 decisions, rendered and validated in one run of the validator.
+#[test]
+fn accepted_specs_yield_manifests_the_kubernetes_schemas_accept() {
+    let schema = crd_schema();
+    let compiled = jsonschema::validator_for(&schema).unwrap();
+    let mut runner = TestRunner::deterministic();
+    let dir = std::env::temp_dir().join(format!("wasm-operator-prop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut files, mut tried) = (vec![], 0);
+    while files.len() < 64 * 3 && tried < 2000 {
+        tried += 1;
+        let wl = workload(spec().new_tree(&mut runner).unwrap().current());
+        if !accepted(&wl, &schema, &compiled) {
+            continue;
+        }
+        for (i, decision) in decisions().iter().enumerate() {
+            let d = build_deployment(&wl, decision).unwrap();
+            let p = dir.join(format!("{tried}-{i}-deployment.json"));
+            std::fs::write(&p, serde_json::to_vec(&d).unwrap()).unwrap();
+            files.push(p);
+        }
+        if let Some(s) = build_service(&wl, "wasm") {
+            let p = dir.join(format!("{tried}-service.json"));
+            std::fs::write(&p, serde_json::to_vec(&s).unwrap()).unwrap();
+            files.push(p);
+        }
+    }
+    assert!(
+        files.len() >= 64 * 3,
+        "only {} manifests from {tried} draws: the generator strays outside the schema",
+        files.len()
+    );
+    for version in KUBERNETES_VERSIONS {
+        let out = std::process::Command::new(validator())
+            .args(["--strict", "--quiet", "-k", version])
+            .args(&files)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "Kubernetes {version}:\n{text}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
