@@ -10,8 +10,7 @@
 
 use crate::controller_tests::{node_json, runtime_class_json, Harness};
 use crate::crd::WasmWorkload;
-use kube::core::cel::Validator;
-use kube::CustomResourceExt;
+use crate::testing::{cel_messages, crd_schema};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -46,34 +45,13 @@ fn catalogue() -> Vec<(String, Expect, Value)> {
     out
 }
 
-fn schema() -> Value {
-    let crd = WasmWorkload::crd();
-    serde_json::to_value(
-        crd.spec.versions[0]
-            .schema
-            .as_ref()
-            .unwrap()
-            .open_api_v3_schema
-            .as_ref()
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 /// (instance path, message) of every schema violation.
 fn schema_errors(obj: &Value) -> Vec<(String, String)> {
-    let validator = jsonschema::validator_for(&schema()).expect("the CRD schema compiles");
+    let validator = jsonschema::validator_for(&crd_schema()).expect("the CRD schema compiles");
     validator
         .iter_errors(obj)
         .map(|e| (e.instance_path().to_string(), e.to_string()))
         .collect()
-}
-
-fn cel_messages(obj: &Value) -> Vec<String> {
-    match Validator::new().validate(&schema(), obj, None) {
-        Ok(()) => vec![],
-        Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
-    }
 }
 
 #[test]

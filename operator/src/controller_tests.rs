@@ -589,7 +589,7 @@ pub fn pod_json(name: &str, mode: &str, runtime_class: Option<&str>, ready: bool
     pod
 }
 
-fn sandbox_event_json(pod: &str) -> Value {
+pub fn sandbox_event_json(pod: &str) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Event",
         "metadata": {"name": format!("{pod}.1"), "namespace": "demo"},
@@ -606,14 +606,7 @@ async fn on_failure_sandbox_failure_falls_back_stays_there_and_returns_when_runt
     h.settle().await;
 
     // The Wasm pod cannot get a sandbox: the node has no handler for the RuntimeClass.
-    {
-        let mut w = h.world.lock().unwrap();
-        w.put(
-            "pods",
-            pod_json("hello-wasm-1", "wasm", Some("wasmtime-spin-v2"), false, 0),
-        );
-        w.put("events", sandbox_event_json("hello-wasm-1"));
-    }
+    crate::testing::fail_sandbox(&h.world, "hello-wasm-1");
     let d = h.nth_write("PATCH", DEPLOYMENT, 2).await;
     assert_apply(&d);
     let body = d.body.unwrap();
@@ -822,14 +815,7 @@ async fn every_request_the_operator_makes_is_in_the_rbac_list() {
     let h = Harness::start(spin_world).await;
     h.nth_write("PATCH", STATUS, 1).await;
     h.settle().await;
-    {
-        let mut w = h.world.lock().unwrap();
-        w.put(
-            "pods",
-            pod_json("hello-wasm-1", "wasm", Some("wasmtime-spin-v2"), false, 0),
-        );
-        w.put("events", sandbox_event_json("hello-wasm-1"));
-    }
+    crate::testing::fail_sandbox(&h.world, "hello-wasm-1");
     h.nth_write("PATCH", DEPLOYMENT, 2).await;
     h.settle().await;
     {

@@ -4,27 +4,13 @@
 //! with the message users will see.
 
 use crate::crd::WasmWorkload;
-use kube::core::cel::Validator;
+use crate::testing::{cel_messages, crd_schema};
 use kube::CustomResourceExt;
 use serde_json::{json, Value};
 
 fn repo_file(path: &str) -> String {
     let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("cannot read {full}: {e}"))
-}
-
-fn schema() -> Value {
-    let crd = WasmWorkload::crd();
-    serde_json::to_value(
-        crd.spec.versions[0]
-            .schema
-            .as_ref()
-            .unwrap()
-            .open_api_v3_schema
-            .as_ref()
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 fn valid() -> Value {
@@ -39,13 +25,6 @@ fn valid() -> Value {
             "service": {"enabled": true, "type": "ClusterIP", "port": 80}
         }
     })
-}
-
-fn cel_messages(obj: &Value) -> Vec<String> {
-    match Validator::new().validate(&schema(), obj, None) {
-        Ok(()) => vec![],
-        Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
-    }
 }
 
 #[test]
@@ -116,13 +95,13 @@ fn kubectl_explain_has_descriptions_for_every_spec_field() {
         }
     }
     let mut missing = vec![];
-    walk("spec", &schema()["properties"]["spec"], &mut missing);
+    walk("spec", &crd_schema()["properties"]["spec"], &mut missing);
     assert!(missing.is_empty(), "fields without a description: {missing:?}");
 }
 
 #[test]
 fn schema_bounds_numbers() {
-    let s = schema();
+    let s = crd_schema();
     let spec = &s["properties"]["spec"]["properties"];
     assert_eq!(
         (

@@ -8,14 +8,13 @@ use crate::crd::{
 use crate::decide::Decision;
 use crate::deployment::build_deployment;
 use crate::labels;
-use crate::schema_validation_tests::{validator, KUBERNETES_VERSIONS};
+use crate::schema_validation_tests::assert_valid_for_kubernetes;
 use crate::service::build_service;
-use crate::testing::{chosen, chosen_with, toleration};
+use crate::testing::{chosen, chosen_with, crd_schema, toleration};
 use k8s_openapi::api::core::v1::{EnvVar, Probe, ResourceRequirements, TCPSocketAction};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::cel::Validator;
-use kube::CustomResourceExt;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
@@ -195,20 +194,6 @@ fn accepted(wl: &WasmWorkload, schema: &Value, compiled: &jsonschema::Validator)
     compiled.is_valid(&obj) && Validator::new().validate(schema, &obj, None).is_ok()
 }
 
-fn crd_schema() -> Value {
-    let crd = WasmWorkload::crd();
-    serde_json::to_value(
-        crd.spec.versions[0]
-            .schema
-            .as_ref()
-            .unwrap()
-            .open_api_v3_schema
-            .as_ref()
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 fn decisions() -> Vec<Decision> {
     vec![
         Decision::Wasm(chosen("wasmtime")),
@@ -283,18 +268,6 @@ fn accepted_specs_yield_manifests_the_kubernetes_schemas_accept() {
         "only {} manifests from {tried} draws: the generator strays outside the schema",
         files.len()
     );
-    for version in KUBERNETES_VERSIONS {
-        let out = std::process::Command::new(validator())
-            .args(["--strict", "--quiet", "-k", version])
-            .args(&files)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "Kubernetes {version}:\n{text}");
-    }
+    assert_valid_for_kubernetes(&files, "manifests of accepted specs");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -33,6 +33,24 @@ pub fn validator() -> PathBuf {
     p
 }
 
+/// Validate manifest files strictly against the schemas of every Kubernetes version we claim.
+pub fn assert_valid_for_kubernetes(files: &[PathBuf], what: &str) {
+    let tool = validator();
+    for version in KUBERNETES_VERSIONS {
+        let out = Command::new(&tool)
+            .args(["--strict", "--quiet", "-k", version])
+            .args(files)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", tool.display()));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "Kubernetes {version} rejects {what}:\n{text}");
+    }
+}
+
 fn full_workload() -> WasmWorkload {
     let mut wl = workload("full", "demo");
     let s = &mut wl.spec;
@@ -173,7 +191,6 @@ fn decisions() -> Vec<(&'static str, Decision)> {
 
 #[test]
 fn rendered_children_and_the_crd_validate_against_kubernetes_schemas() {
-    let tool = validator();
     let dir = std::env::temp_dir().join(format!("wasm-operator-schema-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut files = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/wasmworkload.yaml")];
@@ -191,21 +208,6 @@ fn rendered_children_and_the_crd_validate_against_kubernetes_schemas() {
         }
     }
     assert!(files.len() >= 25, "corpus of {} manifests", files.len());
-    for version in KUBERNETES_VERSIONS {
-        let out = Command::new(&tool)
-            .args(["--strict", "--quiet", "-k", version])
-            .args(&files)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", tool.display()));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "Kubernetes {version} schema rejects rendered manifests:\n{text}"
-        );
-    }
+    assert_valid_for_kubernetes(&files, "rendered manifests");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -239,3 +239,37 @@ pub fn require_tool(name: &str, install: &str) -> std::path::PathBuf {
         .find(|p| p.is_file());
     found.unwrap_or_else(|| panic!("{name} is not installed: {install} (make test installs it)"))
 }
+
+/// The CRD's openAPIV3Schema as JSON.
+pub fn crd_schema() -> serde_json::Value {
+    use kube::CustomResourceExt;
+    let crd = WasmWorkload::crd();
+    serde_json::to_value(
+        crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The messages of the CEL rules (kube's interpreter, schema defaults applied) the object breaks.
+pub fn cel_messages(obj: &serde_json::Value) -> Vec<String> {
+    match kube::core::cel::Validator::new().validate(&crd_schema(), obj, None) {
+        Ok(()) => vec![],
+        Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
+    }
+}
+
+/// A failed sandbox: the pod's node has no handler for its RuntimeClass.
+pub fn fail_sandbox(world: &std::sync::Mutex<crate::mock_api::World>, pod: &str) {
+    let mut w = world.lock().unwrap();
+    w.put(
+        "pods",
+        crate::controller_tests::pod_json(pod, "wasm", Some("wasmtime-spin-v2"), false, 0),
+    );
+    w.put("events", crate::controller_tests::sandbox_event_json(pod));
+}
