@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Run the scenario: five Wasm pods Ready 60 ms after creation, five container pods 300 ms after.
+/// Run the scenario: five Wasm pods Ready 60 ms after creation, five container pods 600 ms after.
 async fn cold_start_scenario() -> Harness {
     let h = Harness::start(spin_world).await;
     h.settle().await;
@@ -23,7 +23,7 @@ async fn cold_start_scenario() -> Harness {
             let (name, mode, rc, delay) = if i < 5 {
                 (format!("hello-wasm-{i}"), "wasm", Some("wasmtime-spin-v2"), 60)
             } else {
-                (format!("hello-ctr-{i}"), "container", None, 300)
+                (format!("hello-ctr-{i}"), "container", None, 600)
             };
             world.lock().unwrap().put("pods", pod_json(&name, mode, rc, false, 0));
             tokio::time::sleep(Duration::from_millis(delay)).await; // the pod's startup, as the scenario
@@ -209,11 +209,13 @@ async fn prometheus_computes_cold_start_quantiles_per_mode() {
                 .map(value_of)
                 .unwrap_or_else(|| panic!("no {mode} series in {result:?}"))
         };
-        // 60 ms Wasm starts land in the (0.05, 0.1] bucket, 300 ms container starts in (0.25, 0.5].
+        // 60 ms Wasm starts and 600 ms container starts, plus the watch delay (which the tests
+        // running beside this one on a busy machine can stretch to a few hundred ms): the Wasm
+        // quantiles lie in (0.05, 0.5], the container ones in (0.5, 1.5], never the other way.
         let wasm = by_mode("wasm");
         let container = by_mode("container");
-        assert!(wasm > 0.05 && wasm <= 0.1, "p{q} wasm = {wasm}");
-        assert!(container > 0.25 && container <= 0.5, "p{q} container = {container}");
+        assert!(wasm > 0.05 && wasm <= 0.5, "p{q} wasm = {wasm}");
+        assert!(container > 0.5 && container <= 1.5, "p{q} container = {container}");
     }
     let counts = prom
         .query("sum by (mode, runtime_class) (wasm_workload_cold_start_seconds_count)")
