@@ -6,4 +6,12 @@ scripts/setup.sh
 export KUBERNETES_VALIDATE="$PWD/.venv/bin/kubernetes-validate"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+log=$(mktemp)
+status=0
+cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# One closing line with the totals of every test binary (e2e scenarios count as skipped here).
+awk '/^test result:/ { for (i = 2; i <= NF; i++) {
+       if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1); if ($i ~ /^ignored/) s += $(i-1) } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+rm -f "$log"
+exit "$status"
