@@ -413,7 +413,13 @@ pub async fn run(
     let (seen, forget_ctx) = (generations.clone(), ctx.clone());
     let primary = watcher::watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
-        .modify(|w: &mut WasmWorkload| w.managed_fields_mut().clear())
+        // Nothing reads a workload's labels or annotations (a kubectl last-applied annotation is
+        // a whole copy of the object): the cache does not keep them.
+        .modify(|w: &mut WasmWorkload| {
+            w.metadata.managed_fields = None;
+            w.metadata.annotations = None;
+            w.metadata.labels = None;
+        })
         .reflect(writer)
         .inspect(move |ev| {
             if let Ok(Event::Delete(w)) = ev {

@@ -149,10 +149,15 @@ fn spawn_watch<K, S>(
 }
 
 /// Triggers for an owned Deployment or Service event.
+/// A Deployment or Service the operator made is named after its workload.
 fn owned_triggers<K: Resource>(event: Event<K>) -> Vec<Trigger> {
     match event {
         Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => {
-            workload_of(&o).map(Trigger::Owner).into_iter().collect()
+            let m = o.meta();
+            match (&m.name, &m.namespace) {
+                (Some(name), Some(ns)) => vec![Trigger::Owner(ObjectRef::new(name).within(ns))],
+                _ => vec![],
+            }
         }
         Event::Init | Event::InitDone => vec![],
     }
@@ -165,6 +170,16 @@ fn prune_meta(m: &mut ObjectMeta) {
     if let Some(a) = m.annotations.as_mut() {
         a.retain(|k, _| k.starts_with("wasm-operator.dev/"));
     }
+}
+
+/// Deployments and Services are found by name and judged by their annotations and generation:
+/// their labels (a map node of hundreds of bytes), uid and resourceVersion are not kept.
+fn prune_owned_meta(m: &mut ObjectMeta) {
+    prune_meta(m);
+    m.labels = None;
+    m.uid = None;
+    m.resource_version = None;
+    m.creation_timestamp = None;
 }
 
 /// Of a pod's labels only the operator's are read, and of its conditions only PodScheduled
@@ -186,7 +201,7 @@ fn prune_pod(pod: &mut PodView) {
 }
 
 fn prune_deployment(d: &mut DeploymentView) {
-    prune_meta(&mut d.metadata);
+    prune_owned_meta(&mut d.metadata);
     if let Some(st) = d.status.as_mut() {
         st.conditions = None;
     }
@@ -328,7 +343,10 @@ pub fn start(
     let (services, writer) = reflector::store();
     let sstream = watcher::watcher(scoped::<PartialObjectMeta<Service>>(&client, namespace), owned)
         .default_backoff()
-        .modify(|s: &mut PartialObjectMeta<Service>| s.metadata.managed_fields = None)
+        .modify(|s: &mut PartialObjectMeta<Service>| {
+            prune_owned_meta(&mut s.metadata);
+            s.types = None;
+        })
         .reflect(writer);
     spawn_watch("Service", sstream, owned_triggers, tx.clone());
 
@@ -521,6 +539,9 @@ mod tests {
                 .collect(),
         );
         d.metadata.managed_fields = Some(vec![Default::default()]);
+        d.metadata.labels = Some(labels::common_labels("hello", "wasm"));
+        d.metadata.uid = Some("u".into());
+        d.metadata.resource_version = Some("7".into());
         d.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
             conditions: Some(vec![]),
             ..Default::default()
@@ -531,6 +552,7 @@ mod tests {
             [labels::SPEC_HASH_KEY]
         );
         assert!(d.metadata.managed_fields.is_none());
+        assert!(d.metadata.labels.is_none() && d.metadata.uid.is_none() && d.metadata.resource_version.is_none());
         assert!(d.status.unwrap().conditions.is_none());
     }
 }
