@@ -23,7 +23,7 @@ use crate::{drift, status};
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
@@ -49,6 +49,8 @@ pub struct Observed {
     pub deployment: Option<Arc<DeploymentView>>,
     pub service: Option<Arc<PartialObjectMeta<Service>>>,
     pub pods: Vec<Arc<PodView>>,
+    /// Every node, taken once per reconcile for discovery and image sizes.
+    pub nodes: Vec<Arc<Node>>,
 }
 
 fn observe(ctx: &Context, ns: &str, name: &str) -> Observed {
@@ -59,6 +61,7 @@ fn observe(ctx: &Context, ns: &str, name: &str) -> Observed {
         .unwrap_or_else(|e| e.into_inner())
         .pods_of(ns, name);
     Observed {
+        nodes: ctx.stores.nodes.state(),
         deployment: ctx.stores.deployments.get(&ObjectRef::new(name).within(ns)),
         service: ctx.stores.services.get(&ObjectRef::new(name).within(ns)),
         pods: pod_names
@@ -139,13 +142,12 @@ pub fn decide_for(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> (Dec
         .runtimes
         .candidates(&wl.spec.wasm.runtimes, |n| lookup(n).is_some())
         .map(|candidates| {
-            let nodes = ctx.stores.nodes.state();
             let scheduling = wl.spec.scheduling.as_ref();
             let placement = WorkloadPlacement {
                 node_selector: scheduling.map(|s| &s.node_selector),
                 tolerations: scheduling.map(|s| s.tolerations.as_slice()).unwrap_or(&[]),
             };
-            resolve(&candidates, lookup, &nodes, placement)
+            resolve(&candidates, lookup, &observed.nodes, placement)
         });
     let mut recheck = None;
     let generation = wl.metadata.generation.unwrap_or(0);
@@ -181,7 +183,7 @@ fn measure(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Option<M
         .map(Arc::as_ref)
         .filter(|p| label_is(&p.metadata, labels::MODE_KEY, mode.as_label()))
         .collect();
-    let image_size_bytes = image_size(&pods, &ctx.stores.nodes.state());
+    let image_size_bytes = image_size(&pods, &observed.nodes);
     ctx.metrics
         .workloads
         .set_image_size(&ns, &name, mode.as_label(), image_size_bytes);
