@@ -7,11 +7,12 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::wait::{await_condition, Condition};
 use kube::{Client, Resource};
+use serde_json::json;
 use serde_json::Value;
 use std::fmt::Debug;
 use std::process::Command;
 use std::time::Duration;
-use wasm_operator::crd::WasmWorkload;
+use wasm_operator::crd::{Mode, WasmWorkload};
 
 /// Every scenario of the suite and what it asserts (kept equal to tests/scenarios.rs by a test).
 pub const SCENARIOS: &[(&str, &str)] = &[
@@ -178,6 +179,50 @@ pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// A small image that runs anywhere, for fallbacks.
+pub const PAUSE: &str = "registry.k8s.io/pause:3.10";
+
+/// A workload named `name` asking for `runtimes`, with the given fallback policy and image.
+pub fn workload(name: &str, runtimes: &[&str], policy: &str, fallback_image: Option<&str>) -> Value {
+    let mut fallback = json!({"policy": policy});
+    if let Some(image) = fallback_image {
+        fallback["image"] = json!(image);
+    }
+    json!({
+        "apiVersion": "wasm-operator.dev/v1alpha1", "kind": "WasmWorkload",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "wasm": {"image": std::env::var("E2E_WASM_IMAGE").unwrap_or_else(|_| "ghcr.io/spinkube/containerd-shim-spin/examples/spin-rust-hello:v0.15.1".into()), "runtimes": runtimes, "command": ["/"]},
+            "fallback": fallback
+        }
+    })
+}
+
+pub fn mode_is(mode: Mode) -> impl Fn(Option<&WasmWorkload>) -> bool {
+    move |w| w.and_then(|w| w.status.as_ref()).is_some_and(|s| s.mode == Some(mode))
+}
+
+pub fn reason_of(w: &WasmWorkload) -> String {
+    w.status
+        .as_ref()
+        .and_then(|s| s.fallback_reason.clone())
+        .unwrap_or_default()
+}
+
+/// A workload asking only for RuntimeClass `rc`, which exists but has no usable node, falls back
+/// and says so.
+pub async fn expect_no_usable_node(s: &Scenario, rc: &str) {
+    s.apply(&workload("app", &[rc], "WhenUnavailable", Some(PAUSE)))
+        .unwrap();
+    let w = wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
+    assert!(
+        reason_of(&w).contains(&format!("{rc}: no Ready, schedulable node")),
+        "{}",
+        reason_of(&w)
+    );
 }
 
 #[cfg(test)]

@@ -4,7 +4,10 @@
 //! waits on conditions with timeouts; none depends on pods really executing except where it says
 //! so (pods becoming Ready, which a simulated cluster's driver provides too).
 
-use e2e::{kubectl, kubectl_stdin, metric_sum, operator_metrics, wait_for, wait_gone, Scenario, TIMEOUT};
+use e2e::{
+    expect_no_usable_node, kubectl, kubectl_stdin, metric_sum, mode_is, operator_metrics, reason_of, wait_for,
+    wait_gone, workload, Scenario, PAUSE, TIMEOUT,
+};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -12,24 +15,6 @@ use kube::ResourceExt;
 use serde_json::{json, Value};
 use std::time::Duration;
 use wasm_operator::crd::{Mode, WasmWorkload};
-
-const PAUSE: &str = "registry.k8s.io/pause:3.10";
-
-fn workload(name: &str, runtimes: &[&str], policy: &str, fallback_image: Option<&str>) -> Value {
-    let mut fallback = json!({"policy": policy});
-    if let Some(image) = fallback_image {
-        fallback["image"] = json!(image);
-    }
-    json!({
-        "apiVersion": "wasm-operator.dev/v1alpha1", "kind": "WasmWorkload",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "wasm": {"image": std::env::var("E2E_WASM_IMAGE").unwrap_or_else(|_| "ghcr.io/spinkube/containerd-shim-spin/examples/spin-rust-hello:v0.15.1".into()), "runtimes": runtimes, "command": ["/"]},
-            "fallback": fallback
-        }
-    })
-}
 
 fn runtime_class(name: &str, handler: &str, node_selector: Option<Value>) -> Value {
     let mut rc = json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name, "labels": {"wasm-operator.dev/e2e": "true"}}, "handler": handler});
@@ -44,17 +29,6 @@ fn create_runtime_class(s: &mut Scenario, rc: &Value) {
     kubectl_stdin(&["apply", "-f", "-"], &rc.to_string()).expect("create RuntimeClass");
     let name = rc["metadata"]["name"].as_str().unwrap().to_string();
     s.cleanup(&["delete", "runtimeclass", &name, "--ignore-not-found"]);
-}
-
-fn mode_is(mode: Mode) -> impl Fn(Option<&WasmWorkload>) -> bool {
-    move |w| w.and_then(|w| w.status.as_ref()).is_some_and(|s| s.mode == Some(mode))
-}
-
-fn reason_of(w: &WasmWorkload) -> String {
-    w.status
-        .as_ref()
-        .and_then(|s| s.fallback_reason.clone())
-        .unwrap_or_default()
 }
 
 fn runtime_class_of(d: &Deployment) -> Option<String> {
@@ -114,14 +88,7 @@ async fn node_selector_matching_no_node_falls_back() {
         &mut s,
         &runtime_class(&rc, "spin", Some(json!({"e2e.wasm-operator.dev/no-such-node": "true"}))),
     );
-    s.apply(&workload("app", &[&rc], "WhenUnavailable", Some(PAUSE)))
-        .unwrap();
-    let w = wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
-    assert!(
-        reason_of(&w).contains(&format!("{rc}: no Ready, schedulable node")),
-        "{}",
-        reason_of(&w)
-    );
+    expect_no_usable_node(&s, &rc).await;
 }
 
 #[tokio::test]
@@ -145,14 +112,7 @@ async fn tainted_node_falls_back() {
     s.cleanup(&["taint", "node", &node, &format!("{key}=yes:NoSchedule-")]);
     let rc = format!("{}-tainted", s.ns);
     create_runtime_class(&mut s, &runtime_class(&rc, "spin", Some(json!({ key.clone(): "yes" }))));
-    s.apply(&workload("app", &[&rc], "WhenUnavailable", Some(PAUSE)))
-        .unwrap();
-    let w = wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
-    assert!(
-        reason_of(&w).contains(&format!("{rc}: no Ready, schedulable node")),
-        "{}",
-        reason_of(&w)
-    );
+    expect_no_usable_node(&s, &rc).await;
 }
 
 #[tokio::test]

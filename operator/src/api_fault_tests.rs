@@ -87,13 +87,7 @@ async fn a_gone_watch_is_relisted_and_changes_in_the_gap_are_not_lost() {
     h.nth_write("PATCH", STATUS, 1).await;
     h.settle().await;
     let lists = |h: &Harness| {
-        h.world
-            .lock()
-            .unwrap()
-            .requests()
-            .iter()
-            .filter(|r| r.method == "GET" && r.path.ends_with("/wasmworkloads") && !r.query.contains_key("watch"))
-            .count()
+        h.count_requests(|r| r.method == "GET" && r.path.ends_with("/wasmworkloads") && !r.query.contains_key("watch"))
     };
     let lists_before = lists(&h);
     {
@@ -122,16 +116,9 @@ async fn a_dropped_watch_stream_is_watched_again() {
     h.nth_write("PATCH", STATUS, 1).await;
     h.settle().await;
     let watches = |h: &Harness| {
-        h.world
-            .lock()
-            .unwrap()
-            .requests()
-            .iter()
-            .filter(|r| {
-                r.path == "/apis/node.k8s.io/v1/runtimeclasses"
-                    && r.query.get("watch").map(String::as_str) == Some("true")
-            })
-            .count()
+        h.count_requests(|r| {
+            r.path == "/apis/node.k8s.io/v1/runtimeclasses" && r.query.get("watch").map(String::as_str) == Some("true")
+        })
     };
     let before = watches(&h);
     h.world.lock().unwrap().drop_watches("runtimeclasses");

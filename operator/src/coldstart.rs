@@ -76,11 +76,7 @@ fn condition_true(pod: &PodView, type_: &str) -> bool {
 }
 
 fn containers_running(pod: &PodView) -> bool {
-    let statuses = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_deref())
-        .unwrap_or(&[]);
+    let statuses = pod.container_statuses();
     !statuses.is_empty()
         && statuses
             .iter()

@@ -124,6 +124,25 @@ impl Harness {
         self.settle().await;
     }
 
+    /// Switches of workload demo/hello to its fallback for `reason`.
+    fn fallbacks(&self, reason: &str) -> u64 {
+        self.metrics
+            .fallbacks
+            .with_label_values(&["demo", "hello", reason])
+            .get()
+    }
+
+    /// Requests that satisfy `matches`.
+    pub fn count_requests(&self, matches: impl Fn(&Recorded) -> bool) -> usize {
+        self.world
+            .lock()
+            .unwrap()
+            .requests()
+            .iter()
+            .filter(|r| matches(r))
+            .count()
+    }
+
     pub fn reconciles(&self) -> u64 {
         self.metrics
             .reconcile_duration
@@ -387,13 +406,7 @@ async fn runtime_class_deleted_switches_to_the_container_with_reason_and_event()
     })
     .await;
     assert_eq!(event_reasons(&h)[1], ("Warning".to_string(), "FellBack".to_string()));
-    assert_eq!(
-        h.metrics
-            .fallbacks
-            .with_label_values(&["demo", "hello", "NoUsableRuntime"])
-            .get(),
-        1
-    );
+    assert_eq!(h.fallbacks("NoUsableRuntime"), 1);
 }
 
 #[tokio::test]
@@ -485,13 +498,7 @@ async fn policy_never_changes_no_deployment_and_says_why() {
         1,
         "the Deployment is left as it was"
     );
-    assert_eq!(
-        h.metrics
-            .fallbacks
-            .with_label_values(&["demo", "hello", "NoUsableRuntime"])
-            .get(),
-        0
-    );
+    assert_eq!(h.fallbacks("NoUsableRuntime"), 0);
 }
 
 #[tokio::test]
@@ -627,13 +634,7 @@ async fn on_failure_sandbox_failure_falls_back_stays_there_and_returns_when_runt
     let st = h.status_where("mode Container", |st| st["mode"] == "Container").await;
     let reason = st["fallbackReason"].as_str().unwrap();
     assert!(reason.contains("no runtime for \"spin\" is configured"), "{reason}");
-    assert_eq!(
-        h.metrics
-            .fallbacks
-            .with_label_values(&["demo", "hello", "SandboxFailed"])
-            .get(),
-        1
-    );
+    assert_eq!(h.fallbacks("SandboxFailed"), 1);
     h.wait("the FellBack event", |w| {
         w.writes().iter().filter(|r| r.path == EVENTS).count() >= 2
     })
@@ -692,13 +693,7 @@ async fn on_failure_startup_timeout_falls_back_when_the_deadline_passes() {
         st["fallbackReason"].as_str().unwrap().contains("not Ready within 1 s"),
         "{st}"
     );
-    assert_eq!(
-        h.metrics
-            .fallbacks
-            .with_label_values(&["demo", "hello", "StartupTimeout"])
-            .get(),
-        1
-    );
+    assert_eq!(h.fallbacks("StartupTimeout"), 1);
 }
 
 #[tokio::test]

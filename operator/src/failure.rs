@@ -76,11 +76,7 @@ pub fn detect(pods: &[&PodView], sandbox: &[SandboxFailure], now: Timestamp, sta
                 recheck_in: None,
             };
         }
-        let statuses = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_deref())
-            .unwrap_or(&[]);
+        let statuses = pod.container_statuses();
         for cs in statuses {
             let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref());
             if let Some(category) = waiting

@@ -14,11 +14,7 @@ use std::time::Duration;
 /// Size of the image the pods' application container runs, as a node that has it reports it.
 pub fn image_size(pods: &[&PodView], nodes: &[Arc<Node>]) -> Option<i64> {
     for pod in pods {
-        let statuses = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_deref())
-            .unwrap_or(&[]);
+        let statuses = pod.container_statuses();
         for cs in statuses {
             let refs: Vec<&str> = [cs.image_id.as_str(), cs.image.as_str()]
                 .into_iter()

@@ -51,6 +51,16 @@ pub struct PodView {
     pub status: Option<PodStatusView>,
 }
 
+impl PodView {
+    /// The container statuses, empty when the pod has none yet.
+    pub fn container_statuses(&self) -> &[ContainerStatusView] {
+        self.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_deref())
+            .unwrap_or(&[])
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PodTemplateView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
