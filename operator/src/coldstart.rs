@@ -6,8 +6,7 @@
 //! see being created (listed at start-up or after a re-list) are timed from the API timestamps and
 //! marked `Timing::Api`, so the two are never mixed silently. Each pod counts once.
 
-use crate::crd::ColdStartStatus;
-use crate::labels::{MODE_KEY, WORKLOAD_KEY};
+use crate::crd::{ColdStartStatus, Mode};
 use crate::views::PodView;
 use std::collections::{HashMap, HashSet, VecDeque};
 use tokio::time::Instant;
@@ -68,13 +67,6 @@ pub struct ColdStartTracker {
     relisted: HashSet<String>,
 }
 
-fn condition_true(pod: &PodView, type_: &str) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.status == "True"))
-}
-
 fn containers_running(pod: &PodView) -> bool {
     let statuses = pod.container_statuses();
     !statuses.is_empty()
@@ -87,21 +79,13 @@ fn containers_running(pod: &PodView) -> bool {
 fn api_cold_start(pod: &PodView) -> Option<f64> {
     let created = pod.metadata.creation_timestamp.as_ref()?.0;
     let ready = pod
-        .status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Ready" && c.status == "True")?
+        .condition("Ready")
+        .filter(|c| c.status == "True")?
         .last_transition_time
         .as_ref()?
         .0;
     let secs = ready.duration_since(created).as_secs_f64();
     (secs >= 0.0).then_some(secs)
-}
-
-fn label<'a>(pod: &'a PodView, key: &str) -> Option<&'a str> {
-    pod.metadata.labels.as_ref()?.get(key).map(String::as_str)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -116,7 +100,7 @@ impl ColdStartTracker {
     pub fn observe(&mut self, pod: &PodView, live: bool, now: Instant) -> Option<Sample> {
         let uid = pod.metadata.uid.clone()?;
         let namespace = pod.metadata.namespace.clone()?;
-        let workload = label(pod, WORKLOAD_KEY)?.to_string();
+        let workload = pod.workload.clone()?;
         if !live {
             self.relisted.insert(uid.clone());
         }
@@ -129,13 +113,13 @@ impl ColdStartTracker {
         if track.counted {
             return None;
         }
-        if track.scheduled.is_none() && condition_true(pod, "PodScheduled") {
+        if track.scheduled.is_none() && pod.condition_true("PodScheduled") {
             track.scheduled = Some(now);
         }
         if track.started.is_none() && containers_running(pod) {
             track.started = Some(now);
         }
-        if !condition_true(pod, "Ready") {
+        if !pod.condition_true("Ready") {
             return None;
         }
         let (seconds, timing, phases) = match track.created {
@@ -151,7 +135,7 @@ impl ColdStartTracker {
         };
         track.counted = true;
         let sample = Sample {
-            mode: label(pod, MODE_KEY).unwrap_or("unknown").to_string(),
+            mode: pod.mode.map_or("unknown", Mode::as_label).to_string(),
             runtime_class: pod
                 .spec
                 .as_ref()

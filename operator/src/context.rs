@@ -8,11 +8,11 @@ use crate::error::Backoff;
 use crate::footprint::MemoryFigures;
 use crate::metrics::Metrics;
 use crate::pod_index::PodIndex;
+use crate::record_cache::RecordCache;
 use crate::runtimes::RuntimeConfig;
 use crate::views::{DeploymentView, PodView};
-use k8s_openapi::api::core::v1::{Event, Node, Service};
+use k8s_openapi::api::core::v1::{Event, Node};
 use k8s_openapi::api::node::v1::RuntimeClass;
-use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Client;
 use std::collections::HashMap;
@@ -25,8 +25,8 @@ pub struct Stores {
     pub runtime_classes: Store<RuntimeClass>,
     pub nodes: Store<Node>,
     pub deployments: Store<DeploymentView>,
-    /// Services are cached as metadata only: existence and the spec-hash annotation.
-    pub services: Store<PartialObjectMeta<Service>>,
+    /// Of Services only their existence and spec hash.
+    pub services: RecordCache<Option<u64>>,
     pub pods: Store<PodView>,
     /// `FailedCreatePodSandBox` Events only.
     pub sandbox_events: Store<Event>,

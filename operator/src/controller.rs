@@ -12,7 +12,6 @@ use crate::events::{self, EventType};
 use crate::failure::{detect, FailureRecord, SandboxFailure};
 use crate::footprint::image_size;
 use crate::generation_filter::GenerationFilter;
-use crate::labels;
 use crate::labels::FIELD_MANAGER;
 use crate::service::build_service;
 use crate::status::Measurements;
@@ -26,7 +25,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher::{self, Event};
@@ -47,7 +45,8 @@ fn now() -> Time {
 /// What a reconcile reads of a workload's world, from the caches.
 pub struct Observed {
     pub deployment: Option<Arc<DeploymentView>>,
-    pub service: Option<Arc<PartialObjectMeta<Service>>>,
+    /// The Service's spec hash (`Some(None)`: a Service without one).
+    pub service: Option<Option<u64>>,
     pub pods: Vec<Arc<PodView>>,
     /// Every node, taken once per reconcile for discovery and image sizes.
     pub nodes: Vec<Arc<Node>>,
@@ -63,19 +62,12 @@ fn observe(ctx: &Context, ns: &str, name: &str) -> Observed {
     Observed {
         nodes: ctx.stores.nodes.state(),
         deployment: ctx.stores.deployments.get(&ObjectRef::new(name).within(ns)),
-        service: ctx.stores.services.get(&ObjectRef::new(name).within(ns)),
+        service: ctx.stores.services.get(ns, name),
         pods: pod_names
             .iter()
             .filter_map(|p| ctx.stores.pods.get(&ObjectRef::new(p).within(ns)))
             .collect(),
     }
-}
-
-fn label_is(meta: &kube::api::ObjectMeta, key: &str, value: &str) -> bool {
-    meta.labels
-        .as_ref()
-        .and_then(|l| l.get(key))
-        .is_some_and(|v| v == value)
 }
 
 /// What the Wasm pods of the chosen RuntimeClass say, and when to look at them again.
@@ -103,7 +95,7 @@ fn wasm_evidence(
         .pods
         .iter()
         .map(Arc::as_ref)
-        .filter(|p| label_is(&p.metadata, labels::MODE_KEY, Mode::Wasm.as_label()))
+        .filter(|p| p.mode == Some(Mode::Wasm))
         .filter(|p| p.spec.as_ref().and_then(|s| s.runtime_class_name.as_deref()) == Some(rc))
         .collect();
     let ns = wl.namespace().unwrap_or_default();
@@ -181,7 +173,7 @@ fn measure(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Option<M
         .pods
         .iter()
         .map(Arc::as_ref)
-        .filter(|p| label_is(&p.metadata, labels::MODE_KEY, mode.as_label()))
+        .filter(|p| p.mode == Some(mode))
         .collect();
     let image_size_bytes = image_size(&pods, &observed.nodes);
     ctx.metrics
@@ -233,7 +225,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     // Observe.
     let observed = observe(ctx, &ns, &name);
     let cached_deployment = observed.deployment.clone();
-    let cached_service = observed.service.clone();
+    let cached_service = observed.service;
 
     // Decide.
     let (decision, recheck) = decide_for(wl, ctx, &observed);
@@ -245,8 +237,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
             what: "Deployment",
             source,
         })?;
-        let cached_meta = cached_deployment.as_deref().map(|d| &d.metadata);
-        if !drift::deployment_up_to_date(cached_meta, &desired.metadata, &ctx.applied) {
+        if !drift::deployment_up_to_date(cached_deployment.as_deref(), &desired.metadata, &ctx.applied) {
             let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
             let applied = api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
             ctx.applied.record(&ns, &name, applied.metadata.generation);
@@ -260,7 +251,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
                     what: "Service",
                     source,
                 })?;
-                if !drift::same_hash(cached_service.as_deref().map(|s| &s.metadata), &desired.metadata) {
+                if !drift::same_hash(cached_service.flatten(), &desired.metadata) {
                     api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
                 }
             }
@@ -393,13 +384,15 @@ pub async fn run(
 ) {
     let stores = ctx.stores.clone();
     // Deciding before the caches are full would fall back for runtimes not yet seen.
-    let synced = futures::try_join!(
-        stores.runtime_classes.wait_until_ready(),
-        stores.nodes.wait_until_ready(),
-        stores.deployments.wait_until_ready(),
+    let (synced, ()) = futures::join!(
+        futures::future::try_join5(
+            stores.runtime_classes.wait_until_ready(),
+            stores.nodes.wait_until_ready(),
+            stores.deployments.wait_until_ready(),
+            stores.pods.wait_until_ready(),
+            stores.sandbox_events.wait_until_ready(),
+        ),
         stores.services.wait_until_ready(),
-        stores.pods.wait_until_ready(),
-        stores.sandbox_events.wait_until_ready(),
     );
     if synced.is_err() {
         tracing::error!("a watch stopped before its first list; not starting the controller");

@@ -351,6 +351,13 @@ impl Mode {
             Mode::Pending => "pending",
         }
     }
+
+    /// The mode a label value names.
+    pub fn from_label(label: &str) -> Option<Mode> {
+        [Mode::Wasm, Mode::Container, Mode::Pending]
+            .into_iter()
+            .find(|m| m.as_label() == label)
+    }
 }
 
 /// Cold-start summary of the workload's pods.

@@ -7,6 +7,7 @@
 //! (Services have no generation: for them the hash alone decides.)
 
 use crate::labels::SPEC_HASH_KEY;
+use crate::views::DeploymentView;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -29,13 +30,16 @@ pub fn stamp<T: Serialize>(obj: &mut T, meta: impl Fn(&mut T) -> &mut ObjectMeta
     Ok(())
 }
 
-fn hash_of(meta: &ObjectMeta) -> Option<&str> {
-    meta.annotations.as_ref()?.get(SPEC_HASH_KEY).map(String::as_str)
+/// The hash an object carries; caches keep it as this number instead of the annotation.
+/// One that is not ours to read counts as none, so the object is written again.
+pub fn spec_hash(meta: &ObjectMeta) -> Option<u64> {
+    let hex = meta.annotations.as_ref()?.get(SPEC_HASH_KEY)?;
+    u64::from_str_radix(hex, 16).ok()
 }
 
 /// Whether the cached object carries the hash of what we would write.
-pub fn same_hash(observed: Option<&ObjectMeta>, desired: &ObjectMeta) -> bool {
-    observed.is_some_and(|o| hash_of(o).is_some() && hash_of(o) == hash_of(desired))
+pub fn same_hash(observed: Option<u64>, desired: &ObjectMeta) -> bool {
+    observed.is_some() && observed == spec_hash(desired)
 }
 
 /// The spec generations our own applies produced, per object (namespace, name).
@@ -75,13 +79,14 @@ impl AppliedGenerations {
 
 /// Whether the cached Deployment already is what we would write.
 pub fn deployment_up_to_date(
-    observed: Option<&ObjectMeta>,
+    observed: Option<&DeploymentView>,
     desired: &ObjectMeta,
     applied: &AppliedGenerations,
 ) -> bool {
     let Some(o) = observed else { return false };
-    let (ns, name) = (o.namespace.as_deref().unwrap_or(""), o.name.as_deref().unwrap_or(""));
-    same_hash(observed, desired) && !applied.edited_by_others(ns, name, o.generation)
+    let m = &o.metadata;
+    let (ns, name) = (m.namespace.as_deref().unwrap_or(""), m.name.as_deref().unwrap_or(""));
+    same_hash(o.spec_hash, desired) && !applied.edited_by_others(ns, name, m.generation)
 }
 
 #[cfg(test)]
@@ -96,6 +101,16 @@ mod tests {
             annotations: hash.map(|h| [(SPEC_HASH_KEY.to_string(), h.to_string())].into()),
             ..Default::default()
         }
+    }
+
+    /// A Deployment as the cache holds it.
+    fn cached(hash: Option<&str>, generation: Option<i64>) -> DeploymentView {
+        let mut d = DeploymentView {
+            metadata: meta(hash, generation),
+            ..Default::default()
+        };
+        d.take_spec_hash();
+        d
     }
 
     #[test]
@@ -113,44 +128,48 @@ mod tests {
             ..Default::default()
         };
         stamp(&mut c, |m| m).unwrap();
-        assert_ne!(hash_of(&a), hash_of(&c));
+        assert_ne!(spec_hash(&a), spec_hash(&c));
+        assert!(spec_hash(&a).is_some());
         assert_eq!(fnv1a(b"hello"), 0xa430d84680aabd0b, "FNV-1a reference value");
     }
 
     #[test]
     fn a_different_or_missing_hash_needs_a_write() {
-        let desired = meta(Some("h1"), None);
-        assert!(same_hash(Some(&meta(Some("h1"), Some(1))), &desired));
-        assert!(!same_hash(Some(&meta(Some("h2"), Some(1))), &desired));
-        assert!(!same_hash(Some(&meta(None, Some(1))), &desired));
+        let desired = meta(Some("00000000000000a1"), None);
+        let hash = |h| spec_hash(&meta(h, Some(1)));
+        assert!(same_hash(hash(Some("00000000000000a1")), &desired));
+        assert!(!same_hash(hash(Some("00000000000000a2")), &desired));
+        assert!(!same_hash(hash(None), &desired));
         assert!(!same_hash(None, &desired));
+        assert_eq!(hash(Some("not-hex")), None, "a hash we cannot read is no hash");
+        assert!(!same_hash(hash(Some("not-hex")), &meta(Some("not-hex"), None)));
     }
 
     #[test]
     fn a_spec_generation_we_did_not_write_is_a_hand_edit() {
         let applied = AppliedGenerations::default();
-        let desired = meta(Some("h"), None);
+        let desired = meta(Some("ab"), None);
         assert!(
-            deployment_up_to_date(Some(&meta(Some("h"), Some(3))), &desired, &applied),
+            deployment_up_to_date(Some(&cached(Some("ab"), Some(3))), &desired, &applied),
             "nothing recorded yet"
         );
         applied.record("ns", "d", Some(3));
         assert!(deployment_up_to_date(
-            Some(&meta(Some("h"), Some(3))),
+            Some(&cached(Some("ab"), Some(3))),
             &desired,
             &applied
         ));
         assert!(
-            deployment_up_to_date(Some(&meta(Some("h"), Some(2))), &desired, &applied),
+            deployment_up_to_date(Some(&cached(Some("ab"), Some(2))), &desired, &applied),
             "our write not echoed yet"
         );
         assert!(
-            !deployment_up_to_date(Some(&meta(Some("h"), Some(4))), &desired, &applied),
+            !deployment_up_to_date(Some(&cached(Some("ab"), Some(4))), &desired, &applied),
             "someone edited the spec"
         );
         applied.forget("ns", "d");
         assert!(deployment_up_to_date(
-            Some(&meta(Some("h"), Some(4))),
+            Some(&cached(Some("ab"), Some(4))),
             &desired,
             &applied
         ));

@@ -37,13 +37,6 @@ pub struct SandboxFailure {
     pub message: String,
 }
 
-fn is_ready(pod: &PodView) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
 /// The failure category of a waiting container reason, if it is one that falling back can cure.
 /// `CreateContainerConfigError` is not: the fallback has the same (broken) configuration.
 pub fn waiting_reason_category(waiting: &str) -> Option<&'static str> {
@@ -93,7 +86,7 @@ pub fn detect(pods: &[&PodView], sandbox: &[SandboxFailure], now: Timestamp, sta
                 };
             }
         }
-        if is_ready(pod) {
+        if pod.condition_true("Ready") {
             continue;
         }
         let Some(created) = pod.metadata.creation_timestamp.as_ref().map(|t| t.0) else {

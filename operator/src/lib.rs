@@ -21,6 +21,7 @@ pub mod leader;
 pub mod metrics;
 pub mod pod_index;
 pub mod rbac;
+pub mod record_cache;
 pub mod runtimes;
 pub mod scheduling;
 pub mod service;

@@ -1,23 +1,25 @@
 //! Which pods belong to which workload, kept beside the pod cache so a reconcile finds its
 //! workload's pods without scanning every pod.
 
-use crate::labels::WORKLOAD_KEY;
 use crate::views::PodView;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 type WorkloadKey = (String, String);
+/// Sorted pod names: a workload has a few, and a `BTreeSet` would allocate a node of 11 slots
+/// even for one.
+type PodNames = Vec<Box<str>>;
 
 #[derive(Debug, Default)]
 pub struct PodIndex {
-    by_workload: HashMap<WorkloadKey, BTreeSet<String>>,
+    by_workload: HashMap<WorkloadKey, PodNames>,
     /// Built during a re-list, swapped in when it completes (as the reflector's store does).
-    relisting: Option<HashMap<WorkloadKey, BTreeSet<String>>>,
+    relisting: Option<HashMap<WorkloadKey, PodNames>>,
 }
 
 fn key(pod: &PodView) -> Option<(WorkloadKey, String)> {
     let ns = pod.metadata.namespace.clone()?;
     let name = pod.metadata.name.clone()?;
-    let workload = pod.metadata.labels.as_ref()?.get(WORKLOAD_KEY)?.clone();
+    let workload = pod.workload.clone()?;
     Some(((ns, workload), name))
 }
 
@@ -25,14 +27,17 @@ impl PodIndex {
     pub fn insert(&mut self, pod: &PodView) {
         if let Some((k, name)) = key(pod) {
             let map = self.relisting.as_mut().unwrap_or(&mut self.by_workload);
-            map.entry(k).or_default().insert(name);
+            let names = map.entry(k).or_default();
+            if let Err(at) = names.binary_search_by(|n| n.as_ref().cmp(name.as_str())) {
+                names.insert(at, name.into());
+            }
         }
     }
 
     pub fn remove(&mut self, pod: &PodView) {
         if let Some((k, name)) = key(pod) {
             if let Some(set) = self.by_workload.get_mut(&k) {
-                set.remove(&name);
+                set.retain(|n| n.as_ref() != name);
                 if set.is_empty() {
                     self.by_workload.remove(&k);
                 }
@@ -54,7 +59,7 @@ impl PodIndex {
     pub fn pods_of(&self, namespace: &str, workload: &str) -> Vec<String> {
         self.by_workload
             .get(&(namespace.to_string(), workload.to_string()))
-            .map(|s| s.iter().cloned().collect())
+            .map(|s| s.iter().map(|n| n.to_string()).collect())
             .unwrap_or_default()
     }
 }
@@ -70,6 +75,7 @@ mod tests {
         idx.insert(&pod("a", "hello", "wasm", true, true, true));
         idx.insert(&pod("b", "hello", "wasm", true, true, true));
         idx.insert(&pod("c", "other", "container", true, true, true));
+        idx.insert(&pod("a", "hello", "wasm", true, true, false));
         assert_eq!(idx.pods_of("demo", "hello"), ["a", "b"]);
         idx.remove(&pod("a", "hello", "wasm", true, true, true));
         assert_eq!(idx.pods_of("demo", "hello"), ["b"]);

@@ -3,11 +3,11 @@
 use crate::crd::{FallbackPolicy, FallbackSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec, WorkloadPort};
 use crate::discovery::Chosen;
 use crate::runtimes::Candidate;
-use crate::views::{ContainerStatusView, PodSpecView, PodStatusView, PodView};
-use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateRunning, ContainerStateWaiting, Node, NodeCondition, NodeSpec, NodeStatus,
-    PodCondition, Taint, Toleration,
+use crate::views::{
+    ContainerStateView, ContainerStatusView, PodConditionView, PodSpecView, PodStatusView, PodView, StateRunningView,
+    StateWaitingView,
 };
+use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeSpec, NodeStatus, Taint, Toleration};
 use k8s_openapi::api::node::v1::{RuntimeClass, Scheduling};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use std::collections::BTreeMap;
@@ -131,12 +131,15 @@ pub fn workload(name: &str, namespace: &str) -> WasmWorkload {
 
 /// A pod of a workload in the given state; Wasm pods run with RuntimeClass `spin`.
 pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: bool, ready: bool) -> PodView {
-    let cond = |type_: &str, ok: bool| PodCondition {
+    let cond = |type_: &str, ok: bool| PodConditionView {
         type_: type_.into(),
         status: if ok { "True" } else { "False" }.into(),
         ..Default::default()
     };
+    // Labels as the API serves them, and the fields the cache keeps of them.
     PodView {
+        workload: Some(workload.into()),
+        mode: crate::crd::Mode::from_label(mode),
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some("demo".into()),
@@ -154,13 +157,12 @@ pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: boo
                 vec![ContainerStatusView {
                     name: "app".into(),
                     ready,
-                    state: Some(ContainerState {
-                        running: running.then(ContainerStateRunning::default),
-                        waiting: (!running).then(|| ContainerStateWaiting {
+                    state: Some(ContainerStateView {
+                        running: running.then(StateRunningView::default),
+                        waiting: (!running).then(|| StateWaitingView {
                             reason: Some("ContainerCreating".into()),
                             message: None,
                         }),
-                        terminated: None,
                     }),
                     ..Default::default()
                 }]
@@ -196,8 +198,8 @@ pub fn set_waiting(pod: &mut PodView, reason: &str, message: &str) {
             ..Default::default()
         });
     }
-    statuses[0].state = Some(ContainerState {
-        waiting: Some(ContainerStateWaiting {
+    statuses[0].state = Some(ContainerStateView {
+        waiting: Some(StateWaitingView {
             reason: Some(reason.into()),
             message: Some(message.into()),
         }),

@@ -3,9 +3,10 @@
 //! k8s-openapi type (a `Pod` is 2.2 KB before any of its contents, a `Deployment` 2.4 KB).
 //! Field names and shapes follow the full types, so code reads them the same way.
 
+use crate::crd::Mode;
+use crate::labels::{MODE_KEY, WORKLOAD_KEY};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
-use k8s_openapi::api::core::v1::{ContainerState, PodCondition};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::NamespaceResourceScope;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,38 @@ pub struct PodSpecView {
     pub runtime_class_name: Option<String>,
 }
 
+/// A pod condition without its reason, message and probe time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodConditionView {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+}
+
+/// A running container: only that it runs is read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateRunningView {}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateWaitingView {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A container's state, without the terminated details nobody reads.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerStateView {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<StateRunningView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<StateWaitingView>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerStatusView {
     pub name: String,
@@ -29,14 +62,14 @@ pub struct ContainerStatusView {
     #[serde(default)]
     pub ready: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<ContainerState>,
+    pub state: Option<ContainerStateView>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodStatusView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<Vec<PodCondition>>,
+    pub conditions: Option<Vec<PodConditionView>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_statuses: Option<Vec<ContainerStatusView>>,
 }
@@ -49,9 +82,37 @@ pub struct PodView {
     pub spec: Option<PodSpecView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<PodStatusView>,
+    /// The workload label, kept as a field once the cache drops the label map (a map costs a
+    /// node of half a kilobyte even for two entries).
+    #[serde(skip)]
+    pub workload: Option<String>,
+    /// The mode label, likewise.
+    #[serde(skip)]
+    pub mode: Option<Mode>,
 }
 
 impl PodView {
+    /// Keep the operator's labels as fields and drop the label map.
+    pub fn take_labels(&mut self) {
+        let labels = self.metadata.labels.take().unwrap_or_default();
+        self.workload = labels.get(WORKLOAD_KEY).cloned();
+        self.mode = labels.get(MODE_KEY).and_then(|m| Mode::from_label(m));
+    }
+
+    /// Whether the pod's condition of this type is True.
+    pub fn condition_true(&self, type_: &str) -> bool {
+        self.condition(type_).is_some_and(|c| c.status == "True")
+    }
+
+    pub fn condition(&self, type_: &str) -> Option<&PodConditionView> {
+        self.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == type_)
+    }
+
     /// The container statuses, empty when the pod has none yet.
     pub fn container_statuses(&self) -> &[ContainerStatusView] {
         self.status
@@ -83,9 +144,24 @@ pub struct DeploymentView {
     pub spec: Option<DeploymentSpecView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<DeploymentStatus>,
+    /// The spec-hash annotation, kept as a number once the cache drops the annotation.
+    #[serde(skip)]
+    pub spec_hash: Option<u64>,
 }
 
 impl DeploymentView {
+    /// Keep the spec-hash annotation as a number, and the annotation map only if anything
+    /// else is left in it.
+    pub fn take_spec_hash(&mut self) {
+        self.spec_hash = crate::drift::spec_hash(&self.metadata);
+        if let Some(a) = self.metadata.annotations.as_mut() {
+            a.remove(crate::labels::SPEC_HASH_KEY);
+            if a.is_empty() {
+                self.metadata.annotations = None;
+            }
+        }
+    }
+
     /// The RuntimeClass the Deployment's pods are created with.
     pub fn runtime_class_name(&self) -> Option<&str> {
         self.spec
@@ -101,7 +177,7 @@ impl DeploymentView {
 
 impl From<&Deployment> for DeploymentView {
     fn from(d: &Deployment) -> Self {
-        DeploymentView {
+        let mut view = DeploymentView {
             metadata: d.metadata.clone(),
             spec: d.spec.as_ref().map(|s| DeploymentSpecView {
                 replicas: s.replicas,
@@ -113,7 +189,10 @@ impl From<&Deployment> for DeploymentView {
                 }),
             }),
             status: d.status.clone(),
-        }
+            spec_hash: None,
+        };
+        view.take_spec_hash();
+        view
     }
 }
 
@@ -155,13 +234,17 @@ mod tests {
     fn views_read_full_objects_and_address_the_same_api() {
         let pod: PodView = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "p", "namespace": "demo"},
+            "metadata": {"name": "p", "namespace": "demo", "labels": {"wasm-operator.dev/workload": "w", "wasm-operator.dev/mode": "wasm"}},
             "spec": {"nodeName": "n1", "runtimeClassName": "spin", "containers": [{"name": "app", "image": "x"}]},
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "reason": "r", "message": "m"}],
                        "containerStatuses": [{"name": "app", "image": "x:1", "imageID": "x@sha256:1", "ready": true, "restartCount": 0,
                                               "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}
         }))
         .unwrap();
+        let mut pod = pod;
+        pod.take_labels();
+        assert_eq!((pod.workload.as_deref(), pod.mode), (Some("w"), Some(Mode::Wasm)));
+        assert!(pod.condition_true("Ready") && !pod.condition_true("PodScheduled"));
         assert_eq!(pod.spec.as_ref().unwrap().runtime_class_name.as_deref(), Some("spin"));
         let cs = &pod.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0];
         assert_eq!((cs.image.as_str(), cs.image_id.as_str()), ("x:1", "x@sha256:1"));
@@ -177,7 +260,7 @@ mod tests {
     #[test]
     fn a_deployment_view_keeps_what_the_reconcile_reads() {
         let d: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": "d", "generation": 3, "annotations": {"wasm-operator.dev/spec-hash": "h"}},
+            "metadata": {"name": "d", "generation": 3, "annotations": {"wasm-operator.dev/spec-hash": "000000000000000a"}},
             "spec": {"replicas": 2, "selector": {}, "template": {"spec": {"runtimeClassName": "spin", "containers": []}}},
             "status": {"observedGeneration": 3, "readyReplicas": 2}
         }))
@@ -186,7 +269,9 @@ mod tests {
         assert_eq!(v.runtime_class_name(), Some("spin"));
         assert_eq!(v.spec.as_ref().unwrap().replicas, Some(2));
         assert_eq!(v.metadata.generation, Some(3));
-        let parsed: DeploymentView = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
+        assert_eq!((v.spec_hash, v.metadata.annotations.as_ref()), (Some(10), None));
+        let mut parsed: DeploymentView = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
+        parsed.take_spec_hash();
         assert_eq!(parsed, v, "a watch event parses into the same view");
     }
 }

@@ -8,6 +8,7 @@ use crate::footprint::MemoryFigures;
 use crate::labels;
 use crate::metrics::Metrics;
 use crate::pod_index::PodIndex;
+use crate::record_cache::RecordCache;
 use crate::runtimes::RuntimeConfig;
 use crate::views::{DeploymentView, PodView};
 use futures::channel::mpsc::UnboundedSender;
@@ -60,14 +61,10 @@ pub fn affected(
     }
 }
 
-/// The workload that controls an owned object, from its controller ownerReference.
-/// The workload an object the operator made belongs to, from its workload label (owned watches
-/// are label-selected, and caches drop ownerReferences).
-fn workload_of<K: Resource>(obj: &K) -> Option<ObjectRef<WasmWorkload>> {
-    let meta = obj.meta();
-    let ns = meta.namespace.as_deref()?;
-    let workload = meta.labels.as_ref()?.get(labels::WORKLOAD_KEY)?;
-    Some(ObjectRef::new(workload).within(ns))
+/// The workload a cached pod belongs to, from its workload label.
+fn workload_of(pod: &PodView) -> Option<ObjectRef<WasmWorkload>> {
+    let ns = pod.metadata.namespace.as_deref()?;
+    Some(ObjectRef::new(pod.workload.as_deref()?).within(ns))
 }
 
 /// What of a node decides usability: labels, taints, cordon and readiness. Heartbeats that
@@ -172,36 +169,28 @@ fn prune_meta(m: &mut ObjectMeta) {
     }
 }
 
-/// Deployments and Services are found by name and judged by their annotations and generation:
-/// their labels (a map node of hundreds of bytes), uid and resourceVersion are not kept.
-fn prune_owned_meta(m: &mut ObjectMeta) {
+/// Of a pod's labels only the operator's are read (kept as fields), and of its conditions only
+/// PodScheduled and Ready.
+fn prune_pod(pod: &mut PodView) {
+    prune_meta(&mut pod.metadata);
+    pod.take_labels();
+    pod.metadata.generate_name = None;
+    pod.metadata.resource_version = None;
+    if let Some(cs) = pod.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+        cs.retain(|c| c.type_ == "Ready" || c.type_ == "PodScheduled");
+    }
+}
+
+/// Deployments are found by name and judged by their spec hash and generation: their labels
+/// (a map node of hundreds of bytes), uid and resourceVersion are not kept.
+fn prune_deployment(d: &mut DeploymentView) {
+    let m = &mut d.metadata;
     prune_meta(m);
     m.labels = None;
     m.uid = None;
     m.resource_version = None;
     m.creation_timestamp = None;
-}
-
-/// Of a pod's labels only the operator's are read, and of its conditions only PodScheduled
-/// and Ready.
-fn prune_pod(pod: &mut PodView) {
-    prune_meta(&mut pod.metadata);
-    if let Some(l) = pod.metadata.labels.as_mut() {
-        l.retain(|k, _| k == labels::WORKLOAD_KEY || k == labels::MODE_KEY);
-    }
-    pod.metadata.generate_name = None;
-    if let Some(cs) = pod.status.as_mut().and_then(|s| s.conditions.as_mut()) {
-        cs.retain(|c| c.type_ == "Ready" || c.type_ == "PodScheduled");
-        for c in cs.iter_mut() {
-            c.message = None;
-            c.reason = None;
-            c.last_probe_time = None;
-        }
-    }
-}
-
-fn prune_deployment(d: &mut DeploymentView) {
-    prune_owned_meta(&mut d.metadata);
+    d.take_spec_hash();
     if let Some(st) = d.status.as_mut() {
         st.conditions = None;
     }
@@ -339,16 +328,19 @@ pub fn start(
         prune_deployment,
     );
     spawn_watch("Deployment", dstream, owned_triggers, tx.clone());
-    // Services as metadata only: the reconcile needs their existence and spec-hash annotation.
-    let (services, writer) = reflector::store();
-    let sstream = watcher::watcher(scoped::<PartialObjectMeta<Service>>(&client, namespace), owned)
-        .default_backoff()
-        .modify(|s: &mut PartialObjectMeta<Service>| {
-            prune_owned_meta(&mut s.metadata);
-            s.types = None;
-        })
-        .reflect(writer);
-    spawn_watch("Service", sstream, owned_triggers, tx.clone());
+    // Services as metadata only, and of that only the spec hash is kept.
+    let services = RecordCache::default();
+    let cache = services.clone();
+    let sstream = watcher::watcher(scoped::<PartialObjectMeta<Service>>(&client, namespace), owned).default_backoff();
+    spawn_watch(
+        "Service",
+        sstream,
+        move |event| {
+            cache.apply(&event, |s| crate::drift::spec_hash(&s.metadata));
+            owned_triggers(event)
+        },
+        tx.clone(),
+    );
 
     let any = watcher::Config::default().any_semantic();
     let (runtime_classes, rstream) = reflect(
@@ -514,14 +506,20 @@ mod tests {
             .conditions
             .as_mut()
             .unwrap()
-            .push(k8s_openapi::api::core::v1::PodCondition {
+            .push(crate::views::PodConditionView {
                 type_: "Initialized".into(),
                 status: "True".into(),
                 ..Default::default()
             });
+        m.resource_version = Some("9".into());
+        (p.workload, p.mode) = (None, None);
         prune_pod(&mut p);
-        let labels: Vec<&String> = p.metadata.labels.as_ref().unwrap().keys().collect();
-        assert_eq!(labels, [labels::MODE_KEY, labels::WORKLOAD_KEY]);
+        assert!(p.metadata.labels.is_none() && p.metadata.resource_version.is_none());
+        assert_eq!(
+            (p.workload.as_deref(), p.mode),
+            (Some("hello"), Some(crate::crd::Mode::Wasm))
+        );
+        assert_eq!(workload_of(&p), Some(ObjectRef::new("hello").within("demo")));
         assert_eq!(p.metadata.annotations, Some(Default::default()));
         assert!(p.metadata.managed_fields.is_none() && p.metadata.owner_references.is_none());
         let conditions = p.status.unwrap().conditions.unwrap();
@@ -533,10 +531,14 @@ mod tests {
     fn cached_deployments_keep_our_annotations_only() {
         let mut d = DeploymentView::default();
         d.metadata.annotations = Some(
-            [("deployment.kubernetes.io/revision", "3"), (labels::SPEC_HASH_KEY, "h")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            [
+                ("deployment.kubernetes.io/revision", "3"),
+                (labels::SPEC_HASH_KEY, "00000000000000ff"),
+                (crate::failure::FAILURE_ANNOTATION, "{}"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         );
         d.metadata.managed_fields = Some(vec![Default::default()]);
         d.metadata.labels = Some(labels::common_labels("hello", "wasm"));
@@ -547,9 +549,10 @@ mod tests {
             ..Default::default()
         });
         prune_deployment(&mut d);
+        assert_eq!(d.spec_hash, Some(0xff), "the hash is kept as a number");
         assert_eq!(
             d.metadata.annotations.unwrap().keys().collect::<Vec<_>>(),
-            [labels::SPEC_HASH_KEY]
+            [crate::failure::FAILURE_ANNOTATION]
         );
         assert!(d.metadata.managed_fields.is_none());
         assert!(d.metadata.labels.is_none() && d.metadata.uid.is_none() && d.metadata.resource_version.is_none());
