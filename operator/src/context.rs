@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::pod_index::PodIndex;
 use crate::record_cache::RecordCache;
 use crate::runtimes::RuntimeConfig;
-use crate::views::{DeploymentView, PodView};
+use crate::views::{CachedDeployment, PodView};
 use k8s_openapi::api::core::v1::{Event, Node};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -24,7 +24,7 @@ use std::time::Duration;
 pub struct Stores {
     pub runtime_classes: Store<RuntimeClass>,
     pub nodes: Store<Node>,
-    pub deployments: Store<DeploymentView>,
+    pub deployments: RecordCache<CachedDeployment>,
     /// Of Services only their existence and spec hash.
     pub services: RecordCache<Option<u64>>,
     pub pods: Store<PodView>,

@@ -9,14 +9,14 @@ use crate::deployment::build_deployment;
 use crate::discovery::{nodes_per_runtime_class, resolve, Chosen, WorkloadPlacement};
 use crate::error::Error;
 use crate::events::{self, EventType};
-use crate::failure::{detect, FailureRecord, SandboxFailure};
+use crate::failure::{detect, SandboxFailure};
 use crate::footprint::image_size;
 use crate::generation_filter::GenerationFilter;
 use crate::labels::FIELD_MANAGER;
 use crate::service::build_service;
 use crate::status::Measurements;
 use crate::status::{compute_status, READY};
-use crate::views::{DeploymentView, PodView};
+use crate::views::{CachedDeployment, DeploymentView, PodView};
 use crate::watches::{affected, Trigger};
 use crate::{drift, status};
 use futures::channel::mpsc::UnboundedReceiver;
@@ -44,7 +44,7 @@ fn now() -> Time {
 
 /// What a reconcile reads of a workload's world, from the caches.
 pub struct Observed {
-    pub deployment: Option<Arc<DeploymentView>>,
+    pub deployment: Option<CachedDeployment>,
     /// The Service's spec hash (`Some(None)`: a Service without one).
     pub service: Option<Option<u64>>,
     pub pods: Vec<Arc<PodView>>,
@@ -61,7 +61,7 @@ fn observe(ctx: &Context, ns: &str, name: &str) -> Observed {
         .pods_of(ns, name);
     Observed {
         nodes: ctx.stores.nodes.state(),
-        deployment: ctx.stores.deployments.get(&ObjectRef::new(name).within(ns)),
+        deployment: ctx.stores.deployments.get(ns, name),
         service: ctx.stores.services.get(ns, name),
         pods: pod_names
             .iter()
@@ -77,10 +77,10 @@ fn wasm_evidence(
     observed: &Observed,
     chosen: &Chosen,
 ) -> (WasmEvidence, Option<Duration>) {
-    let deployment = observed.deployment.as_deref();
-    let remembered = deployment.and_then(|d| FailureRecord::from_annotations(d.metadata.annotations.as_ref()));
+    let deployment = observed.deployment.as_ref();
+    let remembered = deployment.and_then(|d| d.failure.as_deref().cloned());
     let rc = chosen.candidate.runtime_class.as_str();
-    let template_rc = deployment.and_then(DeploymentView::runtime_class_name);
+    let template_rc = deployment.and_then(|d| d.runtime_class_name.as_deref());
     // Only the pods of a Wasm rollout with this RuntimeClass say anything about it.
     if template_rc != Some(rc) {
         return (
@@ -224,24 +224,24 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
 
     // Observe.
     let observed = observe(ctx, &ns, &name);
-    let cached_deployment = observed.deployment.clone();
     let cached_service = observed.service;
 
     // Decide.
     let (decision, recheck) = decide_for(wl, ctx, &observed);
 
     // Build and apply the children.
-    let mut deployment = cached_deployment.as_deref().cloned();
+    let mut deployment = observed.deployment.clone();
     if let Some(mut desired) = build_deployment(wl, &decision) {
         drift::stamp(&mut desired, |d| &mut d.metadata).map_err(|source| Error::Serialize {
             what: "Deployment",
             source,
         })?;
-        if !drift::deployment_up_to_date(cached_deployment.as_deref(), &desired.metadata, &ctx.applied) {
+        let cached = observed.deployment.as_ref();
+        if !drift::deployment_up_to_date((&ns, &name), cached, &desired.metadata, &ctx.applied) {
             let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
             let applied = api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
             ctx.applied.record(&ns, &name, applied.metadata.generation);
-            deployment = Some(DeploymentView::from(&applied));
+            deployment = Some(CachedDeployment::from(&DeploymentView::from(&applied)));
         }
         let mode = decision.mode().map(Mode::as_label).unwrap_or_default();
         let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
@@ -384,14 +384,14 @@ pub async fn run(
 ) {
     let stores = ctx.stores.clone();
     // Deciding before the caches are full would fall back for runtimes not yet seen.
-    let (synced, ()) = futures::join!(
-        futures::future::try_join5(
+    let (synced, (), ()) = futures::join!(
+        futures::future::try_join4(
             stores.runtime_classes.wait_until_ready(),
             stores.nodes.wait_until_ready(),
-            stores.deployments.wait_until_ready(),
             stores.pods.wait_until_ready(),
             stores.sandbox_events.wait_until_ready(),
         ),
+        stores.deployments.wait_until_ready(),
         stores.services.wait_until_ready(),
     );
     if synced.is_err() {

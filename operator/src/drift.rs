@@ -7,7 +7,7 @@
 //! (Services have no generation: for them the hash alone decides.)
 
 use crate::labels::SPEC_HASH_KEY;
-use crate::views::DeploymentView;
+use crate::views::CachedDeployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -77,21 +77,21 @@ impl AppliedGenerations {
     }
 }
 
-/// Whether the cached Deployment already is what we would write.
+/// Whether the cached Deployment `namespace/name` already is what we would write.
 pub fn deployment_up_to_date(
-    observed: Option<&DeploymentView>,
+    (namespace, name): (&str, &str),
+    observed: Option<&CachedDeployment>,
     desired: &ObjectMeta,
     applied: &AppliedGenerations,
 ) -> bool {
     let Some(o) = observed else { return false };
-    let m = &o.metadata;
-    let (ns, name) = (m.namespace.as_deref().unwrap_or(""), m.name.as_deref().unwrap_or(""));
-    same_hash(o.spec_hash, desired) && !applied.edited_by_others(ns, name, m.generation)
+    same_hash(o.spec_hash, desired) && !applied.edited_by_others(namespace, name, o.generation)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::views::DeploymentView;
 
     fn meta(hash: Option<&str>, generation: Option<i64>) -> ObjectMeta {
         ObjectMeta {
@@ -104,13 +104,11 @@ mod tests {
     }
 
     /// A Deployment as the cache holds it.
-    fn cached(hash: Option<&str>, generation: Option<i64>) -> DeploymentView {
-        let mut d = DeploymentView {
+    fn cached(hash: Option<&str>, generation: Option<i64>) -> CachedDeployment {
+        CachedDeployment::from(&DeploymentView {
             metadata: meta(hash, generation),
             ..Default::default()
-        };
-        d.take_spec_hash();
-        d
+        })
     }
 
     #[test]
@@ -150,25 +148,27 @@ mod tests {
         let applied = AppliedGenerations::default();
         let desired = meta(Some("ab"), None);
         assert!(
-            deployment_up_to_date(Some(&cached(Some("ab"), Some(3))), &desired, &applied),
+            deployment_up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(3))), &desired, &applied),
             "nothing recorded yet"
         );
         applied.record("ns", "d", Some(3));
         assert!(deployment_up_to_date(
+            ("ns", "d"),
             Some(&cached(Some("ab"), Some(3))),
             &desired,
             &applied
         ));
         assert!(
-            deployment_up_to_date(Some(&cached(Some("ab"), Some(2))), &desired, &applied),
+            deployment_up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(2))), &desired, &applied),
             "our write not echoed yet"
         );
         assert!(
-            !deployment_up_to_date(Some(&cached(Some("ab"), Some(4))), &desired, &applied),
+            !deployment_up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(4))), &desired, &applied),
             "someone edited the spec"
         );
         applied.forget("ns", "d");
         assert!(deployment_up_to_date(
+            ("ns", "d"),
             Some(&cached(Some("ab"), Some(4))),
             &desired,
             &applied

@@ -5,7 +5,7 @@
 use crate::crd::{ColdStartStatus, FootprintStatus, Mode, WasmWorkload, WasmWorkloadStatus};
 use crate::decide::{reason, Decision};
 use crate::labels;
-use crate::views::DeploymentView;
+use crate::views::CachedDeployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
@@ -34,12 +34,12 @@ struct Rollout {
     done: bool,
 }
 
-fn rollout(deployment: Option<&DeploymentView>, desired: i32) -> Rollout {
+fn rollout(deployment: Option<&CachedDeployment>, desired: i32) -> Rollout {
     let Some(d) = deployment else {
         return Rollout::default();
     };
     let st = d.status.clone().unwrap_or_default();
-    let generation = d.metadata.generation.unwrap_or(0);
+    let generation = d.generation.unwrap_or(0);
     let replicas = st.replicas.unwrap_or(0);
     let ready = st.ready_replicas.unwrap_or(0);
     let updated = st.updated_replicas.unwrap_or(0);
@@ -80,7 +80,7 @@ fn carry_transition_times(previous: &[Condition], mut next: Vec<Condition>) -> V
 pub fn compute_status(
     wl: &WasmWorkload,
     decision: &Decision,
-    deployment: Option<&DeploymentView>,
+    deployment: Option<&CachedDeployment>,
     now: &Time,
     measured: Measurements,
 ) -> WasmWorkloadStatus {
@@ -192,9 +192,11 @@ mod tests {
         Time(Timestamp::from_second(secs).unwrap())
     }
 
-    fn deployment(generation: i64, observed: i64, replicas: i32, ready: i32, updated: i32) -> DeploymentView {
-        let mut d = DeploymentView::default();
-        d.metadata.generation = Some(generation);
+    fn deployment(generation: i64, observed: i64, replicas: i32, ready: i32, updated: i32) -> CachedDeployment {
+        let mut d = CachedDeployment {
+            generation: Some(generation),
+            ..Default::default()
+        };
         d.status = Some(DeploymentStatus {
             observed_generation: Some(observed),
             replicas: Some(replicas),

@@ -4,6 +4,7 @@
 //! Field names and shapes follow the full types, so code reads them the same way.
 
 use crate::crd::Mode;
+use crate::failure::FailureRecord;
 use crate::labels::{MODE_KEY, WORKLOAD_KEY};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -144,24 +145,9 @@ pub struct DeploymentView {
     pub spec: Option<DeploymentSpecView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<DeploymentStatus>,
-    /// The spec-hash annotation, kept as a number once the cache drops the annotation.
-    #[serde(skip)]
-    pub spec_hash: Option<u64>,
 }
 
 impl DeploymentView {
-    /// Keep the spec-hash annotation as a number, and the annotation map only if anything
-    /// else is left in it.
-    pub fn take_spec_hash(&mut self) {
-        self.spec_hash = crate::drift::spec_hash(&self.metadata);
-        if let Some(a) = self.metadata.annotations.as_mut() {
-            a.remove(crate::labels::SPEC_HASH_KEY);
-            if a.is_empty() {
-                self.metadata.annotations = None;
-            }
-        }
-    }
-
     /// The RuntimeClass the Deployment's pods are created with.
     pub fn runtime_class_name(&self) -> Option<&str> {
         self.spec
@@ -177,7 +163,7 @@ impl DeploymentView {
 
 impl From<&Deployment> for DeploymentView {
     fn from(d: &Deployment) -> Self {
-        let mut view = DeploymentView {
+        DeploymentView {
             metadata: d.metadata.clone(),
             spec: d.spec.as_ref().map(|s| DeploymentSpecView {
                 replicas: s.replicas,
@@ -189,10 +175,38 @@ impl From<&Deployment> for DeploymentView {
                 }),
             }),
             status: d.status.clone(),
-            spec_hash: None,
-        };
-        view.take_spec_hash();
-        view
+        }
+    }
+}
+
+/// A Deployment as the cache keeps it: no metadata map or string the reconcile does not read
+/// (it is found by its name, which is its workload's).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CachedDeployment {
+    pub generation: Option<i64>,
+    /// The spec-hash annotation, as a number.
+    pub spec_hash: Option<u64>,
+    /// The Wasm failure the Deployment remembers, parsed once.
+    pub failure: Option<Box<FailureRecord>>,
+    pub replicas: Option<i32>,
+    pub runtime_class_name: Option<Box<str>>,
+    /// Rollout status without its conditions.
+    pub status: Option<DeploymentStatus>,
+}
+
+impl From<&DeploymentView> for CachedDeployment {
+    fn from(d: &DeploymentView) -> Self {
+        CachedDeployment {
+            generation: d.metadata.generation,
+            spec_hash: crate::drift::spec_hash(&d.metadata),
+            failure: FailureRecord::from_annotations(d.metadata.annotations.as_ref()).map(Box::new),
+            replicas: d.spec.as_ref().and_then(|s| s.replicas),
+            runtime_class_name: d.runtime_class_name().map(Box::from),
+            status: d.status.as_ref().map(|st| DeploymentStatus {
+                conditions: None,
+                ..st.clone()
+            }),
+        }
     }
 }
 
@@ -262,16 +276,21 @@ mod tests {
         let d: Deployment = serde_json::from_value(json!({
             "metadata": {"name": "d", "generation": 3, "annotations": {"wasm-operator.dev/spec-hash": "000000000000000a"}},
             "spec": {"replicas": 2, "selector": {}, "template": {"spec": {"runtimeClassName": "spin", "containers": []}}},
-            "status": {"observedGeneration": 3, "readyReplicas": 2}
+            "status": {"observedGeneration": 3, "readyReplicas": 2, "conditions": [{"type": "Available", "status": "True"}]}
         }))
         .unwrap();
         let v = DeploymentView::from(&d);
         assert_eq!(v.runtime_class_name(), Some("spin"));
         assert_eq!(v.spec.as_ref().unwrap().replicas, Some(2));
         assert_eq!(v.metadata.generation, Some(3));
-        assert_eq!((v.spec_hash, v.metadata.annotations.as_ref()), (Some(10), None));
-        let mut parsed: DeploymentView = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
-        parsed.take_spec_hash();
+        let parsed: DeploymentView = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
         assert_eq!(parsed, v, "a watch event parses into the same view");
+        let cached = CachedDeployment::from(&v);
+        assert_eq!(
+            (cached.generation, cached.spec_hash, cached.replicas),
+            (Some(3), Some(10), Some(2))
+        );
+        assert_eq!(cached.runtime_class_name.as_deref(), Some("spin"));
+        assert!(cached.failure.is_none() && cached.status.unwrap().conditions.is_none());
     }
 }

@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::pod_index::PodIndex;
 use crate::record_cache::RecordCache;
 use crate::runtimes::RuntimeConfig;
-use crate::views::{DeploymentView, PodView};
+use crate::views::{CachedDeployment, DeploymentView, PodView};
 use futures::channel::mpsc::UnboundedSender;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, NodeStatus, Service};
@@ -181,21 +181,6 @@ fn prune_pod(pod: &mut PodView) {
     }
 }
 
-/// Deployments are found by name and judged by their spec hash and generation: their labels
-/// (a map node of hundreds of bytes), uid and resourceVersion are not kept.
-fn prune_deployment(d: &mut DeploymentView) {
-    let m = &mut d.metadata;
-    prune_meta(m);
-    m.labels = None;
-    m.uid = None;
-    m.resource_version = None;
-    m.creation_timestamp = None;
-    d.take_spec_hash();
-    if let Some(st) = d.status.as_mut() {
-        st.conditions = None;
-    }
-}
-
 fn prune_event(ev: &mut CoreEvent) {
     ev.metadata.managed_fields = None;
     ev.source = None;
@@ -322,13 +307,20 @@ pub fn start(
     let owned = watcher::Config::default()
         .labels(&labels::managed_selector())
         .any_semantic();
-    let (deployments, dstream) = reflect(
-        scoped::<DeploymentView>(&client, namespace),
-        owned.clone(),
-        prune_deployment,
+    // Deployments and Services are found by name: the caches keep a small record of each.
+    let deployments = RecordCache::default();
+    let cache = deployments.clone();
+    let dstream = watcher::watcher(scoped::<DeploymentView>(&client, namespace), owned.clone()).default_backoff();
+    spawn_watch(
+        "Deployment",
+        dstream,
+        move |event| {
+            cache.apply(&event, |d| CachedDeployment::from(d));
+            owned_triggers(event)
+        },
+        tx.clone(),
     );
-    spawn_watch("Deployment", dstream, owned_triggers, tx.clone());
-    // Services as metadata only, and of that only the spec hash is kept.
+    // Services as metadata only, and of that only the spec hash.
     let services = RecordCache::default();
     let cache = services.clone();
     let sstream = watcher::watcher(scoped::<PartialObjectMeta<Service>>(&client, namespace), owned).default_backoff();
@@ -528,34 +520,29 @@ mod tests {
     }
 
     #[test]
-    fn cached_deployments_keep_our_annotations_only() {
+    fn cached_deployments_keep_what_is_read() {
         let mut d = DeploymentView::default();
+        let record = crate::failure::FailureRecord {
+            generation: 2,
+            runtime_class: "spin".into(),
+            usable_nodes: 1,
+            reason: "CrashLoopBackOff".into(),
+            message: "m".into(),
+        };
         d.metadata.annotations = Some(
             [
                 ("deployment.kubernetes.io/revision", "3"),
                 (labels::SPEC_HASH_KEY, "00000000000000ff"),
-                (crate::failure::FAILURE_ANNOTATION, "{}"),
+                (crate::failure::FAILURE_ANNOTATION, record.to_annotation().as_str()),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         );
-        d.metadata.managed_fields = Some(vec![Default::default()]);
-        d.metadata.labels = Some(labels::common_labels("hello", "wasm"));
-        d.metadata.uid = Some("u".into());
-        d.metadata.resource_version = Some("7".into());
-        d.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
-            conditions: Some(vec![]),
-            ..Default::default()
-        });
-        prune_deployment(&mut d);
-        assert_eq!(d.spec_hash, Some(0xff), "the hash is kept as a number");
-        assert_eq!(
-            d.metadata.annotations.unwrap().keys().collect::<Vec<_>>(),
-            [crate::failure::FAILURE_ANNOTATION]
-        );
-        assert!(d.metadata.managed_fields.is_none());
-        assert!(d.metadata.labels.is_none() && d.metadata.uid.is_none() && d.metadata.resource_version.is_none());
-        assert!(d.status.unwrap().conditions.is_none());
+        d.metadata.generation = Some(4);
+        let cached = CachedDeployment::from(&d);
+        assert_eq!(cached.spec_hash, Some(0xff), "the hash is kept as a number");
+        assert_eq!(cached.failure.as_deref(), Some(&record), "the failure record, parsed");
+        assert_eq!(cached.generation, Some(4));
     }
 }
