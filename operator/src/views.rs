@@ -268,9 +268,17 @@ mod tests {
         );
         assert_eq!(PodView::url_path(&(), Some("demo")), "/api/v1/namespaces/demo/pods");
         assert_eq!(DeploymentView::url_path(&(), None), "/apis/apps/v1/deployments");
-        assert!(std::mem::size_of::<PodView>() < 600, "{}", std::mem::size_of::<PodView>());
+        assert!(
+            std::mem::size_of::<PodView>() < 600,
+            "{}",
+            std::mem::size_of::<PodView>()
+        );
         // A cached Deployment is a record, not an object with its metadata (ObjectMeta alone is 360 B).
-        assert!(std::mem::size_of::<CachedDeployment>() <= 160, "{}", std::mem::size_of::<CachedDeployment>());
+        assert!(
+            std::mem::size_of::<CachedDeployment>() <= 160,
+            "{}",
+            std::mem::size_of::<CachedDeployment>()
+        );
     }
 
     #[test]
