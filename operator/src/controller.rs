@@ -138,6 +138,7 @@ pub fn decide_for(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> (Dec
             let placement = WorkloadPlacement {
                 node_selector: scheduling.map(|s| &s.node_selector),
                 tolerations: scheduling.map(|s| s.tolerations.as_slice()).unwrap_or(&[]),
+                node_affinity: scheduling.and_then(|s| crate::node_affinity::required(s.affinity.as_ref())),
             };
             resolve(&candidates, lookup, &observed.nodes, placement)
         });

@@ -410,6 +410,31 @@ async fn runtime_class_deleted_switches_to_the_container_with_reason_and_event()
 }
 
 #[tokio::test]
+async fn required_node_affinity_away_from_the_runtime_nodes_falls_back() {
+    let h = Harness::start(|w| {
+        spin_world(w);
+        let mut wl = workload_json(FallbackPolicy::WhenUnavailable, &["spin"]);
+        wl["spec"]["scheduling"] = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["b"]}]}]}}}});
+        w.put("wasmworkloads", wl);
+        w.put("nodes", node_json("n1", json!({"zone": "a"}), true));
+    })
+    .await;
+    let st = h.status_where("mode Container", |st| st["mode"] == "Container").await;
+    let reason = st["fallbackReason"].as_str().unwrap();
+    assert!(reason.contains("node affinity"), "{reason}");
+    let d = h.nth_write("PATCH", DEPLOYMENT, 1).await;
+    let pod = &d.body.as_ref().unwrap()["spec"]["template"]["spec"];
+    assert!(pod.get("runtimeClassName").is_none(), "{pod}");
+    assert_eq!(
+        pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+            ["matchExpressions"][0]["values"],
+        json!(["b"]),
+        "the affinity is kept on the pods"
+    );
+}
+
+#[tokio::test]
 async fn a_node_with_the_runtime_appearing_switches_back_to_wasm() {
     let h = Harness::start(|w| {
         w.put(

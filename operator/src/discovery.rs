@@ -1,11 +1,12 @@
 //! Runtime discovery: which RuntimeClasses a workload can use on the cluster's nodes right now.
 //!
 //! A RuntimeClass is usable when at least one Ready, schedulable node matches its
-//! `scheduling.nodeSelector` (and the workload's own nodeSelector) and every NoSchedule/NoExecute
-//! taint of that node is tolerated by the RuntimeClass's tolerations plus the workload's.
+//! `scheduling.nodeSelector` (and the workload's own nodeSelector and required node affinity)
+//! and every NoSchedule/NoExecute taint of that node is tolerated by the RuntimeClass's
+//! tolerations plus the workload's.
 
 use crate::runtimes::Candidate;
-use k8s_openapi::api::core::v1::{Node, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Node, NodeSelectorTerm, Taint, Toleration};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub fn selector_matches(selector: &BTreeMap<String, String>, node: &Node) -> boo
 pub struct WorkloadPlacement<'a> {
     pub node_selector: Option<&'a BTreeMap<String, String>>,
     pub tolerations: &'a [Toleration],
+    /// Terms of the required node affinity, if the workload has one.
+    pub node_affinity: Option<&'a [NodeSelectorTerm]>,
 }
 
 /// Number of nodes a pod of the workload could be scheduled on with this RuntimeClass.
@@ -74,6 +77,9 @@ pub fn usable_nodes(rc: &RuntimeClass, nodes: &[Arc<Node>], placement: WorkloadP
             node_ready_and_schedulable(n)
                 && selector_matches(rc_selector, n)
                 && placement.node_selector.is_none_or(|s| selector_matches(s, n))
+                && placement
+                    .node_affinity
+                    .is_none_or(|t| crate::node_affinity::matches(t, n))
                 && taints_tolerated(n, tolerations.clone())
         })
         .count()
@@ -109,7 +115,8 @@ pub struct Resolution {
 }
 
 pub const NOT_INSTALLED: &str = "not installed";
-pub const NO_NODE: &str = "no Ready, schedulable node matches its nodeSelector and tolerates its taints";
+pub const NO_NODE: &str =
+    "no Ready, schedulable node matches its and the workload's nodeSelector and node affinity and tolerates its taints";
 
 impl Resolution {
     /// One sentence saying why no candidate was usable, for status and Events.
@@ -316,9 +323,45 @@ mod tests {
             let placement = WorkloadPlacement {
                 node_selector: row.workload_selector.as_ref(),
                 tolerations: &row.workload_tolerations,
+                node_affinity: None,
             };
             assert_eq!(usable_nodes(&row.rc, &row.nodes, placement), row.expect, "{}", row.name);
         }
+    }
+
+    #[test]
+    fn workload_node_affinity_narrows_the_set() {
+        use k8s_openapi::api::core::v1::NodeSelectorRequirement;
+        let nodes = vec![
+            node("a", &[("spin", "yes"), ("zone", "a")], true, false, vec![]),
+            node("b", &[("spin", "yes"), ("zone", "b")], true, false, vec![]),
+            node("c", &[("zone", "c")], true, false, vec![]),
+        ];
+        let rc = runtime_class("spin", Some(sel(&[("spin", "yes")])), vec![]);
+        let zone = |zones: &[&str]| {
+            vec![NodeSelectorTerm {
+                match_expressions: Some(vec![NodeSelectorRequirement {
+                    key: "zone".into(),
+                    operator: "In".into(),
+                    values: Some(zones.iter().map(|z| z.to_string()).collect()),
+                }]),
+                match_fields: None,
+            }]
+        };
+        let count = |terms: &[NodeSelectorTerm]| {
+            let placement = WorkloadPlacement {
+                node_affinity: Some(terms),
+                ..Default::default()
+            };
+            usable_nodes(&rc, &nodes, placement)
+        };
+        assert_eq!(
+            count(&zone(&["a", "c"])),
+            1,
+            "c matches the affinity but not the RuntimeClass"
+        );
+        assert_eq!(count(&zone(&["c"])), 0, "no node has both: spin is not usable");
+        assert_eq!(usable_nodes(&rc, &nodes, WorkloadPlacement::default()), 2);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod http;
 pub mod labels;
 pub mod leader;
 pub mod metrics;
+pub mod node_affinity;
 pub mod pod_index;
 pub mod rbac;
 pub mod record_cache;
