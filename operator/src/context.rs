@@ -3,14 +3,14 @@
 
 use crate::coldstart::ColdStartTracker;
 use crate::crd::WasmWorkload;
-use crate::drift::AppliedGenerations;
+use crate::drift::AppliedVersions;
 use crate::error::Backoff;
 use crate::footprint::MemoryFigures;
 use crate::metrics::Metrics;
 use crate::pod_index::PodIndex;
 use crate::record_cache::RecordCache;
 use crate::runtimes::RuntimeConfig;
-use crate::views::{CachedDeployment, PodView};
+use crate::views::{CachedDeployment, CachedService, PodView};
 use k8s_openapi::api::core::v1::{Event, Node};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -25,8 +25,8 @@ pub struct Stores {
     pub runtime_classes: Store<RuntimeClass>,
     pub nodes: Store<Node>,
     pub deployments: RecordCache<CachedDeployment>,
-    /// Of Services only their existence and spec hash.
-    pub services: RecordCache<Option<u64>>,
+    /// Of Services only their existence, spec hash and resourceVersion.
+    pub services: RecordCache<CachedService>,
     pub pods: Store<PodView>,
     /// `FailedCreatePodSandBox` Events only.
     pub sandbox_events: Store<Event>,
@@ -39,8 +39,8 @@ pub struct Context {
     pub client: Client,
     /// Name of this operator instance in Events (the pod name).
     pub instance: String,
-    /// Spec generations our own Deployment applies produced (hand-edit detection).
-    pub applied: AppliedGenerations,
+    /// The versions our own applies of Deployments and Services produced (hand-edit detection).
+    pub applied: AppliedVersions,
     pub metrics: Metrics,
     pub runtimes: RuntimeConfig,
     pub stores: Stores,
@@ -54,7 +54,7 @@ impl Context {
         Self {
             client,
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| crate::labels::FIELD_MANAGER.to_string()),
-            applied: AppliedGenerations::default(),
+            applied: AppliedVersions::default(),
             metrics,
             runtimes,
             stores,

@@ -7,6 +7,7 @@ use crate::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
 use crate::decide::{decide, Decision, WasmEvidence};
 use crate::deployment::build_deployment;
 use crate::discovery::{nodes_per_runtime_class, resolve, Chosen, WorkloadPlacement};
+use crate::drift::Child;
 use crate::error::Error;
 use crate::events::{self, EventType};
 use crate::failure::{detect, SandboxFailure};
@@ -16,7 +17,7 @@ use crate::labels::FIELD_MANAGER;
 use crate::service::build_service;
 use crate::status::Measurements;
 use crate::status::{compute_status, READY};
-use crate::views::{CachedDeployment, DeploymentView, PodView};
+use crate::views::{CachedDeployment, CachedService, DeploymentView, PodView};
 use crate::watches::{affected, Trigger};
 use crate::{drift, status};
 use futures::channel::mpsc::UnboundedReceiver;
@@ -45,8 +46,7 @@ fn now() -> Time {
 /// What a reconcile reads of a workload's world, from the caches.
 pub struct Observed {
     pub deployment: Option<CachedDeployment>,
-    /// The Service's spec hash (`Some(None)`: a Service without one).
-    pub service: Option<Option<u64>>,
+    pub service: Option<CachedService>,
     pub pods: Vec<Arc<PodView>>,
     /// Every node, taken once per reconcile for discovery and image sizes.
     pub nodes: Vec<Arc<Node>>,
@@ -241,7 +241,8 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
         if !drift::deployment_up_to_date((&ns, &name), cached, &desired.metadata, &ctx.applied) {
             let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
             let applied = api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
-            ctx.applied.record(&ns, &name, applied.metadata.generation);
+            ctx.applied
+                .record(Child::Deployment, &ns, &name, applied.metadata.generation);
             deployment = Some(CachedDeployment::from(&DeploymentView::from(&applied)));
         }
         let mode = decision.mode().map(Mode::as_label).unwrap_or_default();
@@ -252,8 +253,11 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
                     what: "Service",
                     source,
                 })?;
-                if !drift::same_hash(cached_service.flatten(), &desired.metadata) {
-                    api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
+                let cached = cached_service.as_ref();
+                if !drift::service_up_to_date((&ns, &name), cached, &desired.metadata, &ctx.applied) {
+                    let applied = api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
+                    let version = drift::version_number(applied.metadata.resource_version.as_deref());
+                    ctx.applied.record(Child::Service, &ns, &name, version);
                 }
             }
             None if cached_service.is_some() => {

@@ -894,6 +894,33 @@ async fn a_hand_edit_of_the_deployment_spec_is_put_right() {
     assert_eq!(h.writes_to("PATCH", DEPLOYMENT).len(), 2);
 }
 
+#[tokio::test]
+async fn a_hand_edit_of_the_service_is_put_right_once() {
+    let h = Harness::start(spin_world).await;
+    h.nth_write("PATCH", SERVICE, 1).await;
+    h.settle().await;
+    let before = h.write_count();
+    {
+        // `kubectl edit svc`: another port; the server moves the resourceVersion.
+        let mut w = h.world.lock().unwrap();
+        let mut s = w.get("services", Some("demo"), "hello").unwrap().clone();
+        s["spec"]["ports"][0]["port"] = json!(9999);
+        w.put("services", s);
+    }
+    let s = h.nth_write("PATCH", SERVICE, 2).await;
+    assert_apply(&s);
+    assert_ne!(s.body.unwrap()["spec"]["ports"][0]["port"], 9999);
+    // Our own apply's echo is no reason to write again, nor to touch anything else.
+    h.settle().await;
+    assert_eq!(h.writes_to("PATCH", SERVICE).len(), 2);
+    assert_eq!(
+        h.write_count(),
+        before + 1,
+        "{:?}",
+        &h.world.lock().unwrap().writes()[before..]
+    );
+}
+
 /// The design choices the scale figures depend on (BENCHMARKS.md): every watch of an object kind
 /// the operator owns is label-selected, the only other namespaced watch is field-selected, and
 /// Services are watched as metadata only.

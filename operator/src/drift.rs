@@ -1,13 +1,14 @@
 //! Whether a child object needs writing, without caching its whole spec.
 //!
 //! Every rendered child carries a hash of itself in an annotation: a different hash means the
-//! workload wants something else. A hand edit of a Deployment's spec moves its
-//! `metadata.generation` without the operator having written it; the generations the server
-//! returned to our own applies are remembered, so a generation beyond them is put right.
-//! (Services have no generation: for them the hash alone decides.)
+//! workload wants something else. A hand edit moves a number the operator did not move: a
+//! Deployment's spec `metadata.generation`, a Service's `resourceVersion` (Services have no
+//! generation). The numbers the server returned to our own applies are remembered, so a number
+//! beyond them is someone else's write, put right by applying again. After a restart nothing is
+//! remembered and the hash alone decides until the operator writes again.
 
 use crate::labels::SPEC_HASH_KEY;
-use crate::views::CachedDeployment;
+use crate::views::{CachedDeployment, CachedService};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -42,17 +43,35 @@ pub fn same_hash(observed: Option<u64>, desired: &ObjectMeta) -> bool {
     observed.is_some() && observed == spec_hash(desired)
 }
 
-/// The spec generations our own applies produced, per object (namespace, name).
-#[derive(Debug, Default)]
-pub struct AppliedGenerations(Mutex<HashMap<(String, String), i64>>);
+/// The children of a workload, each named after it.
+#[derive(Clone, Copy, Debug)]
+pub enum Child {
+    Deployment = 0,
+    Service = 1,
+}
 
-impl AppliedGenerations {
-    pub fn record(&self, namespace: &str, name: &str, generation: Option<i64>) {
-        if let Some(g) = generation {
+/// A resourceVersion as a number. The API calls it opaque; every Kubernetes API server serves
+/// etcd's revision, an integer that grows with every write. One that is not counts as unknown.
+pub fn version_number(resource_version: Option<&str>) -> Option<i64> {
+    resource_version?.parse().ok()
+}
+
+/// Per workload (namespace, name), the numbers our own applies of its children produced: the
+/// Deployment's spec generation and the Service's resourceVersion.
+#[derive(Debug, Default)]
+pub struct AppliedVersions(Mutex<HashMap<(String, String), ChildVersions>>);
+
+/// Indexed by `Child`.
+type ChildVersions = [Option<i64>; 2];
+
+impl AppliedVersions {
+    pub fn record(&self, child: Child, namespace: &str, name: &str, version: Option<i64>) {
+        if let Some(v) = version {
             self.0
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert((namespace.to_string(), name.to_string()), g);
+                .entry((namespace.to_string(), name.to_string()))
+                .or_default()[child as usize] = Some(v);
         }
     }
 
@@ -63,16 +82,16 @@ impl AppliedGenerations {
             .remove(&(namespace.to_string(), name.to_string()));
     }
 
-    /// Whether someone else changed the spec: the cached generation is past the last one our
-    /// apply produced. Unknown (we have not applied since start) counts as not edited; a cached
-    /// generation behind ours is our own write not echoed yet.
-    pub fn edited_by_others(&self, namespace: &str, name: &str, observed: Option<i64>) -> bool {
+    /// Whether someone else wrote the child: its cached number is past the last one our apply
+    /// produced. Unknown (we have not applied since start) counts as not edited; a cached number
+    /// behind ours is our own write not echoed yet.
+    pub fn edited_by_others(&self, child: Child, namespace: &str, name: &str, observed: Option<i64>) -> bool {
         let applied = self
             .0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&(namespace.to_string(), name.to_string()))
-            .copied();
+            .and_then(|v| v[child as usize]);
         matches!((applied, observed), (Some(a), Some(o)) if o > a)
     }
 }
@@ -82,10 +101,21 @@ pub fn deployment_up_to_date(
     (namespace, name): (&str, &str),
     observed: Option<&CachedDeployment>,
     desired: &ObjectMeta,
-    applied: &AppliedGenerations,
+    applied: &AppliedVersions,
 ) -> bool {
     let Some(o) = observed else { return false };
-    same_hash(o.spec_hash, desired) && !applied.edited_by_others(namespace, name, o.generation)
+    same_hash(o.spec_hash, desired) && !applied.edited_by_others(Child::Deployment, namespace, name, o.generation)
+}
+
+/// Whether the cached Service `namespace/name` already is what we would write.
+pub fn service_up_to_date(
+    (namespace, name): (&str, &str),
+    observed: Option<&CachedService>,
+    desired: &ObjectMeta,
+    applied: &AppliedVersions,
+) -> bool {
+    let Some(o) = observed else { return false };
+    same_hash(o.spec_hash, desired) && !applied.edited_by_others(Child::Service, namespace, name, o.version)
 }
 
 #[cfg(test)]
@@ -145,13 +175,13 @@ mod tests {
 
     #[test]
     fn a_spec_generation_we_did_not_write_is_a_hand_edit() {
-        let applied = AppliedGenerations::default();
+        let applied = AppliedVersions::default();
         let desired = meta(Some("ab"), None);
         assert!(
             deployment_up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(3))), &desired, &applied),
             "nothing recorded yet"
         );
-        applied.record("ns", "d", Some(3));
+        applied.record(Child::Deployment, "ns", "d", Some(3));
         assert!(deployment_up_to_date(
             ("ns", "d"),
             Some(&cached(Some("ab"), Some(3))),
@@ -173,5 +203,31 @@ mod tests {
             &desired,
             &applied
         ));
+    }
+
+    #[test]
+    fn a_service_resource_version_we_did_not_write_is_a_hand_edit() {
+        let applied = AppliedVersions::default();
+        let desired = meta(Some("ab"), None);
+        let service = |version: &str| {
+            let mut m = meta(Some("ab"), None);
+            m.resource_version = Some(version.into());
+            CachedService::from(&m)
+        };
+        let up_to_date = |s: &CachedService| service_up_to_date(("ns", "d"), Some(s), &desired, &applied);
+        assert!(up_to_date(&service("7")), "nothing recorded yet");
+        applied.record(Child::Service, "ns", "d", version_number(Some("7")));
+        applied.record(Child::Deployment, "ns", "d", Some(100));
+        assert!(up_to_date(&service("7")));
+        assert!(up_to_date(&service("6")), "our write not echoed yet");
+        assert!(!up_to_date(&service("8")), "someone else wrote the Service");
+        assert!(
+            up_to_date(&service("opaque")),
+            "a version that is no number cannot be judged"
+        );
+        assert!(
+            !service_up_to_date(("ns", "d"), None, &desired, &applied),
+            "a missing Service is written"
+        );
     }
 }

@@ -194,6 +194,22 @@ pub struct CachedDeployment {
     pub status: Option<DeploymentStatus>,
 }
 
+/// A Service as the cache keeps it: its spec hash and the resourceVersion as a number.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CachedService {
+    pub spec_hash: Option<u64>,
+    pub version: Option<i64>,
+}
+
+impl From<&ObjectMeta> for CachedService {
+    fn from(m: &ObjectMeta) -> Self {
+        CachedService {
+            spec_hash: crate::drift::spec_hash(m),
+            version: crate::drift::version_number(m.resource_version.as_deref()),
+        }
+    }
+}
+
 impl From<&DeploymentView> for CachedDeployment {
     fn from(d: &DeploymentView) -> Self {
         CachedDeployment {

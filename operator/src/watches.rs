@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::pod_index::PodIndex;
 use crate::record_cache::RecordCache;
 use crate::runtimes::RuntimeConfig;
-use crate::views::{CachedDeployment, DeploymentView, PodView};
+use crate::views::{CachedDeployment, CachedService, DeploymentView, PodView};
 use futures::channel::mpsc::UnboundedSender;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, NodeStatus, Service};
@@ -320,7 +320,7 @@ pub fn start(
         },
         tx.clone(),
     );
-    // Services as metadata only, and of that only the spec hash.
+    // Services as metadata only, and of that only the spec hash and resourceVersion.
     let services = RecordCache::default();
     let cache = services.clone();
     let sstream = watcher::watcher(scoped::<PartialObjectMeta<Service>>(&client, namespace), owned).default_backoff();
@@ -328,7 +328,7 @@ pub fn start(
         "Service",
         sstream,
         move |event| {
-            cache.apply(&event, |s| crate::drift::spec_hash(&s.metadata));
+            cache.apply(&event, |s| CachedService::from(&s.metadata));
             owned_triggers(event)
         },
         tx.clone(),
