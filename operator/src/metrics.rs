@@ -67,7 +67,7 @@ impl Metrics {
                 COLD_START_BUCKETS,
                 &["namespace", "mode", "runtime_class"],
             ),
-            workloads: register(r, WorkloadGauges::default()),
+            workloads: WorkloadGauges::default(),
             fallbacks: register(
                 r,
                 IntCounterVec::new(
@@ -161,13 +161,15 @@ impl Metrics {
         }
     }
 
-    /// The registry in Prometheus text format.
+    /// The registry and the per-workload gauges in Prometheus text format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)
             .expect("text encoding cannot fail");
-        String::from_utf8(buf).expect("Prometheus text format is UTF-8")
+        let mut text = String::from_utf8(buf).expect("Prometheus text format is UTF-8");
+        self.workloads.render(&mut text);
+        text
     }
 }
 

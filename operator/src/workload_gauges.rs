@@ -1,11 +1,12 @@
 //! The per-workload gauges (replicas, last cold start, image size, memory), kept as one small
-//! record per workload and turned into series only when Prometheus scrapes. A labelled gauge of
-//! the prometheus crate keeps a child object with its own label pairs and descriptor per series,
-//! about 2.7 KB per workload across these four; this keeps about 100 bytes.
+//! record per workload and written as Prometheus text only when Prometheus scrapes. A labelled
+//! gauge of the prometheus crate keeps a child object with its own label pairs and descriptor
+//! per series, about 2.7 KB per workload across these four; this keeps about 100 bytes. Going
+//! through the crate's collector at scrape time would still build a protobuf-shaped object per
+//! series (tens of megabytes at 10,000 workloads, for a moment): the text is written directly.
 
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::sync::{Arc, RwLock};
 
 /// The modes pods run in; per-mode figures are kept per slot.
@@ -33,78 +34,95 @@ impl Figures {
     }
 }
 
-const REPLICAS: &str = "wasm_workload_replicas";
-const LAST_COLD_START: &str = "wasm_workload_last_cold_start_seconds";
-const IMAGE_SIZE: &str = "wasm_workload_image_size_bytes";
-const MEMORY: &str = "wasm_workload_memory_working_set_bytes";
-
-/// Cheap to clone: clones share the figures (one is registered, one is written to).
-#[derive(Clone)]
-pub struct WorkloadGauges {
-    descs: Vec<Desc>,
-    figures: Arc<RwLock<HashMap<(String, String), Figures>>>,
+/// One sample value, as the text format spells it.
+#[derive(Clone, Copy)]
+enum Value {
+    Int(i64),
+    Float(f64),
 }
 
-fn desc(name: &str, help: &str, labels: &[&str]) -> Desc {
-    Desc::new(
-        name.into(),
-        help.into(),
-        labels.iter().map(|l| l.to_string()).collect(),
-        HashMap::new(),
-    )
-    .expect("valid metric description")
-}
-
-impl Default for WorkloadGauges {
-    fn default() -> Self {
-        let wl = ["namespace", "workload", "mode"];
-        WorkloadGauges {
-            descs: vec![
-                desc(
-                    REPLICAS,
-                    "Pods of a workload, desired and ready",
-                    &["namespace", "workload", "mode", "state"],
-                ),
-                desc(LAST_COLD_START, "Most recent cold start of a workload's pods", &wl),
-                desc(
-                    IMAGE_SIZE,
-                    "Size of the image a workload's pods run, as reported by the nodes",
-                    &wl,
-                ),
-                desc(
-                    MEMORY,
-                    "Memory working set per pod of a workload, from metrics.k8s.io",
-                    &wl,
-                ),
-            ],
-            figures: Arc::new(RwLock::new(HashMap::new())),
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) if v.is_nan() => f.write_str("NaN"),
+            Value::Float(v) if v.is_infinite() => f.write_str(if v > 0.0 { "+Inf" } else { "-Inf" }),
+            Value::Float(v) => write!(f, "{v}"),
         }
     }
 }
 
-fn pair(name: &str, value: &str) -> LabelPair {
-    let mut p = LabelPair::default();
-    p.set_name(name.to_string());
-    p.set_value(value.to_string());
-    p
+/// A sample of one workload: (mode, state label if any, value).
+type Sample = (&'static str, Option<&'static str>, Value);
+
+/// A family: its name, help, and the samples of one workload's figures.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    samples: fn(&Figures) -> Vec<Sample>,
 }
 
-/// A gauge sample; labels given in name order, as the prometheus crate sorts its own.
-fn sample(labels: &[(&str, &str)], value: f64) -> Metric {
-    let mut g = Gauge::default();
-    g.set_value(value);
-    let mut m = Metric::from_gauge(g);
-    m.set_label(labels.iter().map(|(k, v)| pair(k, v)).collect());
-    m
+fn per_mode<T: Copy>(values: &[Option<T>; 3], value: fn(T) -> Value) -> Vec<Sample> {
+    MODES
+        .iter()
+        .zip(values)
+        .filter_map(|(mode, v)| v.map(|v| (*mode, None, value(v))))
+        .collect()
 }
 
-fn family(name: &str, help: &str, metrics: Vec<Metric>) -> MetricFamily {
-    let mut f = MetricFamily::default();
-    f.set_name(name.to_string());
-    f.set_help(help.to_string());
-    f.set_field_type(MetricType::GAUGE);
-    f.set_metric(metrics);
-    f
+const FAMILIES: [Family; 4] = [
+    Family {
+        name: "wasm_workload_replicas",
+        help: "Pods of a workload, desired and ready",
+        samples: |f| {
+            f.replicas
+                .map(|(s, desired, ready)| {
+                    vec![
+                        (MODES[s], Some("desired"), Value::Int(desired)),
+                        (MODES[s], Some("ready"), Value::Int(ready)),
+                    ]
+                })
+                .unwrap_or_default()
+        },
+    },
+    Family {
+        name: "wasm_workload_last_cold_start_seconds",
+        help: "Most recent cold start of a workload's pods",
+        samples: |f| per_mode(&f.last_cold_start, Value::Float),
+    },
+    Family {
+        name: "wasm_workload_image_size_bytes",
+        help: "Size of the image a workload's pods run, as reported by the nodes",
+        samples: |f| per_mode(&f.image_size, Value::Int),
+    },
+    Family {
+        name: "wasm_workload_memory_working_set_bytes",
+        help: "Memory working set per pod of a workload, from metrics.k8s.io",
+        samples: |f| per_mode(&f.memory, Value::Int),
+    },
+];
+
+/// A label value with backslash, double quote and newline escaped, as the text format wants.
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                '"' => f.write_str("\\\"")?,
+                '\n' => f.write_str("\\n")?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Cheap to clone: clones share the figures.
+#[derive(Clone, Default)]
+pub struct WorkloadGauges {
+    figures: Arc<RwLock<HashMap<(String, String), Figures>>>,
 }
 
 impl WorkloadGauges {
@@ -153,52 +171,27 @@ impl WorkloadGauges {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&(namespace.to_string(), workload.to_string()));
     }
-}
 
-impl Collector for WorkloadGauges {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
+    /// Append the gauges in Prometheus text format; a family without samples is left out.
+    pub fn render(&self, out: &mut String) {
         let all = self.figures.read().unwrap_or_else(|e| e.into_inner());
-        let (mut replicas, mut last, mut image, mut memory) = (vec![], vec![], vec![], vec![]);
-        for ((ns, wl), f) in all.iter() {
-            if let Some((s, desired, ready)) = f.replicas {
-                for (state, v) in [("desired", desired), ("ready", ready)] {
-                    let labels = [
-                        ("mode", MODES[s]),
-                        ("namespace", ns.as_str()),
-                        ("state", state),
-                        ("workload", wl.as_str()),
-                    ];
-                    replicas.push(sample(&labels, v as f64));
-                }
-            }
-            for (s, mode) in MODES.iter().enumerate() {
-                let labels = [("mode", *mode), ("namespace", ns.as_str()), ("workload", wl.as_str())];
-                if let Some(v) = f.last_cold_start[s] {
-                    last.push(sample(&labels, v));
-                }
-                if let Some(v) = f.image_size[s] {
-                    image.push(sample(&labels, v as f64));
-                }
-                if let Some(v) = f.memory[s] {
-                    memory.push(sample(&labels, v as f64));
+        for family in &FAMILIES {
+            let mut header = false;
+            for ((ns, wl), figures) in all.iter() {
+                for (mode, state, value) in (family.samples)(figures) {
+                    if !header {
+                        let _ = write!(out, "# HELP {0} {1}\n# TYPE {0} gauge\n", family.name, family.help);
+                        header = true;
+                    }
+                    // Label names in sorted order, as the prometheus crate writes its own.
+                    let _ = write!(out, "{}{{mode=\"{mode}\",namespace=\"{}\"", family.name, Escaped(ns));
+                    if let Some(state) = state {
+                        let _ = write!(out, ",state=\"{state}\"");
+                    }
+                    let _ = writeln!(out, ",workload=\"{}\"}} {value}", Escaped(wl));
                 }
             }
         }
-        let help = |i: usize| self.descs[i].help.clone();
-        [
-            (REPLICAS, replicas, 0),
-            (LAST_COLD_START, last, 1),
-            (IMAGE_SIZE, image, 2),
-            (MEMORY, memory, 3),
-        ]
-        .into_iter()
-        .filter(|(_, m, _)| !m.is_empty())
-        .map(|(name, m, i)| family(name, &help(i), m))
-        .collect()
     }
 }
 
@@ -207,11 +200,9 @@ mod tests {
     use super::*;
 
     fn render(g: WorkloadGauges) -> String {
-        let r = prometheus::Registry::new();
-        r.register(Box::new(g)).unwrap();
-        let mut buf = Vec::new();
-        prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &r.gather(), &mut buf).unwrap();
-        String::from_utf8(buf).unwrap()
+        let mut text = String::new();
+        g.render(&mut text);
+        text
     }
 
     #[test]
@@ -246,6 +237,15 @@ mod tests {
         );
         assert!(text.contains("# TYPE wasm_workload_replicas gauge"));
         assert!(!text.contains("other") && !text.contains("bogus"), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_escaped_and_values_spelled_as_prometheus_reads_them() {
+        let g = WorkloadGauges::default();
+        g.set_last_cold_start("demo", "we\\ird\"\nname", "wasm", f64::INFINITY);
+        let text = render(g);
+        assert!(text.contains(r#"workload="we\\ird\"\nname"} +Inf"#), "{text}");
+        assert_eq!(text.lines().count(), 3, "HELP, TYPE and one sample: {text}");
     }
 
     #[test]
