@@ -287,7 +287,18 @@ fn spawn_operator(api: SocketAddr) -> Operator {
     )
     .unwrap();
     let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_wasm-operator"))
+    let binary = env!("CARGO_BIN_EXE_wasm-operator");
+    // BENCH_WRAP=heaptrack runs the operator under a profiler (the RSS figures are then the
+    // wrapper's, not the operator's).
+    let mut cmd = match std::env::var("BENCH_WRAP") {
+        Ok(wrapper) => {
+            let mut c = Command::new(wrapper);
+            c.arg(binary);
+            c
+        }
+        Err(_) => Command::new(binary),
+    };
+    let child = cmd
         .args(["run", "--metrics-addr", &metrics.to_string()])
         .env("KUBECONFIG", &kubeconfig)
         .env("RUST_LOG", "warn")
