@@ -20,6 +20,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("missing_runtime_class_falls_back", "no such RuntimeClass: Container mode, fallbackReason names it"),
     ("node_selector_matching_no_node_falls_back", "a RuntimeClass whose nodeSelector matches no Ready node: Container mode with the reason"),
     ("tainted_node_falls_back", "a RuntimeClass whose only node is tainted: Container mode with the reason"),
+    ("node_affinity_matching_no_runtime_node_falls_back", "a workload whose required node affinity excludes every node of the RuntimeClass: Container mode with the reason"),
     ("runtime_class_created_switches_back_to_wasm", "a RuntimeClass created while in Container mode switches the workload to Wasm"),
     ("policy_never_stays_pending", "policy Never with no usable runtime: no Deployment, Ready=False NoUsableRuntime"),
     ("scale_follows", "`kubectl scale` changes the Deployment's replicas; status replicas/readyReplicas follow the pods"),
@@ -27,6 +28,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("bad_specs_are_refused_with_the_cel_message", "the API server refuses bad specs with the CEL message, verbatim"),
     ("metrics_report_cold_starts_per_mode", "the operator's /metrics counts the cold starts of pods that became Ready, per mode"),
     ("deletion_garbage_collects_children", "deleting the workload garbage-collects its Deployment and Service"),
+    ("hand_edited_service_is_put_back", "`kubectl patch` of a managed Service's port is undone by the operator"),
 ];
 
 pub const TIMEOUT: Duration = Duration::from_secs(120);

@@ -117,6 +117,21 @@ async fn tainted_node_falls_back() {
 
 #[tokio::test]
 #[ignore = "needs a cluster: make e2e"]
+async fn node_affinity_matching_no_runtime_node_falls_back() {
+    let mut s = Scenario::new("affinity").await;
+    // The RuntimeClass runs on every node; the workload's required affinity names none.
+    let rc = format!("{}-affinity", s.ns);
+    create_runtime_class(&mut s, &runtime_class(&rc, "spin", None));
+    let mut wl = workload("app", &[&rc], "WhenUnavailable", Some(PAUSE));
+    wl["spec"]["scheduling"] = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "e2e.wasm-operator.dev/no-such-node", "operator": "In", "values": ["true"]}]}]}}}});
+    s.apply(&wl).unwrap();
+    let w = wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
+    assert!(reason_of(&w).contains("node affinity"), "{}", reason_of(&w));
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
 async fn runtime_class_created_switches_back_to_wasm() {
     let mut s = Scenario::new("late-rc").await;
     // e2e-late maps to RuntimeClass e2e-late-rc, created only after the workload fell back.
@@ -331,4 +346,34 @@ async fn deletion_garbage_collects_children() {
     s.workloads().delete("app", &DeleteParams::default()).await.unwrap();
     wait_gone(&s.deployments(), "app", "the Deployment").await;
     wait_gone(&services, "app", "the Service").await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn hand_edited_service_is_put_back() {
+    let s = Scenario::new("svc-edit").await;
+    let mut wl = workload("app", &["e2e-missing"], "WhenUnavailable", Some(PAUSE));
+    wl["spec"]["ports"] = json!([{"name": "http", "containerPort": 8080}]);
+    wl["spec"]["service"] = json!({"enabled": true});
+    s.apply(&wl).unwrap();
+    let services: Api<Service> = Api::namespaced(s.client.clone(), &s.ns);
+    let port = |svc: Option<&Service>| svc.and_then(|s| s.spec.as_ref()?.ports.as_ref()?.first().map(|p| p.port));
+    let original = port(Some(
+        &wait_for(&services, "app", "the Service", |d: Option<&Service>| d.is_some()).await,
+    ));
+    kubectl(&[
+        "patch",
+        "service",
+        "app",
+        "-n",
+        &s.ns,
+        "--type=json",
+        "-p",
+        r#"[{"op": "replace", "path": "/spec/ports/0/port", "value": 9999}]"#,
+    ])
+    .unwrap();
+    wait_for(&services, "app", "the port put back", move |svc: Option<&Service>| {
+        port(svc).is_some() && port(svc) == original
+    })
+    .await;
 }
