@@ -1,7 +1,6 @@
 //! The WasmWorkload operator: runs WebAssembly workloads through a Wasm RuntimeClass where the
 //! cluster can, falls back to a container image where it cannot, and measures both.
 
-pub mod allocator;
 pub mod api_path;
 pub mod coldstart;
 pub mod context;

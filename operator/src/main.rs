@@ -175,7 +175,6 @@ fn main() -> ExitCode {
             }
         }
         Command::Run(args) => {
-            wasm_operator::allocator::limit_arenas();
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,
                 Err(e) => {
