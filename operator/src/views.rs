@@ -1,7 +1,9 @@
-//! Compact views of the Pods and Deployments the operator caches: only the fields it reads, so
-//! deserializing a watch event allocates little and a cached object costs a fraction of the full
-//! k8s-openapi type (a `Pod` is 2.2 KB before any of its contents, a `Deployment` 2.4 KB).
-//! Field names and shapes follow the full types, so code reads them the same way.
+//! Compact views of the Pods, Deployments and Services the operator caches: only the fields it
+//! reads, so deserializing a watch event allocates little and a cached object costs a fraction
+//! of the full k8s-openapi type (a `Pod` is 2.2 KB before any of its contents, a `Deployment`
+//! 2.4 KB). Views keep the full types' field names and shapes, so code reads them the same way;
+//! Deployments and Services are then cached as records of a few numbers (`CachedDeployment`,
+//! `CachedService`), since they are found by name.
 
 use crate::crd::Mode;
 use crate::failure::FailureRecord;
