@@ -111,6 +111,24 @@ async fn a_gone_watch_is_relisted_and_changes_in_the_gap_are_not_lost() {
 }
 
 #[tokio::test]
+async fn a_deployment_deleted_while_its_watch_was_gone_is_made_again() {
+    let h = Harness::start(spin_world).await;
+    h.nth_write("PATCH", DEPLOYMENT, 1).await;
+    h.settle().await;
+    {
+        // The watch expires (its streams are closed), and the Deployment is deleted before it
+        // is listed again: no watch event will ever say so.
+        let mut w = h.world.lock().unwrap();
+        w.watch_error("deployments", 410);
+        w.remove("deployments", Some("demo"), "hello");
+    }
+    let d = h.nth_write("PATCH", DEPLOYMENT, 2).await;
+    assert_eq!(d.body.unwrap()["kind"], "Deployment");
+    h.settle().await;
+    assert_eq!(h.writes_to("PATCH", DEPLOYMENT).len(), 2);
+}
+
+#[tokio::test]
 async fn a_dropped_watch_stream_is_watched_again() {
     let h = Harness::start(spin_world).await;
     h.nth_write("PATCH", STATUS, 1).await;

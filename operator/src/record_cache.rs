@@ -51,6 +51,15 @@ impl<V> Default for RecordCache<V> {
     }
 }
 
+/// What `old` has that `new` does not.
+fn gone<V>(old: &ByNamespace<V>, new: &ByNamespace<V>) -> Vec<(String, String)> {
+    old.iter()
+        .flat_map(|(ns, names)| names.keys().map(move |name| (ns, name)))
+        .filter(|(ns, name)| new.get(*ns).is_none_or(|n| !n.contains_key(*name)))
+        .map(|(ns, name)| (ns.to_string(), name.to_string()))
+        .collect()
+}
+
 fn insert<V>(map: &mut ByNamespace<V>, namespace: &str, name: &str, record: V) {
     map.entry(namespace.into()).or_default().insert(name.into(), record);
 }
@@ -70,8 +79,10 @@ impl<V: Clone> RecordCache<V> {
         self.len() == 0
     }
 
-    /// Apply a watch event, recording each object as `record` makes it.
-    pub fn apply<K: Resource>(&self, event: &Event<K>, record: impl Fn(&K) -> V) {
+    /// Apply a watch event, recording each object as `record` makes it. Returns the
+    /// (namespace, name) of objects a completed relist no longer has: deleted while the watch
+    /// was down, so no watch event will say so.
+    pub fn apply<K: Resource>(&self, event: &Event<K>, record: impl Fn(&K) -> V) -> Vec<(String, String)> {
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         let key = |o: &K| Some((o.meta().namespace.clone()?, o.meta().name.clone()?));
         match event {
@@ -83,7 +94,9 @@ impl<V: Clone> RecordCache<V> {
             }
             Event::InitDone => {
                 if let Some(fresh) = maps.relisting.take() {
-                    maps.live = fresh;
+                    let old = std::mem::replace(&mut maps.live, fresh);
+                    self.ready_tx.send_replace(true);
+                    return gone(&old, &maps.live);
                 }
                 self.ready_tx.send_replace(true);
             }
@@ -103,6 +116,7 @@ impl<V: Clone> RecordCache<V> {
                 }
             }
         }
+        Vec::new()
     }
 
     /// Resolves once the first list has completed.
@@ -141,7 +155,7 @@ mod tests {
             futures::FutureExt::now_or_never(cache.wait_until_ready()).is_none(),
             "not ready before the first list"
         );
-        cache.apply(&Event::InitDone, gen);
+        assert!(cache.apply(&Event::InitDone, gen).is_empty());
         cache.wait_until_ready().await;
         assert_eq!(cache.get("demo", "a"), Some(1));
 
@@ -156,7 +170,12 @@ mod tests {
         cache.apply(&Event::Init, gen);
         cache.apply(&Event::InitApply(svc("c", 4)), gen);
         assert_eq!(cache.get("demo", "b"), Some(2), "the old records serve during a relist");
-        cache.apply(&Event::InitDone, gen);
+        let gone = cache.apply(&Event::InitDone, gen);
+        assert_eq!(
+            gone,
+            [("demo".to_string(), "b".to_string())],
+            "what the relist dropped is reported"
+        );
         assert_eq!((cache.get("demo", "b"), cache.get("demo", "c")), (None, Some(4)));
         assert!(!cache.is_empty());
     }

@@ -160,6 +160,24 @@ fn owned_triggers<K: Resource>(event: Event<K>) -> Vec<Trigger> {
     }
 }
 
+/// Keep an owned kind's records in `cache` and trigger the workloads of its objects: those of
+/// the events, and those a relist found gone (deleted while the watch was down).
+fn cached_owned<K: Resource, V: Clone>(
+    cache: &RecordCache<V>,
+    record: fn(&K) -> V,
+) -> impl FnMut(Event<K>) -> Vec<Trigger> {
+    let cache = cache.clone();
+    move |event| {
+        let gone = cache.apply(&event, record);
+        let mut triggers = owned_triggers(event);
+        triggers.extend(
+            gone.iter()
+                .map(|(ns, name)| Trigger::Owner(ObjectRef::new(name).within(ns))),
+        );
+        triggers
+    }
+}
+
 /// Cached views carry no managed fields, ownerReferences or foreign annotations.
 fn prune_meta(m: &mut ObjectMeta) {
     m.managed_fields = None;
@@ -309,30 +327,19 @@ pub fn start(
         .any_semantic();
     // Deployments and Services are found by name: the caches keep a small record of each.
     let deployments = RecordCache::default();
-    let cache = deployments.clone();
     let dstream = watcher::watcher(scoped::<DeploymentView>(&client, namespace), owned.clone()).default_backoff();
+    let record_deployment: fn(&DeploymentView) -> CachedDeployment = |d| CachedDeployment::from(d);
     spawn_watch(
         "Deployment",
         dstream,
-        move |event| {
-            cache.apply(&event, |d| CachedDeployment::from(d));
-            owned_triggers(event)
-        },
+        cached_owned(&deployments, record_deployment),
         tx.clone(),
     );
     // Services as metadata only, and of that only the spec hash and resourceVersion.
     let services = RecordCache::default();
-    let cache = services.clone();
     let sstream = watcher::watcher(scoped::<PartialObjectMeta<Service>>(&client, namespace), owned).default_backoff();
-    spawn_watch(
-        "Service",
-        sstream,
-        move |event| {
-            cache.apply(&event, |s| CachedService::from(&s.metadata));
-            owned_triggers(event)
-        },
-        tx.clone(),
-    );
+    let record_service: fn(&PartialObjectMeta<Service>) -> CachedService = |s| CachedService::from(&s.metadata);
+    spawn_watch("Service", sstream, cached_owned(&services, record_service), tx.clone());
 
     let any = watcher::Config::default().any_semantic();
     let (runtime_classes, rstream) = reflect(
