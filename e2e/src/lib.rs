@@ -3,7 +3,7 @@
 //! `tests/scenarios.rs`; `make e2e` (e2e/run.sh) prepares the cluster and runs them.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::wait::{await_condition, Condition};
 use kube::{Client, Resource};
@@ -93,6 +93,23 @@ impl Scenario {
 
     pub fn deployments(&self) -> Api<Deployment> {
         Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub fn services(&self) -> Api<Service> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Apply workload `app` (falling back to a pause container) with a Service, and wait for
+    /// the Service.
+    pub async fn apply_workload_with_service(&self) -> Service {
+        let mut wl = workload("app", &["e2e-missing"], "WhenUnavailable", Some(PAUSE));
+        wl["spec"]["ports"] = json!([{"name": "http", "containerPort": 8080}]);
+        wl["spec"]["service"] = json!({"enabled": true});
+        self.apply(&wl).unwrap();
+        wait_for(&self.services(), "app", "the Service", |d: Option<&Service>| {
+            d.is_some()
+        })
+        .await
     }
 
     /// `kubectl apply` a manifest into the scenario's namespace.

@@ -333,34 +333,22 @@ async fn metrics_report_cold_starts_per_mode() {
 #[ignore = "needs a cluster: make e2e"]
 async fn deletion_garbage_collects_children() {
     let s = Scenario::new("gc").await;
-    let mut wl = workload("app", &["e2e-missing"], "WhenUnavailable", Some(PAUSE));
-    wl["spec"]["ports"] = json!([{"name": "http", "containerPort": 8080}]);
-    wl["spec"]["service"] = json!({"enabled": true});
-    s.apply(&wl).unwrap();
-    let services: Api<Service> = Api::namespaced(s.client.clone(), &s.ns);
+    s.apply_workload_with_service().await;
     wait_for(&s.deployments(), "app", "the Deployment", |d: Option<&Deployment>| {
         d.is_some()
     })
     .await;
-    wait_for(&services, "app", "the Service", |d: Option<&Service>| d.is_some()).await;
     s.workloads().delete("app", &DeleteParams::default()).await.unwrap();
     wait_gone(&s.deployments(), "app", "the Deployment").await;
-    wait_gone(&services, "app", "the Service").await;
+    wait_gone(&s.services(), "app", "the Service").await;
 }
 
 #[tokio::test]
 #[ignore = "needs a cluster: make e2e"]
 async fn hand_edited_service_is_put_back() {
     let s = Scenario::new("svc-edit").await;
-    let mut wl = workload("app", &["e2e-missing"], "WhenUnavailable", Some(PAUSE));
-    wl["spec"]["ports"] = json!([{"name": "http", "containerPort": 8080}]);
-    wl["spec"]["service"] = json!({"enabled": true});
-    s.apply(&wl).unwrap();
-    let services: Api<Service> = Api::namespaced(s.client.clone(), &s.ns);
     let port = |svc: Option<&Service>| svc.and_then(|s| s.spec.as_ref()?.ports.as_ref()?.first().map(|p| p.port));
-    let original = port(Some(
-        &wait_for(&services, "app", "the Service", |d: Option<&Service>| d.is_some()).await,
-    ));
+    let original = port(Some(&s.apply_workload_with_service().await));
     kubectl(&[
         "patch",
         "service",
@@ -372,8 +360,11 @@ async fn hand_edited_service_is_put_back() {
         r#"[{"op": "replace", "path": "/spec/ports/0/port", "value": 9999}]"#,
     ])
     .unwrap();
-    wait_for(&services, "app", "the port put back", move |svc: Option<&Service>| {
-        port(svc).is_some() && port(svc) == original
-    })
+    wait_for(
+        &s.services(),
+        "app",
+        "the port put back",
+        move |svc: Option<&Service>| port(svc).is_some() && port(svc) == original,
+    )
     .await;
 }
