@@ -238,7 +238,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
             source,
         })?;
         let cached = observed.deployment.as_ref();
-        if !drift::deployment_up_to_date((&ns, &name), cached, &desired.metadata, &ctx.applied) {
+        if !drift::up_to_date((&ns, &name), cached, &desired.metadata, &ctx.applied) {
             let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
             let applied = api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
             ctx.applied
@@ -254,7 +254,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
                     source,
                 })?;
                 let cached = cached_service.as_ref();
-                if !drift::service_up_to_date((&ns, &name), cached, &desired.metadata, &ctx.applied) {
+                if !drift::up_to_date((&ns, &name), cached, &desired.metadata, &ctx.applied) {
                     let applied = api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
                     let version = drift::version_number(applied.metadata.resource_version.as_deref());
                     ctx.applied.record(Child::Service, &ns, &name, version);

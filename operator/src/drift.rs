@@ -39,7 +39,7 @@ pub fn spec_hash(meta: &ObjectMeta) -> Option<u64> {
 }
 
 /// Whether the cached object carries the hash of what we would write.
-pub fn same_hash(observed: Option<u64>, desired: &ObjectMeta) -> bool {
+fn same_hash(observed: Option<u64>, desired: &ObjectMeta) -> bool {
     observed.is_some() && observed == spec_hash(desired)
 }
 
@@ -96,26 +96,48 @@ impl AppliedVersions {
     }
 }
 
-/// Whether the cached Deployment `namespace/name` already is what we would write.
-pub fn deployment_up_to_date(
-    (namespace, name): (&str, &str),
-    observed: Option<&CachedDeployment>,
-    desired: &ObjectMeta,
-    applied: &AppliedVersions,
-) -> bool {
-    let Some(o) = observed else { return false };
-    same_hash(o.spec_hash, desired) && !applied.edited_by_others(Child::Deployment, namespace, name, o.generation)
+/// What the caches keep of a child to judge it by: its spec hash, and the number every write
+/// of it moves.
+pub trait CachedChild {
+    const CHILD: Child;
+    fn spec_hash(&self) -> Option<u64>;
+    fn version(&self) -> Option<i64>;
 }
 
-/// Whether the cached Service `namespace/name` already is what we would write.
-pub fn service_up_to_date(
+impl CachedChild for CachedDeployment {
+    const CHILD: Child = Child::Deployment;
+
+    fn spec_hash(&self) -> Option<u64> {
+        self.spec_hash
+    }
+
+    /// The spec generation: status writes do not move it.
+    fn version(&self) -> Option<i64> {
+        self.generation
+    }
+}
+
+impl CachedChild for CachedService {
+    const CHILD: Child = Child::Service;
+
+    fn spec_hash(&self) -> Option<u64> {
+        self.spec_hash
+    }
+
+    fn version(&self) -> Option<i64> {
+        self.version
+    }
+}
+
+/// Whether the cached child `namespace/name` already is what we would write.
+pub fn up_to_date<C: CachedChild>(
     (namespace, name): (&str, &str),
-    observed: Option<&CachedService>,
+    observed: Option<&C>,
     desired: &ObjectMeta,
     applied: &AppliedVersions,
 ) -> bool {
     let Some(o) = observed else { return false };
-    same_hash(o.spec_hash, desired) && !applied.edited_by_others(Child::Service, namespace, name, o.version)
+    same_hash(o.spec_hash(), desired) && !applied.edited_by_others(C::CHILD, namespace, name, o.version())
 }
 
 #[cfg(test)]
@@ -178,26 +200,26 @@ mod tests {
         let applied = AppliedVersions::default();
         let desired = meta(Some("ab"), None);
         assert!(
-            deployment_up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(3))), &desired, &applied),
+            up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(3))), &desired, &applied),
             "nothing recorded yet"
         );
         applied.record(Child::Deployment, "ns", "d", Some(3));
-        assert!(deployment_up_to_date(
+        assert!(up_to_date(
             ("ns", "d"),
             Some(&cached(Some("ab"), Some(3))),
             &desired,
             &applied
         ));
         assert!(
-            deployment_up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(2))), &desired, &applied),
+            up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(2))), &desired, &applied),
             "our write not echoed yet"
         );
         assert!(
-            !deployment_up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(4))), &desired, &applied),
+            !up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(4))), &desired, &applied),
             "someone edited the spec"
         );
         applied.forget("ns", "d");
-        assert!(deployment_up_to_date(
+        assert!(up_to_date(
             ("ns", "d"),
             Some(&cached(Some("ab"), Some(4))),
             &desired,
@@ -214,19 +236,19 @@ mod tests {
             m.resource_version = Some(version.into());
             CachedService::from(&m)
         };
-        let up_to_date = |s: &CachedService| service_up_to_date(("ns", "d"), Some(s), &desired, &applied);
-        assert!(up_to_date(&service("7")), "nothing recorded yet");
+        let current = |s: &CachedService| up_to_date(("ns", "d"), Some(s), &desired, &applied);
+        assert!(current(&service("7")), "nothing recorded yet");
         applied.record(Child::Service, "ns", "d", version_number(Some("7")));
         applied.record(Child::Deployment, "ns", "d", Some(100));
-        assert!(up_to_date(&service("7")));
-        assert!(up_to_date(&service("6")), "our write not echoed yet");
-        assert!(!up_to_date(&service("8")), "someone else wrote the Service");
+        assert!(current(&service("7")));
+        assert!(current(&service("6")), "our write not echoed yet");
+        assert!(!current(&service("8")), "someone else wrote the Service");
         assert!(
-            up_to_date(&service("opaque")),
+            current(&service("opaque")),
             "a version that is no number cannot be judged"
         );
         assert!(
-            !service_up_to_date(("ns", "d"), None, &desired, &applied),
+            !up_to_date::<CachedService>(("ns", "d"), None, &desired, &applied),
             "a missing Service is written"
         );
     }
