@@ -220,9 +220,15 @@ impl From<&DeploymentView> for CachedDeployment {
             failure: FailureRecord::from_annotations(d.metadata.annotations.as_ref()).map(Box::new),
             replicas: d.spec.as_ref().and_then(|s| s.replicas),
             runtime_class_name: d.runtime_class_name().map(Box::from),
+            // Field by field: cloning the whole status would copy the conditions only to drop them.
             status: d.status.as_ref().map(|st| DeploymentStatus {
-                conditions: None,
-                ..st.clone()
+                observed_generation: st.observed_generation,
+                replicas: st.replicas,
+                ready_replicas: st.ready_replicas,
+                updated_replicas: st.updated_replicas,
+                available_replicas: st.available_replicas,
+                unavailable_replicas: st.unavailable_replicas,
+                ..Default::default()
             }),
         }
     }
