@@ -70,11 +70,13 @@ impl<V: Clone> RecordCache<V> {
         maps.live.get(namespace)?.get(name).cloned()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
         maps.live.values().map(HashMap::len).sum()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -328,18 +328,23 @@ pub fn start(
     // Deployments and Services are found by name: the caches keep a small record of each.
     let deployments = RecordCache::default();
     let dstream = watcher::watcher(scoped::<DeploymentView>(&client, namespace), owned.clone()).default_backoff();
-    let record_deployment: fn(&DeploymentView) -> CachedDeployment = |d| CachedDeployment::from(d);
     spawn_watch(
         "Deployment",
         dstream,
-        cached_owned(&deployments, record_deployment),
+        cached_owned(&deployments, |d: &DeploymentView| CachedDeployment::from(d)),
         tx.clone(),
     );
     // Services as metadata only, and of that only the spec hash and resourceVersion.
     let services = RecordCache::default();
     let sstream = watcher::watcher(scoped::<PartialObjectMeta<Service>>(&client, namespace), owned).default_backoff();
-    let record_service: fn(&PartialObjectMeta<Service>) -> CachedService = |s| CachedService::from(&s.metadata);
-    spawn_watch("Service", sstream, cached_owned(&services, record_service), tx.clone());
+    spawn_watch(
+        "Service",
+        sstream,
+        cached_owned(&services, |s: &PartialObjectMeta<Service>| {
+            CachedService::from(&s.metadata)
+        }),
+        tx.clone(),
+    );
 
     let any = watcher::Config::default().any_semantic();
     let (runtime_classes, rstream) = reflect(
