@@ -14,20 +14,19 @@ use std::time::Duration;
 /// Size of the image the pods' application container runs, as a node that has it reports it.
 pub fn image_size(pods: &[&PodView], nodes: &[Arc<Node>]) -> Option<i64> {
     for pod in pods {
-        let statuses = pod.container_statuses();
-        for cs in statuses {
+        let node_name = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+        // The pod's own node first: it surely has the image.
+        let mut ordered: Vec<&Arc<Node>> = nodes
+            .iter()
+            .filter(|n| n.metadata.name.as_deref() == node_name)
+            .collect();
+        ordered.extend(nodes.iter().filter(|n| n.metadata.name.as_deref() != node_name));
+        for cs in pod.container_statuses() {
             let refs: Vec<&str> = [cs.image_id.as_str(), cs.image.as_str()]
                 .into_iter()
                 .filter(|r| !r.is_empty())
                 .collect();
-            let node_name = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
-            // The pod's own node first: it surely has the image.
-            let mut ordered: Vec<&Arc<Node>> = nodes
-                .iter()
-                .filter(|n| n.metadata.name.as_deref() == node_name)
-                .collect();
-            ordered.extend(nodes.iter().filter(|n| n.metadata.name.as_deref() != node_name));
-            for node in ordered {
+            for node in &ordered {
                 let images = node.status.as_ref().and_then(|s| s.images.as_deref()).unwrap_or(&[]);
                 for img in images {
                     let names = img.names.as_deref().unwrap_or(&[]);
