@@ -156,8 +156,8 @@ pub fn decide_for(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> (Dec
 fn measure(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Option<Mode>) -> Measurements {
     let ns = wl.namespace().unwrap_or_default();
     let name = wl.name_any();
-    let previous = wl.status.clone().unwrap_or_default();
-    let samples_before = previous.cold_start.as_ref().map_or(0, |c| c.samples);
+    let previous = wl.status.as_ref();
+    let samples_before = previous.and_then(|p| p.cold_start.as_ref()).map_or(0, |c| c.samples);
     let cold_start = ctx
         .stores
         .cold_starts
@@ -189,7 +189,9 @@ fn measure(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Option<M
         .get(&key)
         .copied();
     // Working sets wiggle on every poll: status follows only changes over 10 %, so it does not churn.
-    let memory_before = previous.footprint.as_ref().and_then(|f| f.memory_working_set_bytes);
+    let memory_before = previous
+        .and_then(|p| p.footprint.as_ref())
+        .and_then(|f| f.memory_working_set_bytes);
     let memory_working_set_bytes = match (memory_before, memory_now) {
         (Some(before), Some(now)) if (now - before).abs() * 10 <= before => Some(before),
         (_, now) => now,

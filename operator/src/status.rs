@@ -84,7 +84,8 @@ pub fn compute_status(
     now: &Time,
     measured: Measurements,
 ) -> WasmWorkloadStatus {
-    let previous = wl.status.clone().unwrap_or_default();
+    let empty = WasmWorkloadStatus::default();
+    let previous = wl.status.as_ref().unwrap_or(&empty);
     let generation = wl.metadata.generation;
     let desired = wl.spec.replicas;
     let r = rollout(deployment, desired);
@@ -170,8 +171,8 @@ pub fn compute_status(
         replicas: r.replicas,
         ready_replicas: r.ready,
         selector: Some(labels::pod_selector(&wl.name_any())),
-        cold_start: measured.cold_start.or(previous.cold_start),
-        footprint: measured.footprint.or(previous.footprint),
+        cold_start: measured.cold_start.or_else(|| previous.cold_start.clone()),
+        footprint: measured.footprint.or_else(|| previous.footprint.clone()),
         conditions: carry_transition_times(&previous.conditions, conditions),
     }
 }
