@@ -83,9 +83,7 @@ async fn throttling_waits_as_long_as_retry_after_says() {
 
 #[tokio::test]
 async fn a_gone_watch_is_relisted_and_changes_in_the_gap_are_not_lost() {
-    let h = Harness::start(spin_world).await;
-    h.nth_write("PATCH", STATUS, 1).await;
-    h.settle().await;
+    let h = Harness::converged(spin_world).await;
     let lists = |h: &Harness| {
         h.count_requests(|r| r.method == "GET" && r.path.ends_with("/wasmworkloads") && !r.query.contains_key("watch"))
     };
@@ -112,9 +110,7 @@ async fn a_gone_watch_is_relisted_and_changes_in_the_gap_are_not_lost() {
 
 #[tokio::test]
 async fn a_deployment_deleted_while_its_watch_was_gone_is_made_again() {
-    let h = Harness::start(spin_world).await;
-    h.nth_write("PATCH", DEPLOYMENT, 1).await;
-    h.settle().await;
+    let h = Harness::converged(spin_world).await;
     {
         // The watch expires (its streams are closed), and the Deployment is deleted before it
         // is listed again: no watch event will ever say so.
@@ -130,9 +126,7 @@ async fn a_deployment_deleted_while_its_watch_was_gone_is_made_again() {
 
 #[tokio::test]
 async fn a_dropped_watch_stream_is_watched_again() {
-    let h = Harness::start(spin_world).await;
-    h.nth_write("PATCH", STATUS, 1).await;
-    h.settle().await;
+    let h = Harness::converged(spin_world).await;
     let watches = |h: &Harness| {
         h.count_requests(|r| {
             r.path == "/apis/node.k8s.io/v1/runtimeclasses" && r.query.get("watch").map(String::as_str) == Some("true")

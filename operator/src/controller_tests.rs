@@ -61,6 +61,15 @@ impl Harness {
         Harness { world, metrics, task }
     }
 
+    /// Start, and wait until the workload is reconciled (its first status write) and all
+    /// is quiet.
+    pub async fn converged(setup: impl FnOnce(&mut World)) -> Harness {
+        let h = Harness::start(setup).await;
+        h.nth_write("PATCH", STATUS, 1).await;
+        h.settle().await;
+        h
+    }
+
     pub fn writes_to(&self, method: &str, path: &str) -> Vec<Recorded> {
         self.world
             .lock()
@@ -370,9 +379,7 @@ async fn ready_pods_flow_into_status_and_an_unchanged_workload_writes_nothing() 
 
 #[tokio::test]
 async fn runtime_class_deleted_switches_to_the_container_with_reason_and_event() {
-    let h = Harness::start(spin_world).await;
-    h.nth_write("PATCH", STATUS, 1).await;
-    h.settle().await;
+    let h = Harness::converged(spin_world).await;
     h.world
         .lock()
         .unwrap()
@@ -633,9 +640,7 @@ pub fn sandbox_event_json(pod: &str) -> Value {
 
 #[tokio::test]
 async fn on_failure_sandbox_failure_falls_back_stays_there_and_returns_when_runtimes_change() {
-    let h = Harness::start(spin_world).await;
-    h.nth_write("PATCH", DEPLOYMENT, 1).await;
-    h.settle().await;
+    let h = Harness::converged(spin_world).await;
 
     // The Wasm pod cannot get a sandbox: the node has no handler for the RuntimeClass.
     crate::testing::fail_sandbox(&h.world, "hello-wasm-1");
@@ -723,9 +728,7 @@ async fn on_failure_startup_timeout_falls_back_when_the_deadline_passes() {
 
 #[tokio::test]
 async fn cold_starts_are_timed_from_watch_events_into_status_and_metrics() {
-    let h = Harness::start(spin_world).await;
-    h.nth_write("PATCH", STATUS, 1).await;
-    h.settle().await;
+    let h = Harness::converged(spin_world).await;
     h.world.lock().unwrap().put(
         "pods",
         pod_json("hello-wasm-1", "wasm", Some("wasmtime-spin-v2"), false, 0),
@@ -832,9 +835,7 @@ pub fn assert_permitted(world: &Mutex<World>) {
 
 #[tokio::test]
 async fn every_request_the_operator_makes_is_in_the_rbac_list() {
-    let h = Harness::start(spin_world).await;
-    h.nth_write("PATCH", STATUS, 1).await;
-    h.settle().await;
+    let h = Harness::converged(spin_world).await;
     crate::testing::fail_sandbox(&h.world, "hello-wasm-1");
     h.nth_write("PATCH", DEPLOYMENT, 2).await;
     h.settle().await;
@@ -865,9 +866,7 @@ async fn every_request_the_operator_makes_is_in_the_rbac_list() {
 
 #[tokio::test]
 async fn a_hand_edit_of_the_deployment_spec_is_put_right() {
-    let h = Harness::start(spin_world).await;
-    h.nth_write("PATCH", DEPLOYMENT, 1).await;
-    h.settle().await;
+    let h = Harness::converged(spin_world).await;
     {
         // `kubectl edit`: another image, and the server moves the spec generation.
         let mut w = h.world.lock().unwrap();
@@ -896,9 +895,7 @@ async fn a_hand_edit_of_the_deployment_spec_is_put_right() {
 
 #[tokio::test]
 async fn a_hand_edit_of_the_service_is_put_right_once() {
-    let h = Harness::start(spin_world).await;
-    h.nth_write("PATCH", SERVICE, 1).await;
-    h.settle().await;
+    let h = Harness::converged(spin_world).await;
     let before = h.write_count();
     {
         // `kubectl edit svc`: another port; the server moves the resourceVersion.
@@ -926,9 +923,7 @@ async fn a_hand_edit_of_the_service_is_put_right_once() {
 /// Services are watched as metadata only.
 #[tokio::test]
 async fn watches_are_selected_and_services_metadata_only() {
-    let h = Harness::start(spin_world).await;
-    h.nth_write("PATCH", STATUS, 1).await;
-    h.settle().await;
+    let h = Harness::converged(spin_world).await;
     let w = h.world.lock().unwrap();
     let gets: Vec<&Recorded> = w.requests().iter().filter(|r| r.method == "GET").collect();
     for kind in [
