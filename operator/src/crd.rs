@@ -69,7 +69,9 @@ pub struct WasmWorkloadSpec {
     pub wasm: WasmSpec,
 
     /// The ordinary container image of the same application, used where Wasm cannot run.
-    #[serde(default)]
+    /// Absent means no fallback (policy `Never`): the workload stays Pending while no Wasm runtime
+    /// is usable. Given, its policy defaults to `OnFailure` and it needs an image.
+    #[serde(default = "FallbackSpec::none")]
     pub fallback: FallbackSpec,
 
     /// Environment variables, shared by the Wasm and the container mode.
@@ -179,6 +181,18 @@ pub struct FallbackSpec {
 
 fn default_startup_timeout() -> i32 {
     60
+}
+
+impl FallbackSpec {
+    /// What a workload without `fallback` gets: no container image, never fall back. (A default
+    /// with the policy `OnFailure` would break the rule that it needs an image, and the API server
+    /// refuses a CRD whose defaults break its own rules.)
+    pub fn none() -> Self {
+        Self {
+            policy: FallbackPolicy::Never,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for FallbackSpec {

@@ -155,9 +155,9 @@ fn cel_refuses_bad_specs_with_the_message_users_see() {
             "fallback.image is required unless fallback.policy is Never",
         ),
         (
-            "fallback omitted: the default policy OnFailure needs an image",
+            "fallback given without an image: its policy defaults to OnFailure",
             Box::new(|v| {
-                v["spec"].as_object_mut().unwrap().remove("fallback");
+                v["spec"]["fallback"] = json!({"startupTimeoutSeconds": 30});
             }),
             "fallback.image is required unless fallback.policy is Never",
         ),
@@ -234,5 +234,63 @@ fn cel_refuses_bad_specs_with_the_message_users_see() {
         cel_messages(&never),
         Vec::<String>::new(),
         "policy Never needs no image"
+    );
+}
+
+/// Every `default` in the schema, with the schema node it sits on and the path to it.
+fn defaults(path: &str, node: &Value, out: &mut Vec<(String, Value, Value)>) {
+    if let Some(d) = node.get("default") {
+        out.push((path.to_string(), d.clone(), node.clone()));
+    }
+    if let Some(props) = node["properties"].as_object() {
+        for (k, v) in props {
+            defaults(&format!("{path}.{k}"), v, out);
+        }
+    }
+    if node["items"].is_object() {
+        defaults(&format!("{path}[]"), &node["items"], out);
+    }
+    if node["additionalProperties"].is_object() {
+        defaults(&format!("{path}.*"), &node["additionalProperties"], out);
+    }
+}
+
+#[test]
+fn every_default_passes_the_schema_and_the_cel_rules_it_sits_under() {
+    // The API server refuses a CRD whose defaults break its own schema or CEL rules
+    // (`spec.validation.openAPIV3Schema.properties[spec].properties[fallback].default: Invalid value`).
+    let mut found = vec![];
+    defaults("", &crd_schema(), &mut found);
+    assert!(found.len() >= 8, "{} defaults", found.len());
+    for (path, default, node) in &found {
+        let validator = jsonschema::validator_for(node).expect("a schema node compiles");
+        let errors: Vec<String> = validator.iter_errors(default).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "default of {path} breaks the schema: {errors:?}");
+        if let Err(errors) = kube::core::cel::Validator::new().validate(node, default, None) {
+            let messages: Vec<String> = errors.into_vec().into_iter().map(|e| e.message).collect();
+            panic!("default of {path} ({default}) breaks a CEL rule: {messages:?}");
+        }
+    }
+}
+
+#[test]
+fn a_workload_without_fallback_is_accepted_and_never_falls_back() {
+    let minimal = json!({
+        "apiVersion": "wasm-operator.dev/v1alpha1", "kind": "WasmWorkload",
+        "metadata": {"name": "hello", "namespace": "demo"},
+        "spec": {"wasm": {"image": "registry.example/hello-wasm:1.0"}}
+    });
+    assert_eq!(cel_messages(&minimal), Vec::<String>::new());
+    let wl: WasmWorkload = serde_json::from_value(minimal).unwrap();
+    assert_eq!(wl.spec.fallback.policy, crate::crd::FallbackPolicy::Never);
+    assert_eq!(wl.spec.fallback.image, None);
+    let fallback = &crd_schema()["properties"]["spec"]["properties"]["fallback"];
+    assert_eq!(fallback["default"]["policy"], "Never");
+    assert!(
+        fallback["description"]
+            .as_str()
+            .unwrap()
+            .contains("Absent means no fallback"),
+        "kubectl explain says what a workload without fallback means"
     );
 }
