@@ -230,42 +230,88 @@ fn rule_triples(role: &Value) -> Vec<(String, String, String)> {
     out
 }
 
+fn scoped(scopes: &[crate::rbac::Scope]) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = scopes
+        .iter()
+        .flat_map(|s| crate::rbac::scoped_triples(Some(*s)))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The one Role in `namespace`, checked to be bound to the operator's ServiceAccount.
+fn bound_role<'a>(docs: &'a [Value], namespace: &str) -> &'a Value {
+    let roles: Vec<&Value> = find(docs, "Role")
+        .into_iter()
+        .filter(|r| r["metadata"]["namespace"] == namespace)
+        .collect();
+    assert_eq!(roles.len(), 1, "one Role in {namespace}");
+    let binding = find(docs, "RoleBinding")
+        .into_iter()
+        .find(|b| b["metadata"]["namespace"] == namespace)
+        .unwrap_or_else(|| panic!("no RoleBinding in {namespace}"));
+    assert_eq!(binding["roleRef"]["name"], roles[0]["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        one(docs, "ServiceAccount")["metadata"]["name"]
+    );
+    assert_eq!(binding["subjects"][0]["namespace"], "wasm-system");
+    roles[0]
+}
+
 #[test]
 fn cluster_role_grants_exactly_what_the_operator_uses() {
+    use crate::rbac::Scope;
     let docs = render(None);
     let role = one(&docs, "ClusterRole");
-    let granted = rule_triples(role);
     assert_eq!(
-        granted,
-        crate::rbac::scoped_triples(Some(crate::rbac::Scope::Cluster)),
+        rule_triples(role),
+        scoped(&[Scope::Cluster, Scope::Watched]),
         "charts/wasm-operator/templates/clusterrole.yaml vs operator/src/rbac.rs"
     );
-    let ns_role = one(&docs, "Role");
-    assert_eq!(ns_role["metadata"]["namespace"], "wasm-system");
-    let in_namespace = rule_triples(ns_role);
     assert_eq!(
-        in_namespace,
-        crate::rbac::scoped_triples(Some(crate::rbac::Scope::OwnNamespace)),
+        rule_triples(bound_role(&docs, "wasm-system")),
+        scoped(&[Scope::OwnNamespace]),
         "templates/role.yaml"
     );
-    assert_eq!(
-        one(&docs, "RoleBinding")["roleRef"]["name"],
-        ns_role["metadata"]["name"]
-    );
-    let template = std::fs::read_to_string(repo().join("charts/wasm-operator/templates/clusterrole.yaml")).unwrap();
-    let rules = template.matches("- apiGroups:").count();
-    let commented = template
-        .lines()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|w| w[1].trim_start().starts_with("- apiGroups:") && w[0].trim_start().starts_with('#'))
-        .count();
-    assert_eq!(commented, rules, "every ClusterRole rule carries a comment saying why");
+    let mut rules = 0;
+    let mut commented = 0;
+    for template in ["clusterrole.yaml", "_helpers.tpl", "role.yaml"] {
+        let text = std::fs::read_to_string(repo().join("charts/wasm-operator/templates").join(template)).unwrap();
+        rules += text.matches("- apiGroups:").count();
+        commented += text
+            .lines()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[1].trim_start().starts_with("- apiGroups:") && w[0].trim_start().starts_with('#'))
+            .count();
+    }
+    assert_eq!(commented, rules, "every rule carries a comment saying why");
     let binding = one(&docs, "ClusterRoleBinding");
     assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
     assert_eq!(
         binding["subjects"][0]["name"],
         one(&docs, "ServiceAccount")["metadata"]["name"]
+    );
+}
+
+#[test]
+fn a_namespace_scoped_install_has_no_cluster_wide_rights_on_namespaced_resources() {
+    use crate::rbac::Scope;
+    let docs = render(Some(&json!({"watchNamespace": "apps"})));
+    assert_eq!(
+        rule_triples(one(&docs, "ClusterRole")),
+        scoped(&[Scope::Cluster]),
+        "only nodes and RuntimeClasses stay cluster-wide"
+    );
+    assert_eq!(
+        rule_triples(bound_role(&docs, "apps")),
+        scoped(&[Scope::Watched]),
+        "the workloads' rights live in a Role of the watched namespace"
+    );
+    assert_eq!(
+        rule_triples(bound_role(&docs, "wasm-system")),
+        scoped(&[Scope::OwnNamespace])
     );
 }
 

@@ -1,14 +1,17 @@
-//! Every Kubernetes API permission the operator uses, with why. The Helm chart's ClusterRole must
-//! grant exactly these (a test compares them), and the controller tests check that every request
-//! the operator makes is covered by one.
+//! Every Kubernetes API permission the operator uses, with why. The Helm chart's roles must grant
+//! exactly these (a test compares them), and the controller tests check that every request the
+//! operator makes is covered, with the verbs the API server's authorizer asks for.
 
 use crate::api_path::ApiPath;
 
 /// Where a permission is granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// Every namespace (ClusterRole).
+    /// Cluster-scoped resources (ClusterRole, always).
     Cluster,
+    /// The workloads' namespaced resources: a ClusterRole when every namespace is watched, a Role
+    /// in the watched namespace when one is.
+    Watched,
     /// The operator's own namespace only (Role).
     OwnNamespace,
 }
@@ -26,49 +29,49 @@ pub struct Permission {
 
 pub const PERMISSIONS: &[Permission] = &[
     Permission {
-        scope: Scope::Cluster,
+        scope: Scope::Watched,
         group: "wasm-operator.dev",
         resource: "wasmworkloads",
         verbs: &["list", "watch"],
         why: "the workloads to reconcile",
     },
     Permission {
-        scope: Scope::Cluster,
+        scope: Scope::Watched,
         group: "wasm-operator.dev",
         resource: "wasmworkloads/status",
         verbs: &["patch"],
         why: "status is written with server-side apply",
     },
     Permission {
-        scope: Scope::Cluster,
+        scope: Scope::Watched,
         group: "apps",
         resource: "deployments",
-        verbs: &["list", "watch", "patch"],
-        why: "the workload's Deployment: watched by label, written with server-side apply",
+        verbs: &["list", "watch", "create", "patch"],
+        why: "the workload's Deployment: watched by label, written with server-side apply (create when it does not exist yet)",
     },
     Permission {
-        scope: Scope::Cluster,
+        scope: Scope::Watched,
         group: "",
         resource: "services",
-        verbs: &["list", "watch", "patch", "delete"],
-        why: "the workload's Service: applied when enabled, deleted when disabled",
+        verbs: &["list", "watch", "create", "patch", "delete"],
+        why: "the workload's Service: applied when enabled (create when it does not exist yet), deleted when disabled",
     },
     Permission {
-        scope: Scope::Cluster,
+        scope: Scope::Watched,
         group: "",
         resource: "pods",
         verbs: &["list", "watch"],
         why: "the workload's pods (label-selected): cold starts, failures, image size",
     },
     Permission {
-        scope: Scope::Cluster,
+        scope: Scope::Watched,
         group: "",
         resource: "events",
         verbs: &["list", "watch"],
         why: "FailedCreatePodSandBox Events (field-selected) of Wasm pods",
     },
     Permission {
-        scope: Scope::Cluster,
+        scope: Scope::Watched,
         group: "events.k8s.io",
         resource: "events",
         verbs: &["create"],
@@ -89,7 +92,7 @@ pub const PERMISSIONS: &[Permission] = &[
         why: "which nodes can run each RuntimeClass, and image sizes",
     },
     Permission {
-        scope: Scope::Cluster,
+        scope: Scope::Watched,
         group: "metrics.k8s.io",
         resource: "pods",
         verbs: &["list"],
@@ -124,54 +127,112 @@ pub fn scoped_triples(scope: Option<Scope>) -> Vec<(String, String, String)> {
     out
 }
 
-/// The (group, resource, verb) an HTTP request to the API server needs.
-pub fn request_triple(method: &str, path: &str, watch: bool) -> Option<(String, String, String)> {
+/// The content type of a server-side apply.
+pub const APPLY_CONTENT_TYPE: &str = "application/apply-patch+yaml";
+
+/// The (group, resource, verb) triples the API server's authorizer checks for an HTTP request.
+/// A server-side apply is a `patch`, and also a `create` when the object does not exist yet
+/// (except on a subresource, whose object must exist).
+pub fn request_triples(
+    method: &str,
+    path: &str,
+    watch: bool,
+    content_type: Option<&str>,
+) -> Option<Vec<(String, String, String)>> {
     let p = ApiPath::parse(path)?;
     let resource = p
         .subresource
         .as_ref()
         .map_or(p.resource.clone(), |s| format!("{}/{s}", p.resource));
-    let verb = match (method, p.name.is_some()) {
-        ("GET", false) if watch => "watch",
-        ("GET", false) => "list",
-        ("GET", true) => "get",
-        ("POST", _) => "create",
-        ("PATCH", _) => "patch",
-        ("PUT", _) => "update",
-        ("DELETE", _) => "delete",
+    let apply = content_type.is_some_and(|c| c.starts_with(APPLY_CONTENT_TYPE));
+    let verbs: &[&str] = match (method, p.name.is_some()) {
+        ("GET", false) if watch => &["watch"],
+        ("GET", false) => &["list"],
+        ("GET", true) => &["get"],
+        ("POST", _) => &["create"],
+        ("PATCH", _) if apply && p.subresource.is_none() => &["patch", "create"],
+        ("PATCH", _) => &["patch"],
+        ("PUT", _) => &["update"],
+        ("DELETE", _) => &["delete"],
         _ => return None,
     };
-    Some((p.group, resource, verb.to_string()))
+    Some(
+        verbs
+            .iter()
+            .map(|v| (p.group.clone(), resource.clone(), (*v).to_string()))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn t(g: &str, r: &str, verbs: &[&str]) -> Option<Vec<(String, String, String)>> {
+        Some(
+            verbs
+                .iter()
+                .map(|v| (g.to_string(), r.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     #[test]
-    fn requests_map_to_rbac_triples() {
-        let t = |g: &str, r: &str, v: &str| Some((g.to_string(), r.to_string(), v.to_string()));
+    fn requests_map_to_the_verbs_the_authorizer_checks() {
         assert_eq!(
-            request_triple("GET", "/apis/apps/v1/deployments", true),
-            t("apps", "deployments", "watch")
+            request_triples("GET", "/apis/apps/v1/deployments", true, None),
+            t("apps", "deployments", &["watch"])
         );
-        assert_eq!(request_triple("GET", "/api/v1/nodes", false), t("", "nodes", "list"));
         assert_eq!(
-            request_triple(
+            request_triples("GET", "/api/v1/nodes", false, None),
+            t("", "nodes", &["list"])
+        );
+        assert_eq!(
+            request_triples("POST", "/apis/events.k8s.io/v1/namespaces/d/events", false, None),
+            t("events.k8s.io", "events", &["create"])
+        );
+        assert_eq!(
+            request_triples("DELETE", "/api/v1/namespaces/d/services/x", false, None),
+            t("", "services", &["delete"])
+        );
+        // Server-side apply of an object that may not exist is authorized as create too; the
+        // real API server answered `cannot create resource "deployments"` to a patch-only role.
+        assert_eq!(
+            request_triples(
+                "PATCH",
+                "/apis/apps/v1/namespaces/d/deployments/x",
+                false,
+                Some("application/apply-patch+yaml")
+            ),
+            t("apps", "deployments", &["patch", "create"])
+        );
+        assert_eq!(
+            request_triples(
+                "PATCH",
+                "/api/v1/namespaces/d/services/x",
+                false,
+                Some("application/merge-patch+json")
+            ),
+            t("", "services", &["patch"])
+        );
+        // A subresource's object exists already: status apply is a patch only.
+        assert_eq!(
+            request_triples(
                 "PATCH",
                 "/apis/wasm-operator.dev/v1alpha1/namespaces/d/wasmworkloads/x/status",
-                false
+                false,
+                Some("application/apply-patch+yaml")
             ),
-            t("wasm-operator.dev", "wasmworkloads/status", "patch")
+            t("wasm-operator.dev", "wasmworkloads/status", &["patch"])
         );
-        assert_eq!(
-            request_triple("POST", "/apis/events.k8s.io/v1/namespaces/d/events", false),
-            t("events.k8s.io", "events", "create")
-        );
-        assert_eq!(
-            request_triple("DELETE", "/api/v1/namespaces/d/services/x", false),
-            t("", "services", "delete")
-        );
+    }
+
+    #[test]
+    fn only_cluster_scoped_resources_need_cluster_wide_rights() {
+        for p in PERMISSIONS {
+            let cluster_scoped = matches!(p.resource, "nodes" | "runtimeclasses");
+            assert_eq!(p.scope == Scope::Cluster, cluster_scoped, "{}/{}", p.group, p.resource);
+        }
     }
 
     #[test]

@@ -29,3 +29,40 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{- /* The rules on the workloads' namespaced resources (operator/src/rbac.rs, Scope::Watched):
+in the ClusterRole when every namespace is watched, in a Role of the watched namespace otherwise. */ -}}
+{{- define "wasm-operator.watchedRules" -}}
+# The workloads to reconcile.
+- apiGroups: ["wasm-operator.dev"]
+  resources: ["wasmworkloads"]
+  verbs: ["list", "watch"]
+# Status is written with server-side apply.
+- apiGroups: ["wasm-operator.dev"]
+  resources: ["wasmworkloads/status"]
+  verbs: ["patch"]
+# The workload's Deployment: watched by label, written with server-side apply (create when it does not exist yet).
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["list", "watch", "create", "patch"]
+# The workload's Service: applied when enabled (create when it does not exist yet), deleted when disabled.
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+# The workload's pods (label-selected): cold starts, failures, image size.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
+# FailedCreatePodSandBox Events (field-selected) of Wasm pods.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["list", "watch"]
+# Events about workloads.
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create"]
+# Memory working set of the workload's pods (when metrics-server is installed).
+- apiGroups: ["metrics.k8s.io"]
+  resources: ["pods"]
+  verbs: ["list"]
+{{- end -}}
