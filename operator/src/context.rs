@@ -3,7 +3,6 @@
 
 use crate::coldstart::ColdStartTracker;
 use crate::crd::WasmWorkload;
-use crate::drift::AppliedVersions;
 use crate::error::Backoff;
 use crate::footprint::MemoryFigures;
 use crate::metrics::Metrics;
@@ -39,8 +38,6 @@ pub struct Context {
     pub client: Client,
     /// Name of this operator instance in Events (the pod name).
     pub instance: String,
-    /// The versions our own applies of Deployments and Services produced (hand-edit detection).
-    pub applied: AppliedVersions,
     pub metrics: Metrics,
     pub runtimes: RuntimeConfig,
     pub stores: Stores,
@@ -54,7 +51,6 @@ impl Context {
         Self {
             client,
             instance: std::env::var("POD_NAME").unwrap_or_else(|_| crate::labels::FIELD_MANAGER.to_string()),
-            applied: AppliedVersions::default(),
             metrics,
             runtimes,
             stores,

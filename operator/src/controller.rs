@@ -1,22 +1,23 @@
 //! The reconcile pipeline — observe, decide, build, apply, write status — and the Controller
 //! that runs it for every WasmWorkload.
 
+use crate::apply::{apply_child, is_invalid, Written};
 use crate::context::Context;
 use crate::crd::FootprintStatus;
 use crate::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
+use crate::decide::reason;
 use crate::decide::{decide, Decision, WasmEvidence};
 use crate::deployment::build_deployment;
 use crate::discovery::{nodes_per_runtime_class, resolve, Chosen, WorkloadPlacement};
-use crate::drift::Child;
 use crate::error::Error;
 use crate::events::{self, EventType};
-use crate::failure::{detect, SandboxFailure};
+use crate::failure::{detect, Health, SandboxFailure};
 use crate::footprint::image_size;
 use crate::generation_filter::GenerationFilter;
 use crate::labels::FIELD_MANAGER;
 use crate::service::build_service;
 use crate::status::Measurements;
-use crate::status::{compute_status, READY};
+use crate::status::{compute_status, Trouble, READY, ROLLING_OUT};
 use crate::views::{CachedDeployment, CachedService, DeploymentView, PodView};
 use crate::watches::{affected, Trigger};
 use crate::{drift, status};
@@ -70,6 +71,37 @@ fn observe(ctx: &Context, ns: &str, name: &str) -> Observed {
     }
 }
 
+/// What the pods of one rollout say (those of `mode`, and of RuntimeClass `rc` in Wasm mode):
+/// a failure, or when a pod's startup deadline passes.
+fn pod_health(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Mode, rc: Option<&str>) -> Health {
+    let pods: Vec<&PodView> = observed
+        .pods
+        .iter()
+        .map(Arc::as_ref)
+        .filter(|p| p.mode == Some(mode))
+        .filter(|p| rc.is_none() || p.spec.as_ref().and_then(|s| s.runtime_class_name.as_deref()) == rc)
+        .collect();
+    let ns = wl.namespace().unwrap_or_default();
+    let sandbox: Vec<SandboxFailure> = ctx
+        .stores
+        .sandbox_events
+        .state()
+        .iter()
+        .filter(|e| e.involved_object.namespace.as_deref() == Some(ns.as_str()))
+        .filter_map(|e| {
+            let pod = e.involved_object.name.clone()?;
+            pods.iter()
+                .any(|p| p.metadata.name.as_deref() == Some(pod.as_str()))
+                .then(|| SandboxFailure {
+                    pod,
+                    message: e.message.clone().unwrap_or_default(),
+                })
+        })
+        .collect();
+    let timeout = Duration::from_secs(u64::try_from(wl.spec.fallback.startup_timeout_seconds).unwrap_or(60));
+    detect(&pods, &sandbox, k8s_openapi::jiff::Timestamp::now(), timeout)
+}
+
 /// What the Wasm pods of the chosen RuntimeClass say, and when to look at them again.
 fn wasm_evidence(
     wl: &WasmWorkload,
@@ -91,32 +123,7 @@ fn wasm_evidence(
             None,
         );
     }
-    let pods: Vec<&PodView> = observed
-        .pods
-        .iter()
-        .map(Arc::as_ref)
-        .filter(|p| p.mode == Some(Mode::Wasm))
-        .filter(|p| p.spec.as_ref().and_then(|s| s.runtime_class_name.as_deref()) == Some(rc))
-        .collect();
-    let ns = wl.namespace().unwrap_or_default();
-    let sandbox: Vec<SandboxFailure> = ctx
-        .stores
-        .sandbox_events
-        .state()
-        .iter()
-        .filter(|e| e.involved_object.namespace.as_deref() == Some(ns.as_str()))
-        .filter_map(|e| {
-            let pod = e.involved_object.name.clone()?;
-            pods.iter()
-                .any(|p| p.metadata.name.as_deref() == Some(pod.as_str()))
-                .then(|| SandboxFailure {
-                    pod,
-                    message: e.message.clone().unwrap_or_default(),
-                })
-        })
-        .collect();
-    let timeout = Duration::from_secs(u64::try_from(wl.spec.fallback.startup_timeout_seconds).unwrap_or(60));
-    let health = detect(&pods, &sandbox, k8s_openapi::jiff::Timestamp::now(), timeout);
+    let health = pod_health(wl, ctx, observed, Mode::Wasm, Some(rc));
     (
         WasmEvidence {
             remembered,
@@ -124,6 +131,54 @@ fn wasm_evidence(
         },
         health.recheck_in,
     )
+}
+
+/// Why the pods of the mode the workload runs in do not come up, whatever the policy: the
+/// Ready condition says it even where the policy keeps the workload in that mode.
+fn rollout_trouble(wl: &WasmWorkload, ctx: &Context, observed: &Observed, decision: &Decision) -> Health {
+    match decision {
+        Decision::Wasm(c) => pod_health(wl, ctx, observed, Mode::Wasm, Some(&c.candidate.runtime_class)),
+        Decision::Container { .. } => pod_health(wl, ctx, observed, Mode::Container, None),
+        Decision::Pending { .. } | Decision::Invalid { .. } => Health::default(),
+    }
+}
+
+/// The result of writing one child.
+enum ChildWrite<K> {
+    /// Already what we want: nothing written.
+    Unchanged,
+    /// Written; `put_back` when someone else had changed it.
+    Written { object: K, put_back: bool },
+    /// The API server refused our own object.
+    Rejected(String),
+}
+
+/// Apply a child unless the cached one already is what we want.
+async fn write_child<K, C>(api: &Api<K>, name: &str, cached: Option<&C>, mut desired: K) -> Result<ChildWrite<K>, Error>
+where
+    K: Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+    C: drift::CachedChild,
+    K::DynamicType: Default,
+{
+    let what = K::kind(&Default::default()).to_string();
+    let serialize = |source| Error::Serialize { what: "child", source };
+    drift::stamp(&mut desired, |d| d.meta_mut()).map_err(serialize)?;
+    let value = serde_json::to_value(&desired).map_err(serialize)?;
+    if drift::up_to_date(cached, desired.meta(), &value) {
+        return Ok(ChildWrite::Unchanged);
+    }
+    // Our hash on it, yet fields we set no longer ours: someone else edited it.
+    let edited = cached.is_some_and(|c| c.spec_hash().is_some() && c.spec_hash() == drift::spec_hash(desired.meta()));
+    match apply_child(api, name, &desired).await {
+        Ok((object, written)) => Ok(ChildWrite::Written {
+            object,
+            put_back: edited || written == Written::PutBack,
+        }),
+        Err(Error::Kube(e)) if is_invalid(&e) => {
+            Ok(ChildWrite::Rejected(format!("the API server refused the {what}: {e}")))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Decide for a workload from the caches; also says when to look again for a pending startup.
@@ -227,47 +282,57 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
 
     // Observe.
     let observed = observe(ctx, &ns, &name);
-    let cached_service = observed.service;
 
     // Decide.
     let (decision, recheck) = decide_for(wl, ctx, &observed);
 
     // Build and apply the children.
     let mut deployment = observed.deployment.clone();
-    if let Some(mut desired) = build_deployment(wl, &decision) {
-        drift::stamp(&mut desired, |d| &mut d.metadata).map_err(|source| Error::Serialize {
-            what: "Deployment",
-            source,
-        })?;
-        let cached = observed.deployment.as_ref();
-        if !drift::up_to_date((&ns, &name), cached, &desired.metadata, &ctx.applied) {
-            let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-            let applied = api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
-            ctx.applied
-                .record(Child::Deployment, &ns, &name, applied.metadata.generation);
-            deployment = Some(CachedDeployment::from(&DeploymentView::from(&applied)));
+    let mut put_back: Vec<&'static str> = vec![];
+    let mut rejected: Option<String> = None;
+    if let Some(desired) = build_deployment(wl, &decision) {
+        let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+        match write_child(&api, &name, observed.deployment.as_ref(), desired).await? {
+            ChildWrite::Unchanged => {}
+            ChildWrite::Written {
+                object,
+                put_back: edited,
+            } => {
+                deployment = Some(CachedDeployment::from(&DeploymentView::from(&object)));
+                if edited {
+                    put_back.push("Deployment");
+                }
+            }
+            ChildWrite::Rejected(why) => rejected = Some(why),
         }
         let mode = decision.mode().map(Mode::as_label).unwrap_or_default();
         let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
         match build_service(wl, mode) {
-            Some(mut desired) => {
-                drift::stamp(&mut desired, |s| &mut s.metadata).map_err(|source| Error::Serialize {
-                    what: "Service",
-                    source,
-                })?;
-                let cached = cached_service.as_ref();
-                if !drift::up_to_date((&ns, &name), cached, &desired.metadata, &ctx.applied) {
-                    let applied = api.patch(&name, &apply_params(), &Patch::Apply(&desired)).await?;
-                    let version = drift::version_number(applied.metadata.resource_version.as_deref());
-                    ctx.applied.record(Child::Service, &ns, &name, version);
+            Some(desired) => match write_child(&api, &name, observed.service.as_ref(), desired).await? {
+                ChildWrite::Unchanged => {}
+                ChildWrite::Written { put_back: edited, .. } => {
+                    if edited {
+                        put_back.push("Service");
+                    }
                 }
-            }
-            None if cached_service.is_some() => {
+                ChildWrite::Rejected(why) => rejected = rejected.or(Some(why)),
+            },
+            None if observed.service.is_some() => {
                 api.delete(&name, &DeleteParams::default()).await?;
             }
             None => {}
         }
     }
+    let trouble = match &rejected {
+        Some(why) => Some(Trouble {
+            reason: reason::CHILD_REJECTED,
+            message: why.clone(),
+        }),
+        None => rollout_trouble(wl, ctx, &observed, &decision).failure.map(|f| Trouble {
+            reason: f.reason,
+            message: f.message,
+        }),
+    };
 
     // Status, written only when it changed.
     let measurements = measure(
@@ -276,7 +341,14 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
         &observed,
         decision.mode().or(wl.status.as_ref().and_then(|s| s.mode)),
     );
-    let new_status = compute_status(wl, &decision, deployment.as_ref(), &now(), measurements);
+    let new_status = compute_status(
+        wl,
+        &decision,
+        deployment.as_ref(),
+        trouble.as_ref(),
+        &now(),
+        measurements,
+    );
     if wl.status.as_ref() != Some(&new_status) {
         let api: Api<WasmWorkload> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = serde_json::json!({
@@ -287,10 +359,16 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
         api.patch_status(&name, &apply_params(), &Patch::Apply(&patch)).await?;
     }
     record_changes(wl, &decision, wl.status.as_ref(), &new_status, ctx).await;
+    for child in put_back {
+        let note = format!("the {child} {name} was changed by another field manager; put back");
+        publish(wl, ctx, EventType::Warning, reason::PUT_BACK, &note).await;
+    }
 
     Ok(match decision {
         // Only the user can mend the spec; its change triggers the next reconcile.
         Decision::Invalid { .. } => Action::await_change(),
+        // The API server refuses what we render: a spec change or an edit of the child is needed.
+        _ if rejected.is_some() => Action::await_change(),
         // Wasm pods still starting: look again when the first startup deadline passes.
         _ => Action::requeue(recheck.map_or(RESYNC, |r| r.min(RESYNC) + Duration::from_millis(100))),
     })
@@ -316,7 +394,7 @@ async fn record_changes(
     );
 
     let switched = old.map(|o| (o.mode, &o.runtime_class_name)) != Some((new.mode, &new.runtime_class_name));
-    let event = match decision {
+    let switch = match decision {
         Decision::Wasm(c) if switched => Some((
             EventType::Normal,
             "RunningWasm",
@@ -336,19 +414,25 @@ async fn record_changes(
                 format!("running the fallback image: {message}"),
             ))
         }
-        Decision::Pending { reason, message } | Decision::Invalid { reason, message } => {
-            let old_ready = old.and_then(|o| status::find(o, READY));
-            let new_ready = status::find(new, READY);
-            let changed = old_ready.map(|c| (&c.reason, &c.message)) != new_ready.map(|c| (&c.reason, &c.message));
-            changed.then(|| (EventType::Warning, *reason, message.clone()))
-        }
         _ => None,
     };
-    if let Some((type_, reason, note)) = event {
-        let ev = events::build(wl, type_, reason, &note, &ctx.instance);
-        if let Err(e) = events::publish(&ctx.client, &ev).await {
-            tracing::warn!(workload = %name, namespace = %ns, error = %e, "could not publish event");
-        }
+    // Anything that keeps the workload from being Ready, when it first shows or changes: no
+    // usable runtime under Never, an invalid spec, a failing rollout, a refused child.
+    let old_ready = old.and_then(|o| status::find(o, READY));
+    let trouble = status::find(new, READY)
+        .filter(|c| c.status == "False" && c.reason != ROLLING_OUT)
+        .filter(|n| old_ready.map(|o| (&o.reason, &o.message)) != Some((&n.reason, &n.message)))
+        .map(|n| (EventType::Warning, n.reason.as_str(), n.message.clone()));
+    for (type_, reason, note) in switch.into_iter().chain(trouble) {
+        publish(wl, ctx, type_, reason, &note).await;
+    }
+}
+
+/// Publish an Event about the workload; a failure to do so is logged, never fatal.
+async fn publish(wl: &WasmWorkload, ctx: &Context, type_: EventType, reason: &str, note: &str) {
+    let ev = events::build(wl, type_, reason, note, &ctx.instance);
+    if let Err(e) = events::publish(&ctx.client, &ev).await {
+        tracing::warn!(workload = %wl.name_any(), namespace = ?wl.namespace(), error = %e, "could not publish event");
     }
 }
 
@@ -412,7 +496,7 @@ pub async fn run(
     let metrics = ctx.metrics.clone();
     let cold_starts = ctx.stores.cold_starts.clone();
     let generations = Arc::new(GenerationFilter::default());
-    let (seen, forget_ctx) = (generations.clone(), ctx.clone());
+    let seen = generations.clone();
     let primary = watcher::watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         // Nothing reads a workload's labels or annotations (a kubectl last-applied annotation is
@@ -431,7 +515,6 @@ pub async fn run(
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .forget_workload(&ns, &name);
-                forget_ctx.applied.forget(&ns, &name);
                 generations.forget(w);
             }
         })

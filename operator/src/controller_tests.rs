@@ -822,14 +822,16 @@ pub fn assert_permitted(world: &Mutex<World>) {
     let w = world.lock().unwrap();
     for r in w.requests() {
         let watch = r.query.get("watch").map(String::as_str) == Some("true");
-        let triple = crate::rbac::request_triple(&r.method, &r.path, watch)
+        let triples = crate::rbac::request_triples(&r.method, &r.path, watch, r.content_type.as_deref())
             .unwrap_or_else(|| panic!("unmapped request {} {}", r.method, r.path));
-        assert!(
-            granted.contains(&triple),
-            "{} {} needs {triple:?}, which rbac::PERMISSIONS does not grant",
-            r.method,
-            r.path
-        );
+        for triple in triples {
+            assert!(
+                granted.contains(&triple),
+                "{} {} needs {triple:?}, which rbac::PERMISSIONS does not grant",
+                r.method,
+                r.path
+            );
+        }
     }
 }
 
@@ -864,25 +866,46 @@ async fn every_request_the_operator_makes_is_in_the_rbac_list() {
     assert_requests_are_permitted(&h);
 }
 
+/// `kubectl set image deploy/hello app=evil:latest` as the API server records it: the image
+/// changes and its field moves from the operator's apply entry to kubectl's.
+fn set_image_by_hand(w: &mut World) {
+    let mut d = w.get("deployments", Some("demo"), "hello").unwrap().clone();
+    d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil:latest");
+    d["metadata"]["generation"] = json!(d["metadata"]["generation"].as_i64().unwrap() + 1);
+    let containers =
+        &mut d["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"];
+    containers["k:{\"name\":\"app\"}"]
+        .as_object_mut()
+        .unwrap()
+        .remove("f:image");
+    w.put("deployments", d);
+}
+
+/// `kubectl patch service hello --type=json -p '[{"op":"replace","path":"/spec/ports/0/port","value":9999}]'`
+/// as the API server records it: the entry keyed by port 80 leaves the operator's apply entry.
+fn patch_service_port_by_hand(w: &mut World) {
+    let mut s = w.get("services", Some("demo"), "hello").unwrap().clone();
+    s["spec"]["ports"][0]["port"] = json!(9999);
+    s["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("f:ports");
+    w.put("services", s);
+}
+
 #[tokio::test]
-async fn a_hand_edit_of_the_deployment_spec_is_put_right() {
+async fn a_hand_edit_of_the_deployment_is_put_right_with_an_event() {
     let h = Harness::converged(spin_world).await;
-    {
-        // `kubectl edit`: another image, and the server moves the spec generation.
-        let mut w = h.world.lock().unwrap();
-        let mut d = w.get("deployments", Some("demo"), "hello").unwrap().clone();
-        d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil:latest");
-        d["metadata"]["generation"] = json!(d["metadata"]["generation"].as_i64().unwrap() + 1);
-        w.put("deployments", d);
-    }
+    set_image_by_hand(&mut h.world.lock().unwrap());
     let d = h.nth_write("PATCH", DEPLOYMENT, 2).await;
     assert_apply(&d);
     assert_eq!(
         d.body.unwrap()["spec"]["template"]["spec"]["containers"][0]["image"],
         "registry.example/hello-wasm:1.0"
     );
-    // A status-only change of the Deployment (same generation) is no reason to write.
     h.settle().await;
+    assert!(event_reasons(&h).contains(&("Warning".into(), "PutBack".into())));
+    // A status-only change of the Deployment (the fields we own stay ours) is no reason to write.
     {
         let mut w = h.world.lock().unwrap();
         let mut d = w.get("deployments", Some("demo"), "hello").unwrap().clone();
@@ -894,28 +917,105 @@ async fn a_hand_edit_of_the_deployment_spec_is_put_right() {
 }
 
 #[tokio::test]
-async fn a_hand_edit_of_the_service_is_put_right_once() {
+async fn a_hand_edited_service_port_is_put_back_through_the_422() {
     let h = Harness::converged(spin_world).await;
     let before = h.write_count();
-    {
-        // `kubectl edit svc`: another port; the server moves the resourceVersion.
-        let mut w = h.world.lock().unwrap();
-        let mut s = w.get("services", Some("demo"), "hello").unwrap().clone();
-        s["spec"]["ports"][0]["port"] = json!(9999);
-        w.put("services", s);
-    }
-    let s = h.nth_write("PATCH", SERVICE, 2).await;
-    assert_apply(&s);
-    assert_ne!(s.body.unwrap()["spec"]["ports"][0]["port"], 9999);
-    // Our own apply's echo is no reason to write again, nor to touch anything else.
+    patch_service_port_by_hand(&mut h.world.lock().unwrap());
+    // The apply is refused as the real server refuses it (the edited entry is someone else's and
+    // keeps its name); a merge patch replaces the list, and the apply then holds.
+    h.wait_for("the Service back on port 80, ours again", |w| {
+        let s = w.get("services", Some("demo"), "hello").unwrap();
+        s["spec"]["ports"].as_array().unwrap().len() == 1 && s["spec"]["ports"][0]["port"] == 80
+    })
+    .await;
     h.settle().await;
-    assert_eq!(h.writes_to("PATCH", SERVICE).len(), 2);
+    let writes: Vec<(String, Option<String>)> = h.world_writes()[before..]
+        .iter()
+        .filter(|r| r.path == SERVICE)
+        .map(|r| (r.method.clone(), r.content_type.clone()))
+        .collect();
+    let apply = ("PATCH".to_string(), Some("application/apply-patch+yaml".to_string()));
+    let merge = ("PATCH".to_string(), Some("application/merge-patch+json".to_string()));
     assert_eq!(
-        h.write_count(),
-        before + 1,
-        "{:?}",
-        &h.world.lock().unwrap().writes()[before..]
+        writes,
+        [apply.clone(), merge, apply],
+        "refused apply, merge patch, apply"
     );
+    assert!(event_reasons(&h).contains(&("Warning".into(), "PutBack".into())));
+    let failed = h
+        .metrics
+        .reconcile_duration
+        .with_label_values(&["error"])
+        .get_sample_count();
+    assert_eq!(failed, 0, "no reconcile failed and nothing is retried");
+}
+
+#[tokio::test]
+async fn a_child_edited_while_the_operator_was_down_is_put_back_after_a_restart() {
+    let h = Harness::converged(spin_world).await;
+    let world = {
+        let mut w = h.world.lock().unwrap();
+        h.task.abort();
+        set_image_by_hand(&mut w);
+        patch_service_port_by_hand(&mut w);
+        w.restarted()
+    };
+    drop(h);
+    let h2 = Harness::start(|w| *w = world).await;
+    let d = h2.nth_write("PATCH", DEPLOYMENT, 1).await;
+    assert_eq!(
+        d.body.unwrap()["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example/hello-wasm:1.0"
+    );
+    h2.wait_for("the Service back on port 80", |w| {
+        w.get("services", Some("demo"), "hello").unwrap()["spec"]["ports"][0]["port"] == 80
+    })
+    .await;
+    h2.settle().await;
+    // Then all is ours: a further node change writes no child.
+    let children = |h: &Harness| h.writes_to("PATCH", DEPLOYMENT).len() + h.writes_to("PATCH", SERVICE).len();
+    let n = children(&h2);
+    h2.poke_nodes("n1").await;
+    assert_eq!(children(&h2), n);
+}
+
+#[tokio::test]
+async fn a_child_the_server_refuses_makes_ready_false_without_retrying() {
+    let h = Harness::start(spin_world).await;
+    h.world.lock().unwrap().fail_with(
+        "PATCH",
+        DEPLOYMENT,
+        usize::MAX,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "Deployment.apps \"hello\" is invalid: spec.template.spec.containers[0].env[0].name: Invalid value: \"1x\": a valid environment variable name must consist of alphabetic characters",
+               "reason": "Invalid", "code": 422}),
+    );
+    let st = h
+        .status_where("Ready=False ChildRejected", |st| {
+            st["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["reason"] == "ChildRejected")
+        })
+        .await;
+    assert!(condition(&st, "Ready")["message"]
+        .as_str()
+        .unwrap()
+        .contains("a valid environment variable name"));
+    h.settle().await;
+    let attempts = h.writes_to("PATCH", DEPLOYMENT).len();
+    // Each reconcile (start-up may run two) tries one apply and one merge patch, then waits.
+    assert!(attempts % 2 == 0 && attempts <= 4, "{attempts} writes");
+    let failed = h
+        .metrics
+        .reconcile_duration
+        .with_label_values(&["error"])
+        .get_sample_count();
+    assert_eq!(failed, 0, "not an error to retry with backoff");
+    assert!(event_reasons(&h).contains(&("Warning".into(), "ChildRejected".into())));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.writes_to("PATCH", DEPLOYMENT).len(), attempts, "no retry loop");
 }
 
 /// The design choices the scale figures depend on (BENCHMARKS.md): every watch of an object kind
@@ -973,4 +1073,101 @@ async fn watches_are_selected_and_services_metadata_only() {
         cluster_wide_namespaced.is_empty(),
         "unselected watches: {cluster_wide_namespaced:?}"
     );
+}
+
+/// A pod of the workload whose image cannot be pulled.
+fn unpullable_pod(name: &str, mode: &str, runtime_class: Option<&str>) -> Value {
+    let mut p = pod_json(name, mode, runtime_class, false, 1);
+    p["status"]["containerStatuses"][0]["state"] = json!({"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"registry.example/hello-wasm:1.0\""}});
+    p
+}
+
+fn ready_condition_reason(h: &Harness) -> String {
+    let w = h.world.lock().unwrap();
+    let wl = w.get("wasmworkloads", Some("demo"), "hello").unwrap();
+    condition(&wl["status"], "Ready")["reason"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_failing_wasm_rollout_is_named_in_ready_under_every_policy() {
+    for policy in [
+        FallbackPolicy::Never,
+        FallbackPolicy::WhenUnavailable,
+        FallbackPolicy::OnFailure,
+    ] {
+        let h = Harness::converged(|w| {
+            spin_world(w);
+            w.put("wasmworkloads", workload_json(policy, &["spin"]));
+        })
+        .await;
+        h.world
+            .lock()
+            .unwrap()
+            .put("pods", unpullable_pod("hello-wasm-1", "wasm", Some("wasmtime-spin-v2")));
+        let on_failure = policy == FallbackPolicy::OnFailure;
+        h.wait_for(&format!("{policy:?}: the pull failure in status"), |w| {
+            let st = &w.get("wasmworkloads", Some("demo"), "hello").unwrap()["status"];
+            let ready_says = st["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["reason"] == "ImagePullFailed");
+            let fell_back = st["mode"] == "Container"
+                && st["fallbackReason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("ImagePullFailed"));
+            if on_failure {
+                fell_back
+            } else {
+                ready_says
+            }
+        })
+        .await;
+        h.settle().await;
+        let template = |h: &Harness| {
+            let w = h.world.lock().unwrap();
+            w.get("deployments", Some("demo"), "hello").unwrap()["spec"]["template"]["spec"]["runtimeClassName"].clone()
+        };
+        if on_failure {
+            assert_eq!(template(&h), Value::Null, "OnFailure switches to the container image");
+            assert!(event_reasons(&h).contains(&("Warning".into(), "FellBack".into())));
+        } else {
+            assert_eq!(template(&h), "wasmtime-spin-v2", "{policy:?} keeps the Wasm image");
+            assert_eq!(ready_condition_reason(&h), "ImagePullFailed");
+            assert!(
+                event_reasons(&h).contains(&("Warning".into(), "ImagePullFailed".into())),
+                "{policy:?}: {:?}",
+                event_reasons(&h)
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_crash_looping_fallback_image_is_named_in_ready() {
+    let h = Harness::converged(|w| {
+        w.put("nodes", node_json("n1", json!({}), true));
+        w.put(
+            "wasmworkloads",
+            workload_json(FallbackPolicy::WhenUnavailable, &["spin"]),
+        );
+    })
+    .await;
+    let mut p = pod_json("hello-container-1", "container", None, false, 1);
+    p["status"]["containerStatuses"][0]["state"] =
+        json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}});
+    h.world.lock().unwrap().put("pods", p);
+    h.wait_for("Ready naming the crash loop", |w| {
+        let st = &w.get("wasmworkloads", Some("demo"), "hello").unwrap()["status"];
+        st["mode"] == "Container"
+            && st["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["reason"] == "CrashLoopBackOff")
+    })
+    .await;
 }

@@ -19,6 +19,10 @@ pub mod reason {
     pub const CRASH_LOOP_BACK_OFF: &str = "CrashLoopBackOff";
     pub const IMAGE_PULL_FAILED: &str = "ImagePullFailed";
     pub const STARTUP_TIMEOUT: &str = "StartupTimeout";
+    /// The API server refused a child the operator rendered (422).
+    pub const CHILD_REJECTED: &str = "ChildRejected";
+    /// A child edited by another field manager was put back (an Event reason).
+    pub const PUT_BACK: &str = "PutBack";
     /// A remembered failure whose reason this version does not know.
     pub const WASM_FAILED: &str = "WasmFailed";
 

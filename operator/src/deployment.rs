@@ -70,7 +70,8 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
         .map(|p| ContainerPort {
             name: p.name.clone(),
             container_port: p.container_port,
-            protocol: p.protocol.clone(),
+            // Explicit, as the server defaults it: the list is keyed by port and protocol.
+            protocol: Some(p.protocol.clone().unwrap_or_else(|| "TCP".to_string())),
             ..Default::default()
         })
         .collect();

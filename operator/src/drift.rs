@@ -1,18 +1,16 @@
-//! Whether a child object needs writing, without caching its whole spec.
+//! Whether a child object needs writing, judged from what is on the server.
 //!
 //! Every rendered child carries a hash of itself in an annotation: a different hash means the
-//! workload wants something else. A hand edit moves a number the operator did not move: a
-//! Deployment's spec `metadata.generation`, a Service's `resourceVersion` (Services have no
-//! generation). The numbers the server returned to our own applies are remembered, so a number
-//! beyond them is someone else's write, put right by applying again. After a restart nothing is
-//! remembered and the hash alone decides until the operator writes again.
+//! workload wants something else. A hand edit shows in the child's managedFields: the fields it
+//! changed are no longer held by the operator's apply entry (`owned_fields`). Both are read off
+//! the object the watch delivers, so drift is seen after a restart or a leader change as well.
 
 use crate::labels::SPEC_HASH_KEY;
+use crate::owned_fields::OwnedFields;
 use crate::views::{CachedDeployment, CachedService};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
-use std::collections::HashMap;
-use std::sync::Mutex;
+use serde_json::Value;
 
 /// FNV-1a: stable across Rust releases, unlike `DefaultHasher`, so an upgrade rewrites nothing.
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -43,107 +41,42 @@ fn same_hash(observed: Option<u64>, desired: &ObjectMeta) -> bool {
     observed.is_some() && observed == spec_hash(desired)
 }
 
-/// The children of a workload, each named after it.
-#[derive(Clone, Copy, Debug)]
-pub enum Child {
-    Deployment = 0,
-    Service = 1,
-}
-
-/// A resourceVersion as a number. The API calls it opaque; every Kubernetes API server serves
-/// etcd's revision, an integer that grows with every write. One that is not counts as unknown.
-pub fn version_number(resource_version: Option<&str>) -> Option<i64> {
-    resource_version?.parse().ok()
-}
-
-/// Per workload (namespace, name), the numbers our own applies of its children produced: the
-/// Deployment's spec generation and the Service's resourceVersion.
-#[derive(Debug, Default)]
-pub struct AppliedVersions(Mutex<HashMap<(String, String), ChildVersions>>);
-
-/// Indexed by `Child`.
-type ChildVersions = [Option<i64>; 2];
-
-impl AppliedVersions {
-    pub fn record(&self, child: Child, namespace: &str, name: &str, version: Option<i64>) {
-        if let Some(v) = version {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry((namespace.to_string(), name.to_string()))
-                .or_default()[child as usize] = Some(v);
-        }
-    }
-
-    pub fn forget(&self, namespace: &str, name: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&(namespace.to_string(), name.to_string()));
-    }
-
-    /// Whether someone else wrote the child: its cached number is past the last one our apply
-    /// produced. Unknown (we have not applied since start) counts as not edited; a cached number
-    /// behind ours is our own write not echoed yet.
-    pub fn edited_by_others(&self, child: Child, namespace: &str, name: &str, observed: Option<i64>) -> bool {
-        let applied = self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(namespace.to_string(), name.to_string()))
-            .and_then(|v| v[child as usize]);
-        matches!((applied, observed), (Some(a), Some(o)) if o > a)
-    }
-}
-
-/// What the caches keep of a child to judge it by: its spec hash, and the number every write
-/// of it moves.
+/// What the caches keep of a child to judge it by: its spec hash and the fields the operator owns.
 pub trait CachedChild {
-    const CHILD: Child;
     fn spec_hash(&self) -> Option<u64>;
-    fn version(&self) -> Option<i64>;
+    fn owned(&self) -> &OwnedFields;
 }
 
 impl CachedChild for CachedDeployment {
-    const CHILD: Child = Child::Deployment;
-
     fn spec_hash(&self) -> Option<u64> {
         self.spec_hash
     }
 
-    /// The spec generation: status writes do not move it.
-    fn version(&self) -> Option<i64> {
-        self.generation
+    fn owned(&self) -> &OwnedFields {
+        &self.owned
     }
 }
 
 impl CachedChild for CachedService {
-    const CHILD: Child = Child::Service;
-
     fn spec_hash(&self) -> Option<u64> {
         self.spec_hash
     }
 
-    fn version(&self) -> Option<i64> {
-        self.version
+    fn owned(&self) -> &OwnedFields {
+        &self.owned
     }
 }
 
-/// Whether the cached child `namespace/name` already is what we would write.
-pub fn up_to_date<C: CachedChild>(
-    (namespace, name): (&str, &str),
-    observed: Option<&C>,
-    desired: &ObjectMeta,
-    applied: &AppliedVersions,
-) -> bool {
+/// Whether the cached child already is what we would write: it carries the hash of `desired`
+/// and the operator still owns every field of it (`desired` as JSON, as applied).
+pub fn up_to_date<C: CachedChild>(observed: Option<&C>, desired_meta: &ObjectMeta, desired: &Value) -> bool {
     let Some(o) = observed else { return false };
-    same_hash(o.spec_hash(), desired) && !applied.edited_by_others(C::CHILD, namespace, name, o.version())
+    same_hash(o.spec_hash(), desired_meta) && o.owned().cover(desired)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::views::DeploymentView;
 
     fn meta(hash: Option<&str>, generation: Option<i64>) -> ObjectMeta {
         ObjectMeta {
@@ -153,14 +86,6 @@ mod tests {
             annotations: hash.map(|h| [(SPEC_HASH_KEY.to_string(), h.to_string())].into()),
             ..Default::default()
         }
-    }
-
-    /// A Deployment as the cache holds it.
-    fn cached(hash: Option<&str>, generation: Option<i64>) -> CachedDeployment {
-        CachedDeployment::from(&DeploymentView {
-            metadata: meta(hash, generation),
-            ..Default::default()
-        })
     }
 
     #[test]
@@ -196,60 +121,33 @@ mod tests {
     }
 
     #[test]
-    fn a_spec_generation_we_did_not_write_is_a_hand_edit() {
-        let applied = AppliedVersions::default();
-        let desired = meta(Some("ab"), None);
-        assert!(
-            up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(3))), &desired, &applied),
-            "nothing recorded yet"
-        );
-        applied.record(Child::Deployment, "ns", "d", Some(3));
-        assert!(up_to_date(
-            ("ns", "d"),
-            Some(&cached(Some("ab"), Some(3))),
-            &desired,
-            &applied
-        ));
-        assert!(
-            up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(2))), &desired, &applied),
-            "our write not echoed yet"
-        );
-        assert!(
-            !up_to_date(("ns", "d"), Some(&cached(Some("ab"), Some(4))), &desired, &applied),
-            "someone edited the spec"
-        );
-        applied.forget("ns", "d");
-        assert!(up_to_date(
-            ("ns", "d"),
-            Some(&cached(Some("ab"), Some(4))),
-            &desired,
-            &applied
-        ));
-    }
-
-    #[test]
-    fn a_service_resource_version_we_did_not_write_is_a_hand_edit() {
-        let applied = AppliedVersions::default();
-        let desired = meta(Some("ab"), None);
-        let service = |version: &str| {
-            let mut m = meta(Some("ab"), None);
-            m.resource_version = Some(version.into());
-            CachedService::from(&m)
+    fn a_child_is_up_to_date_with_our_hash_and_every_field_still_ours() {
+        use crate::owned_fields::fields_v1;
+        let mut desired =
+            serde_json::json!({"metadata": {"name": "d"}, "spec": {"type": "ClusterIP", "selector": {"a": "b"}}});
+        let mut desired_meta = meta(None, None);
+        stamp(&mut desired_meta, |m| m).unwrap();
+        desired["metadata"]["annotations"] = serde_json::to_value(&desired_meta.annotations).unwrap();
+        let cached = |hash: Option<u64>, fields: &Value| CachedService {
+            spec_hash: hash,
+            owned: OwnedFields::from_fields_v1(fields),
         };
-        let current = |s: &CachedService| up_to_date(("ns", "d"), Some(s), &desired, &applied);
-        assert!(current(&service("7")), "nothing recorded yet");
-        applied.record(Child::Service, "ns", "d", version_number(Some("7")));
-        applied.record(Child::Deployment, "ns", "d", Some(100));
-        assert!(current(&service("7")));
-        assert!(current(&service("6")), "our write not echoed yet");
-        assert!(!current(&service("8")), "someone else wrote the Service");
+        let ours = fields_v1(&desired);
+        let hash = spec_hash(&desired_meta);
+        assert!(up_to_date(Some(&cached(hash, &ours)), &desired_meta, &desired));
         assert!(
-            current(&service("opaque")),
-            "a version that is no number cannot be judged"
+            !up_to_date::<CachedService>(None, &desired_meta, &desired),
+            "missing: write it"
         );
         assert!(
-            !up_to_date::<CachedService>(("ns", "d"), None, &desired, &applied),
-            "a missing Service is written"
+            !up_to_date(Some(&cached(hash.map(|h| h + 1), &ours)), &desired_meta, &desired),
+            "another spec"
+        );
+        let mut edited = ours.clone();
+        edited["f:spec"].as_object_mut().unwrap().remove("f:type");
+        assert!(
+            !up_to_date(Some(&cached(hash, &edited)), &desired_meta, &desired),
+            "a field taken by another manager"
         );
     }
 }

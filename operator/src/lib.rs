@@ -2,6 +2,7 @@
 //! cluster can, falls back to a container image where it cannot, and measures both.
 
 pub mod api_path;
+pub mod apply;
 pub mod coldstart;
 pub mod context;
 pub mod controller;
@@ -20,6 +21,7 @@ pub mod labels;
 pub mod leader;
 pub mod metrics;
 pub mod node_affinity;
+pub mod owned_fields;
 pub mod pod_index;
 pub mod rbac;
 pub mod record_cache;

@@ -29,6 +29,8 @@ struct Fault {
     code: u16,
     times: usize,
     retry_after: u32,
+    /// The Status body to answer with; a generic one when absent.
+    body: Option<Value>,
 }
 
 /// One request the operator made.
@@ -149,16 +151,34 @@ impl World {
             code,
             times,
             retry_after,
+            body: None,
         });
     }
 
-    fn take_fault(&mut self, method: &str, path: &str) -> Option<(u16, u32)> {
+    /// Make the next `times` `method` requests to `path` fail with this Status body (a real
+    /// server's, with its code).
+    pub fn fail_with(&mut self, method: &str, path: &str, times: usize, body: Value) {
+        self.faults.push(Fault {
+            method: method.into(),
+            path: path.into(),
+            code: body["code"].as_u64().and_then(|c| u16::try_from(c).ok()).unwrap_or(500),
+            times,
+            retry_after: 0,
+            body: Some(body),
+        });
+    }
+
+    fn take_fault(&mut self, method: &str, path: &str) -> Option<(u16, Value)> {
         let f = self
             .faults
             .iter_mut()
             .find(|f| f.method == method && f.path == path && f.times > 0)?;
         f.times -= 1;
-        Some((f.code, f.retry_after))
+        let body = f
+            .body
+            .clone()
+            .unwrap_or_else(|| status_body(f.code, "InjectedFault", f.retry_after));
+        Some((f.code, body))
     }
 
     /// End every open watch of a resource, as when a connection drops.
@@ -197,20 +217,52 @@ impl World {
         json!({"apiVersion": api_version, "kind": kind, "metadata": {"resourceVersion": self.resource_version.to_string()}, "items": items})
     }
 
+    /// A JSON merge patch (RFC 7386) of an existing object: lists are replaced whole. Recorded
+    /// in managedFields as an `Update` of `manager`; the Apply entries are left as they were.
+    fn merge(&mut self, t: &ApiPath, patch: &Value, manager: &str) -> Option<Value> {
+        fn merge_into(target: &mut Value, patch: &Value) {
+            match (target.as_object_mut(), patch.as_object()) {
+                (Some(t), Some(p)) => {
+                    for (k, v) in p {
+                        if v.is_null() {
+                            t.remove(k);
+                        } else {
+                            merge_into(t.entry(k.clone()).or_insert(Value::Null), v);
+                        }
+                    }
+                }
+                _ => *target = patch.clone(),
+            }
+        }
+        let name = t.name.clone().unwrap_or_default();
+        let mut obj = self.get(&t.resource, t.namespace.as_deref(), &name)?.clone();
+        let managed = obj["metadata"]["managedFields"].take();
+        merge_into(&mut obj, patch);
+        let mut entries: Vec<Value> = managed.as_array().cloned().unwrap_or_default();
+        entries.push(json!({"manager": manager, "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": {}}));
+        obj["metadata"]["managedFields"] = Value::Array(entries);
+        self.put(&t.resource, obj);
+        self.get(&t.resource, t.namespace.as_deref(), &name).cloned()
+    }
+
     /// Server-side apply, as far as the tests need it: the applied object replaces the spec and
-    /// metadata the operator owns; the generation moves when the spec changes; status is kept.
-    fn apply(&mut self, t: &ApiPath, body: Value) -> Value {
+    /// metadata the operator owns, and its fields become the manager's Apply entry in
+    /// managedFields; the generation moves when the spec changes; status is kept.
+    fn apply(&mut self, t: &ApiPath, body: Value, manager: &str) -> Result<Value, Value> {
         let name = t.name.clone().unwrap_or_default();
         let existing = self.get(&t.resource, t.namespace.as_deref(), &name).cloned();
         let mut obj = body;
+        if let Some(kept) = existing.as_ref().map(|e| others_service_ports(e, &obj, manager)) {
+            merge_service_ports(&mut obj, kept, &name)?;
+        }
         if t.subresource.as_deref() == Some("status") {
             let mut current = existing.unwrap_or_else(|| obj.clone());
             current["status"] = obj["status"].take();
             self.put(&t.resource, current.clone());
-            return self
+            return Ok(self
                 .get(&t.resource, t.namespace.as_deref(), &name)
                 .cloned()
-                .unwrap_or(current);
+                .unwrap_or(current));
         }
         let old_generation = existing
             .as_ref()
@@ -223,14 +275,92 @@ impl World {
             old_generation
         });
         obj["metadata"]["uid"] = json!(format!("uid-{name}"));
+        let fields = crate::owned_fields::fields_v1(&obj);
+        obj["metadata"]["managedFields"] = json!([{
+            "manager": manager, "operation": "Apply", "apiVersion": obj["apiVersion"].clone(),
+            "fieldsType": "FieldsV1", "fieldsV1": fields
+        }]);
         if let Some(status) = existing.as_ref().map(|e| e["status"].clone()).filter(|s| !s.is_null()) {
             obj["status"] = status;
         }
         self.put(&t.resource, obj);
-        self.get(&t.resource, t.namespace.as_deref(), &name)
+        Ok(self
+            .get(&t.resource, t.namespace.as_deref(), &name)
             .cloned()
-            .unwrap_or(Value::Null)
+            .unwrap_or(Value::Null))
     }
+
+    /// A world with the same objects and no watches or requests: the API server as a
+    /// restarted operator finds it.
+    pub fn restarted(&self) -> World {
+        World {
+            objects: self.objects.clone(),
+            resource_version: self.resource_version,
+            ..World::default()
+        }
+    }
+}
+
+/// The entries of a stored Service's `spec.ports` that the applying manager does not own (by
+/// their port/protocol key) and that the applied object does not name: server-side apply keeps
+/// them beside the applied ones. Only Services' ports are merged this way here, as the tests need.
+fn others_service_ports(existing: &Value, applied: &Value, manager: &str) -> Vec<Value> {
+    if existing["kind"] != "Service" {
+        return vec![];
+    }
+    let key = |p: &Value| format!("k:{}", json!({"port": p["port"], "protocol": p["protocol"]}));
+    let owned: Vec<String> = existing["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["manager"] == manager && e["operation"] == "Apply")
+        .flat_map(|e| {
+            e["fieldsV1"]["f:spec"]["f:ports"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+        .collect();
+    let applied_keys: Vec<String> = applied["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(key)
+        .collect();
+    existing["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| !owned.contains(&key(p)) && !applied_keys.contains(&key(p)))
+        .cloned()
+        .collect()
+}
+
+/// Put the kept entries before the applied ones and refuse duplicate port names with the body a
+/// real API server sends.
+fn merge_service_ports(obj: &mut Value, kept: Vec<Value>, name: &str) -> Result<(), Value> {
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let mut ports = kept;
+    ports.extend(obj["spec"]["ports"].as_array().cloned().unwrap_or_default());
+    for (i, p) in ports.iter().enumerate() {
+        if ports[..i].iter().any(|q| q["name"] == p["name"]) {
+            let field = format!("spec.ports[{i}].name");
+            let value = p["name"].as_str().unwrap_or_default();
+            return Err(json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": format!("Service \"{name}\" is invalid: {field}: Duplicate value: \"{value}\""),
+                "reason": "Invalid",
+                "details": {"name": name, "kind": "Service", "causes": [
+                    {"reason": "FieldValueDuplicate", "message": format!("Duplicate value: \"{value}\""), "field": field}
+                ]},
+                "code": 422
+            }));
+        }
+    }
+    obj["spec"]["ports"] = Value::Array(ports);
+    Ok(())
 }
 
 fn respond(code: StatusCode, body: &Value) -> Response<MockBody> {
@@ -293,8 +423,7 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
         at: std::time::Instant::now(),
         body: body.clone(),
     });
-    if let Some((code, retry_after)) = w.take_fault(&method, &path) {
-        let body = status_body(code, "InjectedFault", retry_after);
+    if let Some((code, body)) = w.take_fault(&method, &path) {
         return respond(StatusCode::from_u16(code).unwrap(), &body);
     }
     let Some(target) = parse_path(&path) else {
@@ -323,8 +452,22 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
             None => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound", 0)),
         },
         ("PATCH", Some(_)) => {
-            let obj = w.apply(&target, body.unwrap_or(Value::Null));
-            respond(StatusCode::OK, &obj)
+            let manager = query.get("fieldManager").cloned().unwrap_or_default();
+            let merge = w
+                .requests
+                .last()
+                .and_then(|r| r.content_type.as_deref())
+                .is_some_and(|c| c.starts_with("application/merge-patch+json"));
+            if merge {
+                return match w.merge(&target, &body.unwrap_or(Value::Null), &manager) {
+                    Some(obj) => respond(StatusCode::OK, &obj),
+                    None => respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound", 0)),
+                };
+            }
+            match w.apply(&target, body.unwrap_or(Value::Null), &manager) {
+                Ok(obj) => respond(StatusCode::OK, &obj),
+                Err(status) => respond(StatusCode::UNPROCESSABLE_ENTITY, &status),
+            }
         }
         ("POST", None) => {
             let obj = body.unwrap_or(Value::Null);

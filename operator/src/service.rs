@@ -31,7 +31,8 @@ pub fn build_service(wl: &WasmWorkload, mode: &str) -> Option<Service> {
                 name: Some(port.name.clone().unwrap_or_else(|| "app".to_string())),
                 port: svc.port,
                 target_port: Some(target),
-                protocol: port.protocol.clone(),
+                // Explicit, as the server defaults it: the list is keyed by port and protocol.
+                protocol: Some(port.protocol.clone().unwrap_or_else(|| "TCP".to_string())),
                 ..Default::default()
             }]),
             ..Default::default()

@@ -25,6 +25,14 @@ pub struct Measurements {
     pub footprint: Option<FootprintStatus>,
 }
 
+/// Why the workload's pods do not come up (a failing rollout) or its children cannot be written;
+/// the Ready condition says it instead of a bare rollout count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trouble {
+    pub reason: &'static str,
+    pub message: String,
+}
+
 /// What the Deployment reports, reduced to what status needs.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Rollout {
@@ -81,6 +89,7 @@ pub fn compute_status(
     wl: &WasmWorkload,
     decision: &Decision,
     deployment: Option<&CachedDeployment>,
+    trouble: Option<&Trouble>,
     now: &Time,
     measured: Measurements,
 ) -> WasmWorkloadStatus {
@@ -124,7 +133,9 @@ pub fn compute_status(
                 ),
             };
             let mode_name = mode.as_label();
-            let ready = if r.done {
+            let ready = if let Some(t) = trouble.filter(|t| !r.done || t.reason == reason::CHILD_REJECTED) {
+                c(READY, false, t.reason, t.message.clone())
+            } else if r.done {
                 c(
                     READY,
                     true,
@@ -215,6 +226,7 @@ mod tests {
             &wl,
             &Decision::Wasm(chosen("spin")),
             Some(&deployment(3, 3, 2, 2, 2)),
+            None,
             &t(100),
             Measurements::default(),
         );
@@ -243,6 +255,7 @@ mod tests {
                 &wl,
                 &Decision::Wasm(chosen("spin")),
                 Some(&d),
+                None,
                 &t(100),
                 Measurements::default(),
             );
@@ -259,7 +272,7 @@ mod tests {
             message: "no usable Wasm RuntimeClass (x)".into(),
             record: None,
         };
-        let s = compute_status(&wl, &d, None, &t(5), Measurements::default());
+        let s = compute_status(&wl, &d, None, None, &t(5), Measurements::default());
         assert_eq!(s.mode, Some(Mode::Container));
         assert_eq!(s.runtime_class_name, None);
         assert_eq!(s.fallback_reason.as_deref(), Some("no usable Wasm RuntimeClass (x)"));
@@ -277,6 +290,7 @@ mod tests {
                 message: "m".into(),
             },
             None,
+            None,
             &t(5),
             Measurements::default(),
         );
@@ -292,6 +306,7 @@ mod tests {
             &running,
             &Decision::Wasm(chosen("spin")),
             None,
+            None,
             &t(5),
             Measurements::default(),
         ));
@@ -303,12 +318,20 @@ mod tests {
             &running,
             &invalid,
             Some(&deployment(1, 1, 2, 2, 2)),
+            None,
             &t(6),
             Measurements::default(),
         );
         assert_eq!(s.mode, Some(Mode::Wasm), "what runs is still reported");
         assert_eq!(find(&s, READY).unwrap().reason, "UnknownRuntime");
-        let s = compute_status(&workload("new", "demo"), &invalid, None, &t(6), Measurements::default());
+        let s = compute_status(
+            &workload("new", "demo"),
+            &invalid,
+            None,
+            None,
+            &t(6),
+            Measurements::default(),
+        );
         assert_eq!(s.mode, Some(Mode::Pending));
     }
 
@@ -320,6 +343,7 @@ mod tests {
             &wl,
             &Decision::Wasm(chosen("spin")),
             Some(&d),
+            None,
             &t(100),
             Measurements::default(),
         );
@@ -328,6 +352,7 @@ mod tests {
             &wl,
             &Decision::Wasm(chosen("spin")),
             Some(&d),
+            None,
             &t(200),
             Measurements::default(),
         );
@@ -338,6 +363,7 @@ mod tests {
             &wl,
             &Decision::Wasm(chosen("spin")),
             Some(&done),
+            None,
             &t(300),
             Measurements::default(),
         );
@@ -347,5 +373,61 @@ mod tests {
             t(100),
             "unchanged status keeps its time"
         );
+    }
+
+    #[test]
+    fn a_failing_rollout_says_why_in_ready_whatever_the_mode() {
+        let wl = workload("hello", "demo");
+        let trouble = Trouble {
+            reason: reason::IMAGE_PULL_FAILED,
+            message: "pod hello-1: ImagePullFailed: not found".into(),
+        };
+        let rolling = deployment(1, 1, 2, 0, 2);
+        for decision in [
+            Decision::Wasm(chosen("spin")),
+            Decision::Container {
+                reason: reason::NO_USABLE_RUNTIME,
+                message: "none".into(),
+                record: None,
+            },
+        ] {
+            let s = compute_status(
+                &wl,
+                &decision,
+                Some(&rolling),
+                Some(&trouble),
+                &t(5),
+                Measurements::default(),
+            );
+            let ready = find(&s, READY).unwrap();
+            assert_eq!(
+                (ready.status.as_str(), ready.reason.as_str(), ready.message.as_str()),
+                ("False", reason::IMAGE_PULL_FAILED, trouble.message.as_str())
+            );
+        }
+        // Once the pods are Ready, a stale pod failure no longer speaks; a refused child still does.
+        let done = deployment(1, 1, 2, 2, 2);
+        let s = compute_status(
+            &wl,
+            &Decision::Wasm(chosen("spin")),
+            Some(&done),
+            Some(&trouble),
+            &t(5),
+            Measurements::default(),
+        );
+        assert_eq!(find(&s, READY).unwrap().reason, AVAILABLE);
+        let refused = Trouble {
+            reason: reason::CHILD_REJECTED,
+            message: "the API server refused the Service".into(),
+        };
+        let s = compute_status(
+            &wl,
+            &Decision::Wasm(chosen("spin")),
+            Some(&done),
+            Some(&refused),
+            &t(5),
+            Measurements::default(),
+        );
+        assert_eq!(find(&s, READY).unwrap().reason, reason::CHILD_REJECTED);
     }
 }

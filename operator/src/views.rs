@@ -8,6 +8,7 @@
 use crate::crd::Mode;
 use crate::failure::FailureRecord;
 use crate::labels::{MODE_KEY, WORKLOAD_KEY};
+use crate::owned_fields::OwnedFields;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::NamespaceResourceScope;
@@ -188,6 +189,8 @@ pub struct CachedDeployment {
     pub generation: Option<i64>,
     /// The spec-hash annotation, as a number.
     pub spec_hash: Option<u64>,
+    /// The fields the operator's apply entry holds.
+    pub owned: OwnedFields,
     /// The Wasm failure the Deployment remembers, parsed once.
     pub failure: Option<Box<FailureRecord>>,
     pub replicas: Option<i32>,
@@ -196,18 +199,18 @@ pub struct CachedDeployment {
     pub status: Option<DeploymentStatus>,
 }
 
-/// A Service as the cache keeps it: its spec hash and the resourceVersion as a number.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// A Service as the cache keeps it: its spec hash and the fields the operator owns.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CachedService {
     pub spec_hash: Option<u64>,
-    pub version: Option<i64>,
+    pub owned: OwnedFields,
 }
 
 impl From<&ObjectMeta> for CachedService {
     fn from(m: &ObjectMeta) -> Self {
         CachedService {
             spec_hash: crate::drift::spec_hash(m),
-            version: crate::drift::version_number(m.resource_version.as_deref()),
+            owned: OwnedFields::from_meta(m),
         }
     }
 }
@@ -217,6 +220,7 @@ impl From<&DeploymentView> for CachedDeployment {
         CachedDeployment {
             generation: d.metadata.generation,
             spec_hash: crate::drift::spec_hash(&d.metadata),
+            owned: OwnedFields::from_meta(&d.metadata),
             failure: FailureRecord::from_annotations(d.metadata.annotations.as_ref()).map(Box::new),
             replicas: d.spec.as_ref().and_then(|s| s.replicas),
             runtime_class_name: d.runtime_class_name().map(Box::from),
@@ -297,9 +301,10 @@ mod tests {
             "{}",
             std::mem::size_of::<PodView>()
         );
-        // A cached Deployment is a record, not an object with its metadata (ObjectMeta alone is 360 B).
+        // A cached Deployment is a record, not an object with its metadata (ObjectMeta alone is
+        // 360 B); the owned-field hashes are two boxed slices.
         assert!(
-            std::mem::size_of::<CachedDeployment>() <= 160,
+            std::mem::size_of::<CachedDeployment>() <= 192,
             "{}",
             std::mem::size_of::<CachedDeployment>()
         );
