@@ -162,6 +162,7 @@ pub async fn release(api: &Api<Lease>, settings: &LeaseSettings) {
 
 /// Hold the Lease, then run `work` until it ends. Its argument resolves when the work should
 /// stop gracefully: the Lease was lost, or `shutdown` resolved. The Lease is released afterwards.
+/// A `shutdown` while waiting for the Lease ends the wait.
 /// Renewal runs in the same task as the work, so when the task dies both stop.
 pub async fn lead<F, Fut>(
     api: Api<Lease>,
@@ -174,7 +175,11 @@ pub async fn lead<F, Fut>(
 {
     use futures::FutureExt;
     tracing::info!(lease = %settings.name, identity = %settings.identity, "waiting to become the leader");
-    acquire(&api, &settings).await;
+    let shutdown = shutdown.shared();
+    tokio::select! {
+        () = acquire(&api, &settings) => {}
+        () = shutdown.clone() => return,
+    }
     tracing::info!(identity = %settings.identity, "became the leader");
     let (lost_tx, lost_rx) = futures::channel::oneshot::channel::<()>();
     let keeping = async {

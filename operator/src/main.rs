@@ -9,10 +9,13 @@ use std::sync::Arc;
 use wasm_operator::context::{Context, Stores};
 use wasm_operator::controller::{self, Settings};
 use wasm_operator::crd::WasmWorkload;
+use wasm_operator::error::Backoff;
 use wasm_operator::http::{serve, HttpState};
-use wasm_operator::leader::{self, LeaseSettings};
+use wasm_operator::leader::LeaseSettings;
+use wasm_operator::logging;
 use wasm_operator::metrics::Metrics;
 use wasm_operator::runtimes::RuntimeConfig;
+use wasm_operator::startup::{self, Standing};
 
 #[derive(Parser)]
 #[command(
@@ -58,17 +61,6 @@ struct RunArgs {
     log_format: String,
 }
 
-fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 fn load_runtime_config(path: Option<&std::path::Path>) -> Result<RuntimeConfig, String> {
     let Some(path) = path else {
         return Ok(RuntimeConfig::default());
@@ -78,6 +70,9 @@ fn load_runtime_config(path: Option<&std::path::Path>) -> Result<RuntimeConfig, 
     RuntimeConfig::from_yaml(&text).map_err(|e| format!("invalid runtime config {}: {e}", path.display()))
 }
 
+/// A client for the cluster. In a pod the API server may be down for a while (an outage, an
+/// upgrade): wait for it, not ready meanwhile, instead of exiting into a crash loop. Outside a
+/// cluster a missing or wrong kubeconfig gets one sentence and a non-zero exit.
 async fn connect() -> Result<kube::Client, String> {
     let hint = "Set KUBECONFIG to a kubeconfig file (or create ~/.kube/config), or run inside a cluster with a service account";
     let config = kube::Config::infer().await.map_err(|e| {
@@ -86,6 +81,10 @@ async fn connect() -> Result<kube::Client, String> {
     let url = config.cluster_url.clone();
     let client = kube::Client::try_from(config)
         .map_err(|e| format!("wasm-operator: cannot build a client for {url}: {e}. {hint}."))?;
+    if startup::in_cluster() {
+        startup::wait_for_api(&client, Backoff::default()).await;
+        return Ok(client);
+    }
     match tokio::time::timeout(std::time::Duration::from_secs(10), client.apiserver_version()).await {
         Ok(Ok(_)) => Ok(client),
         Ok(Err(e)) => Err(format!(
@@ -97,11 +96,27 @@ async fn connect() -> Result<kube::Client, String> {
     }
 }
 
+/// Resolves on SIGTERM (the kubelet stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
 async fn run(args: RunArgs) -> Result<(), String> {
     let runtimes = load_runtime_config(args.runtime_config.as_deref())?;
     let metrics = Metrics::new();
     let ready = Arc::new(AtomicBool::new(false));
-    // Health endpoints come first so the kubelet sees the process alive while caches fill.
+    // Health endpoints come first so the kubelet sees the process alive while it connects.
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .map_err(|e| format!("wasm-operator: cannot listen on {}: {e}", args.metrics_addr))?;
@@ -114,31 +129,53 @@ async fn run(args: RunArgs) -> Result<(), String> {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });
-
-    let client = connect().await?;
-    let lease_client = client.clone();
-    // After connecting: without a cluster the user gets one sentence, not client logs too.
-    init_tracing(&args.log_format);
+    // In a cluster logs start at once (waiting for the API server is worth saying); outside one,
+    // a missing cluster gets one sentence, not client logs too.
+    if startup::in_cluster() {
+        logging::init(&args.log_format);
+    }
+    let shutdown = shutdown_signal().boxed().shared();
+    let client = tokio::select! {
+        c = connect() => c?,
+        () = shutdown.clone() => return Ok(()),
+    };
+    if !startup::in_cluster() {
+        logging::init(&args.log_format);
+    }
     tracing::info!(namespace = ?args.namespace, "starting the WasmWorkload controller");
+    let standing = Standing {
+        ready: ready.clone(),
+        metrics: metrics.clone(),
+    };
+    let lease_client = client.clone();
     let namespace = args.namespace.clone();
     let concurrency = args.concurrency;
     // Watches start only once this instance leads: a follower costs the API server nothing.
-    let work = move |stop: futures::future::BoxFuture<'static, ()>| async move {
-        let (tx, rx) = futures::channel::mpsc::unbounded();
-        let stores: Stores = wasm_operator::watches::start(
+    let work = move |stop: futures::future::BoxFuture<'static, ()>| {
+        let (client, metrics, runtimes, namespace, ready) = (
             client.clone(),
-            namespace.as_deref(),
             metrics.clone(),
-            std::time::Duration::from_secs(30),
-            tx,
+            runtimes.clone(),
+            namespace.clone(),
+            ready.clone(),
         );
-        let ctx = Arc::new(Context::new(client, metrics, runtimes, stores));
-        let settings = Settings { namespace, concurrency };
-        let on_ready = move || {
-            tracing::info!("caches synced; reconciling");
-            ready.store(true, Ordering::Relaxed);
-        };
-        controller::run(ctx, rx, settings, on_ready, stop).await;
+        async move {
+            let (tx, rx) = futures::channel::mpsc::unbounded();
+            let stores: Stores = wasm_operator::watches::start(
+                client.clone(),
+                namespace.as_deref(),
+                metrics.clone(),
+                std::time::Duration::from_secs(30),
+                tx,
+            );
+            let ctx = Arc::new(Context::new(client, metrics, runtimes, stores));
+            let settings = Settings { namespace, concurrency };
+            let on_ready = move || {
+                tracing::info!("caches synced; reconciling");
+                ready.store(true, Ordering::Relaxed);
+            };
+            controller::run(ctx, rx, settings, on_ready, stop).await;
+        }
     };
     if args.leader_election {
         let lease_ns = args.lease_namespace.clone();
@@ -150,10 +187,12 @@ async fn run(args: RunArgs) -> Result<(), String> {
             duration: std::time::Duration::from_secs(15),
         };
         let api = kube::Api::namespaced(lease_client, &lease_ns);
-        // SIGTERM/Ctrl-C stop the controller itself; then the Lease is released.
-        leader::lead(api, lease, futures::future::pending().boxed(), work).await;
+        // A follower is ready: readiness must not wait for the Lease (rolling updates).
+        standing.ready.store(true, Ordering::Relaxed);
+        startup::lead_until_shutdown(api, lease, standing, shutdown.boxed(), work).await;
     } else {
-        work(futures::future::pending().boxed()).await;
+        standing.metrics.leader.set(1);
+        work(shutdown.boxed()).await;
     }
     Ok(())
 }

@@ -3,7 +3,9 @@
 //! gauges, removed when the workload is deleted.
 
 use crate::workload_gauges::WorkloadGauges;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use std::time::Duration;
 
 /// Cold-start buckets: Wasm starts in tens of milliseconds, containers can take minutes.
@@ -26,6 +28,8 @@ pub struct Metrics {
     pub runtime_nodes: IntGaugeVec,
     pub reconcile_duration: HistogramVec,
     pub reconcile_errors: IntCounterVec,
+    /// 1 while this instance holds the leader Lease (or runs without election).
+    pub leader: IntGauge,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
@@ -98,6 +102,14 @@ impl Metrics {
                         "Failed reconciles by error category",
                     ),
                     &["reason"],
+                )
+                .unwrap(),
+            ),
+            leader: register(
+                r,
+                IntGauge::new(
+                    "wasm_operator_leader",
+                    "1 while this instance holds the leader Lease and reconciles",
                 )
                 .unwrap(),
             ),

@@ -426,6 +426,12 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
     if let Some((code, body)) = w.take_fault(&method, &path) {
         return respond(StatusCode::from_u16(code).unwrap(), &body);
     }
+    if path == "/version" {
+        return respond(
+            StatusCode::OK,
+            &json!({"major": "1", "minor": "36", "gitVersion": "v1.36.2", "platform": "linux/amd64"}),
+        );
+    }
     let Some(target) = parse_path(&path) else {
         return respond(StatusCode::NOT_FOUND, &status_body(404, "NotFound", 0));
     };
