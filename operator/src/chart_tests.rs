@@ -408,3 +408,19 @@ fn notes_tell_the_next_step() {
     assert!(notes.contains("kubectl get wasmworkloads"), "{notes}");
     assert!(notes.contains("serviceMonitor.enabled=true"), "{notes}");
 }
+
+#[test]
+fn upgrades_roll_with_a_surge_and_readiness_that_does_not_wait_for_the_lease() {
+    // A follower reports ready (startup.rs), and the strategy starts the new pod before the old
+    // leader goes: with one replica and maxUnavailable 0, a rollout must be able to surge.
+    for values in [None, Some(json!({"replicaCount": 2}))] {
+        let docs = render(values.as_ref());
+        let d = one(&docs, "Deployment");
+        assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+        assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], 1);
+        assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+        assert!(c["args"].as_array().unwrap().contains(&json!("--leader-election")));
+    }
+}
