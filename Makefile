@@ -1,4 +1,4 @@
-.PHONY: run test crd e2e bench
+.PHONY: run test crd e2e bench image
 
 # Run the operator against the cluster named by KUBECONFIG (or in-cluster config).
 run:
@@ -20,3 +20,14 @@ e2e:
 # Scale benchmark (BENCHMARKS.md): the release binary against a load API, N = 1,000 and 10,000.
 bench:
 	cargo bench -p wasm-operator --bench scale
+
+# The operator image as an OCI layout tarball (no container daemon needed): a static musl binary,
+# as the Containerfile builds it. Import it with `ctr -n k8s.io images import`, `kind load
+# image-archive` or `k3d image import`.
+IMAGE ?= ghcr.io/wasm-operator/wasm-operator:$(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' charts/wasm-operator/Chart.yaml)
+image:
+	rustup target add x86_64-unknown-linux-musl
+	command -v musl-gcc >/dev/null || apt-get install -y --no-install-recommends musl-tools
+	cargo build --release --locked --target x86_64-unknown-linux-musl -p wasm-operator
+	mkdir -p target/image
+	scripts/oci_image.py target/x86_64-unknown-linux-musl/release/wasm-operator $(IMAGE) target/image/wasm-operator.tar

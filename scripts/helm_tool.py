@@ -5,6 +5,10 @@
   helm_tool.py render CHART [VALUES_JSON]   validates values, renders; prints
                                             [{"template": path, "object": {...}}, ...] as JSON
   helm_tool.py notes CHART [VALUES_JSON]    prints the rendered NOTES.txt
+  helm_tool.py install CHART [VALUES_JSON]  installs release wasm-operator into wasm-system of the
+                                            cluster of KUBECONFIG (creating the namespace), waits
+  helm_tool.py upgrade CHART [VALUES_JSON]  upgrades that release, waits for the rollout
+  helm_tool.py uninstall CHART              removes that release and waits
 
 Exit 2 with the engine's message on stderr when Helm refuses the values or the chart.
 """
@@ -20,10 +24,12 @@ def values_arg(argv):
 
 
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("lint", "render", "notes"):
+    if len(argv) < 3 or argv[1] not in ("lint", "render", "notes", "install", "upgrade", "uninstall"):
         print(__doc__, file=sys.stderr)
         return 64
     command, chart_dir, values = argv[1], argv[2], values_arg(argv)
+    if command in ("install", "upgrade", "uninstall"):
+        return release(command, chart_dir, values)
     try:
         if command == "lint":
             print(json.dumps(helm.lint(chart_dir, values, strict=True, namespace="wasm-system")))
@@ -46,6 +52,26 @@ def main(argv):
             if doc:
                 out.append({"template": path, "object": doc})
     print(json.dumps(out))
+    return 0
+
+
+def release(command, chart_dir, values):
+    """Install, upgrade or uninstall release wasm-operator in wasm-system, as a user would."""
+    config = helm.Config(namespace="wasm-system")
+    try:
+        if command == "install":
+            r = config.install(chart_dir, "wasm-operator", values, namespace="wasm-system",
+                               create_namespace=True, wait="watcher", timeout=300)
+        elif command == "upgrade":
+            r = config.upgrade(chart_dir, "wasm-operator", values, namespace="wasm-system",
+                               wait="watcher", timeout=300)
+        else:
+            r = config.uninstall("wasm-operator", wait="watcher", timeout=300, ignore_not_found=True)
+    except helm.HelmError as e:
+        print(f"helm: {e}", file=sys.stderr)
+        return 2
+    info = r.get("info", {}) if isinstance(r, dict) else {}
+    print(json.dumps({"command": command, "status": info.get("status") if isinstance(info, dict) else info}))
     return 0
 
 
