@@ -28,10 +28,63 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("bad_specs_are_refused_with_the_cel_message", "the API server refuses bad specs with the CEL message, verbatim"),
     ("metrics_report_cold_starts_per_mode", "the operator's /metrics counts the cold starts of pods that became Ready, per mode"),
     ("deletion_garbage_collects_children", "deleting the workload garbage-collects its Deployment and Service"),
-    ("hand_edited_service_is_put_back", "`kubectl patch` of a managed Service's port is undone by the operator"),
+    ("hand_edited_service_is_put_back", "`kubectl patch` of a managed Service's port is undone by the operator, with a PutBack Event"),
+    ("hand_edited_deployment_is_put_back", "`kubectl set image` on a managed Deployment is undone, and status never claims a mode the pods do not run"),
+    ("children_edited_while_the_operator_is_down_are_put_back", "the operator restarted mid-way (SIGTERM, or its pods deleted): a Service and a Deployment edited meanwhile are put back"),
+    ("failing_wasm_pod_is_named_under_every_policy", "a Wasm pod whose sandbox fails: Ready=False SandboxFailed in Wasm mode under Never and WhenUnavailable, the fallback under OnFailure"),
+    ("real_wasm_and_container_cold_starts_agree_with_an_independent_watch", "the same app as Wasm and as a container: the operator's cold start per mode agrees with the suite's own pod watch, image sizes come from node.status.images"),
+    ("chart_upgrade_rolls_out", "E2E_HELM only: `helm upgrade` of the chart completes its rollout (a follower is Ready), and the new leader reconciles"),
 ];
 
 pub const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Whether the suite runs against the operator the Helm chart installed (E2E_HELM=1).
+pub fn helm_install() -> bool {
+    std::env::var("E2E_HELM").as_deref() == Ok("1")
+}
+
+/// Stop the running operator as a crash or an eviction would: SIGTERM to the binary `make e2e`
+/// started (its supervisor starts it again a few seconds later), or, with the chart, delete the
+/// operator's pods (their Deployment makes new ones; a follower may take over first).
+pub fn restart_operator() {
+    if helm_install() {
+        kubectl(&[
+            "delete",
+            "pod",
+            "-n",
+            "wasm-system",
+            "-l",
+            "app.kubernetes.io/name=wasm-operator",
+            "--wait=false",
+        ])
+        .expect("delete the operator's pods");
+        return;
+    }
+    let file = std::env::var("E2E_OPERATOR_PIDFILE").expect("E2E_OPERATOR_PIDFILE is set by e2e/run.sh");
+    let pid = std::fs::read_to_string(&file).expect("the operator's pid file");
+    let status = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "cannot signal the operator (pid {pid})");
+}
+
+/// The Helm engine of the tests (scripts/helm_tool.py in .venv) on the chart, against KUBECONFIG.
+pub fn helm(command: &str, values: &Value) -> Result<String, String> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let out = Command::new(format!("{root}/.venv/bin/python"))
+        .arg(format!("{root}/scripts/helm_tool.py"))
+        .arg(command)
+        .arg(format!("{root}/charts/wasm-operator"))
+        .arg(values.to_string())
+        .output()
+        .expect("the .venv Python runs (make test creates it)");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
 
 /// The cluster of KUBECONFIG, or a clear failure.
 pub async fn client() -> Client {
@@ -102,7 +155,7 @@ impl Scenario {
     /// Apply workload `app` (falling back to a pause container) with a Service, and wait for
     /// the Service.
     pub async fn apply_workload_with_service(&self) -> Service {
-        let mut wl = workload("app", &["e2e-missing"], "WhenUnavailable", Some(PAUSE));
+        let mut wl = workload("app", &["e2e-missing"], "WhenUnavailable", Some(&container_image()));
         wl["spec"]["ports"] = json!([{"name": "http", "containerPort": 8080}]);
         wl["spec"]["service"] = json!({"enabled": true});
         self.apply(&wl).unwrap();
@@ -180,8 +233,27 @@ where
     }
 }
 
-/// The operator's `/metrics`, from the address `make e2e` started it on (E2E_METRICS_URL).
+/// The running operator's `/metrics`: from the address `make e2e` started the binary on
+/// (E2E_METRICS_URL), or, with the chart, from the pod holding the Lease (through the API
+/// server's pod proxy, so it follows leader changes).
 pub fn operator_metrics() -> String {
+    if helm_install() {
+        let leader = kubectl(&[
+            "get",
+            "lease",
+            "wasm-operator",
+            "-n",
+            "wasm-system",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+        .expect("the operator's Lease");
+        let path = format!(
+            "/api/v1/namespaces/wasm-system/pods/{}:8080/proxy/metrics",
+            leader.trim()
+        );
+        return kubectl(&["get", "--raw", &path]).unwrap_or_else(|e| panic!("cannot fetch {path}: {e}"));
+    }
     let url = std::env::var("E2E_METRICS_URL").expect("E2E_METRICS_URL is set by e2e/run.sh");
     let out = Command::new("curl")
         .args(["-sf", &format!("{url}/metrics")])
@@ -200,8 +272,22 @@ pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-/// A small image that runs anywhere, for fallbacks.
-pub const PAUSE: &str = "registry.k8s.io/pause:3.10";
+/// A small long-running container image for fallbacks: E2E_CONTAINER_IMAGE, or pause.
+pub fn container_image() -> String {
+    std::env::var("E2E_CONTAINER_IMAGE").unwrap_or_else(|_| "registry.k8s.io/pause:3.10".into())
+}
+
+/// The Wasm image the nodes can run (E2E_WASM_IMAGE), and its command (E2E_WASM_COMMAND, a
+/// JSON list; `["/"]` for Spin images).
+fn wasm_image_and_command() -> (String, Value) {
+    let image = std::env::var("E2E_WASM_IMAGE")
+        .unwrap_or_else(|_| "ghcr.io/spinkube/containerd-shim-spin/examples/spin-rust-hello:v0.15.1".into());
+    let command = std::env::var("E2E_WASM_COMMAND")
+        .ok()
+        .map(|c| serde_json::from_str(&c).expect("E2E_WASM_COMMAND is a JSON list"))
+        .unwrap_or_else(|| json!(["/"]));
+    (image, command)
+}
 
 /// A workload named `name` asking for `runtimes`, with the given fallback policy and image.
 pub fn workload(name: &str, runtimes: &[&str], policy: &str, fallback_image: Option<&str>) -> Value {
@@ -209,12 +295,13 @@ pub fn workload(name: &str, runtimes: &[&str], policy: &str, fallback_image: Opt
     if let Some(image) = fallback_image {
         fallback["image"] = json!(image);
     }
+    let (image, command) = wasm_image_and_command();
     json!({
         "apiVersion": "wasm-operator.dev/v1alpha1", "kind": "WasmWorkload",
         "metadata": {"name": name},
         "spec": {
             "replicas": 1,
-            "wasm": {"image": std::env::var("E2E_WASM_IMAGE").unwrap_or_else(|_| "ghcr.io/spinkube/containerd-shim-spin/examples/spin-rust-hello:v0.15.1".into()), "runtimes": runtimes, "command": ["/"]},
+            "wasm": {"image": image, "runtimes": runtimes, "command": command},
             "fallback": fallback
         }
     })
@@ -234,7 +321,7 @@ pub fn reason_of(w: &WasmWorkload) -> String {
 /// A workload asking only for RuntimeClass `rc`, which exists but has no usable node, falls back
 /// and says so.
 pub async fn expect_no_usable_node(s: &Scenario, rc: &str) {
-    s.apply(&workload("app", &[rc], "WhenUnavailable", Some(PAUSE)))
+    s.apply(&workload("app", &[rc], "WhenUnavailable", Some(&container_image())))
         .unwrap();
     let w = wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
     assert!(

@@ -5,8 +5,8 @@
 //! so (pods becoming Ready, which a simulated cluster's driver provides too).
 
 use e2e::{
-    expect_no_usable_node, kubectl, kubectl_stdin, metric_sum, mode_is, operator_metrics, reason_of, wait_for,
-    wait_gone, workload, Scenario, PAUSE, TIMEOUT,
+    container_image, expect_no_usable_node, helm, helm_install, kubectl, kubectl_stdin, metric_sum, mode_is,
+    operator_metrics, reason_of, restart_operator, wait_for, wait_gone, workload, Scenario, TIMEOUT,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
@@ -41,7 +41,7 @@ async fn usable_runtime_runs_wasm() {
     let mut s = Scenario::new("usable-runtime").await;
     let rc = format!("{}-wasm", s.ns);
     create_runtime_class(&mut s, &runtime_class(&rc, "spin", None));
-    s.apply(&workload("app", &[&rc], "WhenUnavailable", Some(PAUSE)))
+    s.apply(&workload("app", &[&rc], "WhenUnavailable", Some(&container_image())))
         .unwrap();
     let w = wait_for(&s.workloads(), "app", "mode Wasm", mode_is(Mode::Wasm)).await;
     assert_eq!(w.status.unwrap().runtime_class_name.as_deref(), Some(rc.as_str()));
@@ -62,8 +62,13 @@ async fn usable_runtime_runs_wasm() {
 async fn missing_runtime_class_falls_back() {
     let s = Scenario::new("missing-rc").await;
     // e2e-missing maps to RuntimeClass e2e-never-created (e2e/run.sh's runtime config).
-    s.apply(&workload("app", &["e2e-missing"], "WhenUnavailable", Some(PAUSE)))
-        .unwrap();
+    s.apply(&workload(
+        "app",
+        &["e2e-missing"],
+        "WhenUnavailable",
+        Some(&container_image()),
+    ))
+    .unwrap();
     let w = wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
     assert!(
         reason_of(&w).contains("e2e-never-created: not installed"),
@@ -76,7 +81,7 @@ async fn missing_runtime_class_falls_back() {
     .await;
     assert_eq!(runtime_class_of(&d), None);
     let image = d.spec.unwrap().template.spec.unwrap().containers[0].image.clone();
-    assert_eq!(image.as_deref(), Some(PAUSE));
+    assert_eq!(image, Some(container_image()));
 }
 
 #[tokio::test]
@@ -122,7 +127,7 @@ async fn node_affinity_matching_no_runtime_node_falls_back() {
     // The RuntimeClass runs on every node; the workload's required affinity names none.
     let rc = format!("{}-affinity", s.ns);
     create_runtime_class(&mut s, &runtime_class(&rc, "spin", None));
-    let mut wl = workload("app", &[&rc], "WhenUnavailable", Some(PAUSE));
+    let mut wl = workload("app", &[&rc], "WhenUnavailable", Some(&container_image()));
     wl["spec"]["scheduling"] = json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
         "nodeSelectorTerms": [{"matchExpressions": [{"key": "e2e.wasm-operator.dev/no-such-node", "operator": "In", "values": ["true"]}]}]}}}});
     s.apply(&wl).unwrap();
@@ -135,8 +140,13 @@ async fn node_affinity_matching_no_runtime_node_falls_back() {
 async fn runtime_class_created_switches_back_to_wasm() {
     let mut s = Scenario::new("late-rc").await;
     // e2e-late maps to RuntimeClass e2e-late-rc, created only after the workload fell back.
-    s.apply(&workload("app", &["e2e-late"], "WhenUnavailable", Some(PAUSE)))
-        .unwrap();
+    s.apply(&workload(
+        "app",
+        &["e2e-late"],
+        "WhenUnavailable",
+        Some(&container_image()),
+    ))
+    .unwrap();
     wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
     create_runtime_class(&mut s, &runtime_class("e2e-late-rc", "spin", None));
     wait_for(&s.workloads(), "app", "mode Wasm", mode_is(Mode::Wasm)).await;
@@ -184,8 +194,13 @@ async fn policy_never_stays_pending() {
 #[ignore = "needs a cluster: make e2e"]
 async fn scale_follows() {
     let s = Scenario::new("scale").await;
-    s.apply(&workload("app", &["e2e-missing"], "WhenUnavailable", Some(PAUSE)))
-        .unwrap();
+    s.apply(&workload(
+        "app",
+        &["e2e-missing"],
+        "WhenUnavailable",
+        Some(&container_image()),
+    ))
+    .unwrap();
     wait_for(&s.deployments(), "app", "the Deployment", |d: Option<&Deployment>| {
         d.is_some()
     })
@@ -207,16 +222,10 @@ async fn scale_follows() {
     .await;
 }
 
-#[tokio::test]
-#[ignore = "needs a cluster: make e2e"]
-async fn sandbox_failure_falls_back_on_failure() {
-    let mut s = Scenario::new("sandbox").await;
-    let rc = format!("{}-broken", s.ns);
-    create_runtime_class(&mut s, &runtime_class(&rc, "e2e-no-such-handler", None));
-    let mut wl = workload("app", &[&rc], "OnFailure", Some(PAUSE));
-    wl["spec"]["fallback"]["startupTimeoutSeconds"] = json!(3600);
-    s.apply(&wl).unwrap();
-    wait_for(&s.workloads(), "app", "mode Wasm", mode_is(Mode::Wasm)).await;
+/// Wait for the first Wasm pod of the scenario and for its FailedCreatePodSandBox Event. A
+/// kubelet reports it for a handler it lacks; on a simulated cluster without a kubelet, write
+/// the Event it would have written.
+async fn sandbox_fails(s: &Scenario) {
     let pods: Api<Pod> = Api::namespaced(s.client.clone(), &s.ns);
     let params = ListParams::default().labels("wasm-operator.dev/mode=wasm");
     let deadline = tokio::time::Instant::now() + TIMEOUT;
@@ -227,8 +236,6 @@ async fn sandbox_failure_falls_back_on_failure() {
         assert!(tokio::time::Instant::now() < deadline, "no Wasm pod appeared");
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    // A kubelet reports FailedCreatePodSandBox for a handler it lacks; on a simulated cluster
-    // without a kubelet, write the Event it would have written.
     let events: Api<Event> = Api::namespaced(s.client.clone(), &s.ns);
     let by_kubelet = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
@@ -253,6 +260,19 @@ async fn sandbox_failure_falls_back_on_failure() {
         .unwrap();
         events.create(&PostParams::default(), &ev).await.unwrap();
     }
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn sandbox_failure_falls_back_on_failure() {
+    let mut s = Scenario::new("sandbox").await;
+    let rc = format!("{}-broken", s.ns);
+    create_runtime_class(&mut s, &runtime_class(&rc, "e2e-no-such-handler", None));
+    let mut wl = workload("app", &[&rc], "OnFailure", Some(&container_image()));
+    wl["spec"]["fallback"]["startupTimeoutSeconds"] = json!(3600);
+    s.apply(&wl).unwrap();
+    wait_for(&s.workloads(), "app", "mode Wasm", mode_is(Mode::Wasm)).await;
+    sandbox_fails(&s).await;
     let w = wait_for(&s.workloads(), "app", "the fallback", mode_is(Mode::Container)).await;
     assert!(
         reason_of(&w).contains("Failed to create pod sandbox"),
@@ -270,9 +290,9 @@ async fn bad_specs_are_refused_with_the_cel_message() {
     let s = Scenario::new("bad-specs").await;
     let mut no_image = workload("a", &["spin"], "OnFailure", None);
     no_image["spec"]["fallback"] = json!({"policy": "OnFailure"});
-    let mut empty_runtime = workload("b", &["spin", ""], "WhenUnavailable", Some(PAUSE));
+    let mut empty_runtime = workload("b", &["spin", ""], "WhenUnavailable", Some(&container_image()));
     empty_runtime["spec"]["wasm"]["runtimes"] = json!(["spin", ""]);
-    let mut service = workload("c", &["spin"], "WhenUnavailable", Some(PAUSE));
+    let mut service = workload("c", &["spin"], "WhenUnavailable", Some(&container_image()));
     service["spec"]["service"] = json!({"enabled": true});
     for (manifest, message) in [
         (no_image, "fallback.image is required unless fallback.policy is Never"),
@@ -284,17 +304,33 @@ async fn bad_specs_are_refused_with_the_cel_message() {
     }
 }
 
+/// The RuntimeClass whose pods the nodes can run: E2E_WASM_RUNTIME_CLASS when the cluster has
+/// one (its nodeSelector names the nodes with the shim), else one made for the scenario with
+/// handler E2E_WASM_HANDLER (default spin) on every node.
+fn wasm_runtime_class(s: &mut Scenario) -> String {
+    if let Ok(rc) = std::env::var("E2E_WASM_RUNTIME_CLASS") {
+        return rc;
+    }
+    let rc = format!("{}-cs", s.ns);
+    let handler = std::env::var("E2E_WASM_HANDLER").unwrap_or_else(|_| "spin".into());
+    create_runtime_class(s, &runtime_class(&rc, &handler, None));
+    rc
+}
+
 #[tokio::test]
 #[ignore = "needs a cluster: make e2e"]
 async fn metrics_report_cold_starts_per_mode() {
     let mut s = Scenario::new("metrics").await;
-    let rc = format!("{}-cs", s.ns);
-    let handler = std::env::var("E2E_WASM_HANDLER").unwrap_or_else(|_| "spin".into());
-    create_runtime_class(&mut s, &runtime_class(&rc, &handler, None));
-    s.apply(&workload("wasm", &[&rc], "WhenUnavailable", Some(PAUSE)))
+    let rc = wasm_runtime_class(&mut s);
+    s.apply(&workload("wasm", &[&rc], "WhenUnavailable", Some(&container_image())))
         .unwrap();
-    s.apply(&workload("ctr", &["e2e-missing"], "WhenUnavailable", Some(PAUSE)))
-        .unwrap();
+    s.apply(&workload(
+        "ctr",
+        &["e2e-missing"],
+        "WhenUnavailable",
+        Some(&container_image()),
+    ))
+    .unwrap();
     for name in ["wasm", "ctr"] {
         wait_for(&s.workloads(), name, "a Ready pod", |w: Option<&WasmWorkload>| {
             w.and_then(|w| w.status.as_ref())
@@ -349,6 +385,40 @@ async fn hand_edited_service_is_put_back() {
     let s = Scenario::new("svc-edit").await;
     let port = |svc: Option<&Service>| svc.and_then(|s| s.spec.as_ref()?.ports.as_ref()?.first().map(|p| p.port));
     let original = port(Some(&s.apply_workload_with_service().await));
+    patch_service_port_by_hand(&s, 9999);
+    wait_for(
+        &s.services(),
+        "app",
+        "the port put back",
+        move |svc: Option<&Service>| port(svc).is_some() && port(svc) == original,
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !event_reasons(&s).await.iter().any(|r| r == "PutBack") {
+        assert!(tokio::time::Instant::now() < deadline, "no PutBack Event");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// `kubectl set image` as a user would, on the workload's Deployment.
+fn set_image_by_hand(s: &Scenario, image: &str) {
+    kubectl(&["set", "image", "deploy/app", "-n", &s.ns, &format!("app={image}")]).unwrap();
+}
+
+fn image_of(d: Option<&Deployment>) -> Option<String> {
+    d?.spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .containers
+        .first()?
+        .image
+        .clone()
+}
+
+/// `kubectl patch` of the first port of the workload's Service, as the real-cluster report did.
+fn patch_service_port_by_hand(s: &Scenario, port: i32) {
     kubectl(&[
         "patch",
         "service",
@@ -357,14 +427,266 @@ async fn hand_edited_service_is_put_back() {
         &s.ns,
         "--type=json",
         "-p",
-        r#"[{"op": "replace", "path": "/spec/ports/0/port", "value": 9999}]"#,
+        &format!(r#"[{{"op": "replace", "path": "/spec/ports/0/port", "value": {port}}}]"#),
     ])
     .unwrap();
+}
+
+fn service_port(svc: Option<&Service>) -> Option<i32> {
+    svc.and_then(|s| s.spec.as_ref()?.ports.as_ref()?.first().map(|p| p.port))
+}
+
+/// The reasons of the Events about the workload `app`.
+async fn event_reasons(s: &Scenario) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(s.client.clone(), &s.ns);
+    events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.involved_object.kind.as_deref() == Some("WasmWorkload"))
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn hand_edited_deployment_is_put_back() {
+    let s = Scenario::new("deploy-edit").await;
+    s.apply_workload_with_service().await;
+    let want = container_image();
+    wait_for(&s.deployments(), "app", "the Deployment", |d: Option<&Deployment>| {
+        image_of(d).as_deref() == Some(want.as_str())
+    })
+    .await;
+    set_image_by_hand(&s, "e2e.invalid/hand-edited:1");
+    let want = container_image();
+    wait_for(
+        &s.deployments(),
+        "app",
+        "the image put back",
+        move |d: Option<&Deployment>| image_of(d).as_deref() == Some(want.as_str()),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !event_reasons(&s).await.iter().any(|r| r == "PutBack") {
+        assert!(tokio::time::Instant::now() < deadline, "no PutBack Event");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let w = s.workloads().get("app").await.unwrap();
+    assert_eq!(w.status.unwrap().mode, Some(Mode::Container), "status says what runs");
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn children_edited_while_the_operator_is_down_are_put_back() {
+    let s = Scenario::new("restart").await;
+    let original = service_port(Some(&s.apply_workload_with_service().await));
+    restart_operator();
+    // Edit at once: the operator is down (or a follower is only taking over).
+    set_image_by_hand(&s, "e2e.invalid/while-down:1");
+    patch_service_port_by_hand(&s, 9998);
+    let want = container_image();
+    wait_for(
+        &s.deployments(),
+        "app",
+        "the image put back",
+        move |d: Option<&Deployment>| image_of(d).as_deref() == Some(want.as_str()),
+    )
+    .await;
     wait_for(
         &s.services(),
         "app",
         "the port put back",
-        move |svc: Option<&Service>| port(svc).is_some() && port(svc) == original,
+        move |svc: Option<&Service>| service_port(svc).is_some() && service_port(svc) == original,
     )
     .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn failing_wasm_pod_is_named_under_every_policy() {
+    let mut s = Scenario::new("fail-policy").await;
+    let rc = format!("{}-broken", s.ns);
+    create_runtime_class(&mut s, &runtime_class(&rc, "e2e-no-such-handler", None));
+    for policy in ["Never", "WhenUnavailable"] {
+        let _ = kubectl(&[
+            "delete",
+            "wasmw",
+            "app",
+            "-n",
+            &s.ns,
+            "--ignore-not-found",
+            "--wait=true",
+        ]);
+        wait_gone(&s.deployments(), "app", "the previous Deployment").await;
+        let mut wl = workload("app", &[&rc], policy, Some(&container_image()));
+        wl["spec"]["fallback"]["startupTimeoutSeconds"] = json!(3600);
+        s.apply(&wl).unwrap();
+        sandbox_fails(&s).await;
+        let w = wait_for(
+            &s.workloads(),
+            "app",
+            "Ready=False SandboxFailed",
+            |w: Option<&WasmWorkload>| {
+                w.and_then(|w| w.status.as_ref()).is_some_and(|st| {
+                    st.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "False" && c.reason == "SandboxFailed")
+                })
+            },
+        )
+        .await;
+        let st = w.status.unwrap();
+        assert_eq!(st.mode, Some(Mode::Wasm), "{policy}: no switch of image");
+        let ready = st.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert!(
+            ready.message.contains("Failed to create pod sandbox"),
+            "{}",
+            ready.message
+        );
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        while !event_reasons(&s).await.iter().any(|r| r == "SandboxFailed") {
+            assert!(tokio::time::Instant::now() < deadline, "no SandboxFailed Event");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let d = s.deployments().get("app").await.unwrap();
+        assert_eq!(runtime_class_of(&d).as_deref(), Some(rc.as_str()), "{policy}");
+    }
+}
+
+/// When each pod of the namespace became Ready, creation → Ready as this watch saw it (ms).
+async fn watch_cold_starts(client: kube::Client, ns: String, want: usize) -> Vec<(String, f64)> {
+    use futures::TryStreamExt;
+    use kube::runtime::{watcher, WatchStreamExt};
+    let pods: Api<Pod> = Api::namespaced(client, &ns);
+    let mut seen: std::collections::HashMap<String, std::time::Instant> = Default::default();
+    let mut done: Vec<(String, String, f64)> = vec![];
+    let stream = watcher::watcher(pods, watcher::Config::default()).applied_objects();
+    futures::pin_mut!(stream);
+    while let Some(p) = stream.try_next().await.expect("pod watch") {
+        let name = p.name_any();
+        let first = *seen.entry(name.clone()).or_insert_with(std::time::Instant::now);
+        let ready = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let mode = p.labels().get("wasm-operator.dev/mode").cloned().unwrap_or_default();
+        if ready && !done.iter().any(|(n, _, _)| n == &name) {
+            done.push((name, mode, first.elapsed().as_secs_f64()));
+            if done.len() >= want {
+                break;
+            }
+        }
+    }
+    done.into_iter().map(|(_, mode, secs)| (mode, secs)).collect()
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn real_wasm_and_container_cold_starts_agree_with_an_independent_watch() {
+    let mut s = Scenario::new("real-wasm").await;
+    let rc = wasm_runtime_class(&mut s);
+    let watch = tokio::spawn(watch_cold_starts(s.client.clone(), s.ns.clone(), 2));
+    // The same app twice: Wasm through the RuntimeClass, and its container image.
+    s.apply(&workload("wasm", &[&rc], "Never", None)).unwrap();
+    s.apply(&workload(
+        "ctr",
+        &["e2e-missing"],
+        "WhenUnavailable",
+        Some(&container_image()),
+    ))
+    .unwrap();
+    let ours = tokio::time::timeout(TIMEOUT, watch)
+        .await
+        .expect("both pods Ready")
+        .unwrap();
+    let mine = |mode: &str| ours.iter().find(|(m, _)| m == mode).map(|(_, s)| *s).unwrap();
+    for (name, mode) in [("wasm", Mode::Wasm), ("ctr", Mode::Container)] {
+        let w = wait_for(
+            &s.workloads(),
+            name,
+            "a cold start and an image size",
+            |w: Option<&WasmWorkload>| {
+                w.and_then(|w| w.status.as_ref()).is_some_and(|st| {
+                    st.cold_start.is_some() && st.footprint.as_ref().is_some_and(|f| f.image_size_bytes.is_some())
+                })
+            },
+        )
+        .await;
+        let st = w.status.unwrap();
+        assert_eq!(st.mode, Some(mode));
+        let operator = st.cold_start.unwrap().last_seconds;
+        let suite = mine(mode.as_label());
+        // Both watch the same pod; each sees its events a little late (the watch delay).
+        assert!(
+            (operator - suite).abs() < 0.5,
+            "{name}: the operator measured {operator:.3} s, the suite's own watch {suite:.3} s"
+        );
+        // The image size is the node's figure for the image the pods run.
+        let nodes: Api<Node> = Api::all(s.client.clone());
+        let image = if mode == Mode::Wasm {
+            w.spec.wasm.image.clone()
+        } else {
+            container_image()
+        };
+        let sizes: Vec<i64> = nodes
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .flat_map(|n| n.status.as_ref().and_then(|s| s.images.clone()).unwrap_or_default())
+            .filter(|i| {
+                i.names
+                    .iter()
+                    .flatten()
+                    .any(|n| n == &image || n.ends_with(&format!("/{image}")))
+            })
+            .filter_map(|i| i.size_bytes)
+            .collect();
+        let reported = st.footprint.unwrap().image_size_bytes.unwrap();
+        assert!(
+            sizes.contains(&reported),
+            "{name}: {reported} bytes, nodes say {sizes:?}"
+        );
+        println!("{name}: cold start {operator:.3} s (suite {suite:.3} s), image {reported} bytes");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn chart_upgrade_rolls_out() {
+    assert!(
+        helm_install(),
+        "run with E2E_HELM=1: this scenario upgrades the installed chart"
+    );
+    let s = Scenario::new("upgrade").await;
+    let deployments: Api<Deployment> = Api::namespaced(s.client.clone(), "wasm-system");
+    let before = deployments.get("wasm-operator").await.unwrap();
+    let values: Value = serde_json::from_str(&std::env::var("E2E_HELM_VALUES").expect("set by e2e/run.sh")).unwrap();
+    let mut values = values;
+    values["podAnnotations"] = json!({"e2e.wasm-operator.dev/upgrade": s.ns});
+    // The engine waits for the rollout; it never finished when a follower reported not ready.
+    helm("upgrade", &values).unwrap_or_else(|e| panic!("helm upgrade: {e}"));
+    let d = deployments.get("wasm-operator").await.unwrap();
+    assert!(d.metadata.generation > before.metadata.generation);
+    let st = d.status.unwrap();
+    let want = d.spec.unwrap().replicas.unwrap_or(1);
+    assert_eq!(
+        (st.updated_replicas, st.ready_replicas, st.observed_generation),
+        (Some(want), Some(want), d.metadata.generation),
+        "rollout complete"
+    );
+    // The new pods lead and reconcile.
+    s.apply(&workload(
+        "app",
+        &["e2e-missing"],
+        "WhenUnavailable",
+        Some(&container_image()),
+    ))
+    .unwrap();
+    wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
 }
