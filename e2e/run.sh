@@ -41,6 +41,9 @@ if [ "${E2E_HELM:-0}" = 1 ]; then
   app_version=$(sed -n 's/^appVersion: *"\(.*\)"/\1/p' charts/wasm-operator/Chart.yaml)
   image=${E2E_IMAGE:-ghcr.io/wasm-operator/wasm-operator:$app_version}
   export E2E_HELM_VALUES="{\"replicaCount\":2,\"image\":{\"repository\":\"${image%:*}\",\"tag\":\"${image##*:}\"},\"runtimeConfig\":$runtime_config}"
+  # The operator's namespace enforces the restricted Pod Security Standard: its pods must pass.
+  kubectl create namespace wasm-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  kubectl label namespace wasm-system pod-security.kubernetes.io/enforce=restricted --overwrite >/dev/null
   # As the README: the CRD applied by kubectl first, then the chart (which waits for its pods).
   helm_tool install charts/wasm-operator "$E2E_HELM_VALUES"
 else
