@@ -393,11 +393,7 @@ async fn hand_edited_service_is_put_back() {
         move |svc: Option<&Service>| port(svc).is_some() && port(svc) == original,
     )
     .await;
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while !event_reasons(&s).await.iter().any(|r| r == "PutBack") {
-        assert!(tokio::time::Instant::now() < deadline, "no PutBack Event");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    event_seen(&s, "PutBack").await;
 }
 
 /// `kubectl set image` as a user would, on the workload's Deployment.
@@ -436,6 +432,24 @@ fn service_port(svc: Option<&Service>) -> Option<i32> {
     svc.and_then(|s| s.spec.as_ref()?.ports.as_ref()?.first().map(|p| p.port))
 }
 
+/// Wait until the workload's Deployment runs the container image.
+async fn container_image_runs(s: &Scenario, what: &str) {
+    let want = container_image();
+    wait_for(&s.deployments(), "app", what, move |d: Option<&Deployment>| {
+        image_of(d).as_deref() == Some(want.as_str())
+    })
+    .await;
+}
+
+/// Wait until an Event with `reason` about the workload was written.
+async fn event_seen(s: &Scenario, reason: &str) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !event_reasons(s).await.iter().any(|r| r == reason) {
+        assert!(tokio::time::Instant::now() < deadline, "no {reason} Event");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// The reasons of the Events about the workload `app`.
 async fn event_reasons(s: &Scenario) -> Vec<String> {
     let events: Api<Event> = Api::namespaced(s.client.clone(), &s.ns);
@@ -455,25 +469,10 @@ async fn event_reasons(s: &Scenario) -> Vec<String> {
 async fn hand_edited_deployment_is_put_back() {
     let s = Scenario::new("deploy-edit").await;
     s.apply_workload_with_service().await;
-    let want = container_image();
-    wait_for(&s.deployments(), "app", "the Deployment", |d: Option<&Deployment>| {
-        image_of(d).as_deref() == Some(want.as_str())
-    })
-    .await;
+    container_image_runs(&s, "the Deployment").await;
     set_image_by_hand(&s, "e2e.invalid/hand-edited:1");
-    let want = container_image();
-    wait_for(
-        &s.deployments(),
-        "app",
-        "the image put back",
-        move |d: Option<&Deployment>| image_of(d).as_deref() == Some(want.as_str()),
-    )
-    .await;
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while !event_reasons(&s).await.iter().any(|r| r == "PutBack") {
-        assert!(tokio::time::Instant::now() < deadline, "no PutBack Event");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    container_image_runs(&s, "the image put back").await;
+    event_seen(&s, "PutBack").await;
     let w = s.workloads().get("app").await.unwrap();
     assert_eq!(w.status.unwrap().mode, Some(Mode::Container), "status says what runs");
 }
@@ -487,14 +486,7 @@ async fn children_edited_while_the_operator_is_down_are_put_back() {
     // Edit at once: the operator is down (or a follower is only taking over).
     set_image_by_hand(&s, "e2e.invalid/while-down:1");
     patch_service_port_by_hand(&s, 9998);
-    let want = container_image();
-    wait_for(
-        &s.deployments(),
-        "app",
-        "the image put back",
-        move |d: Option<&Deployment>| image_of(d).as_deref() == Some(want.as_str()),
-    )
-    .await;
+    container_image_runs(&s, "the image put back").await;
     wait_for(
         &s.services(),
         "app",
@@ -546,11 +538,7 @@ async fn failing_wasm_pod_is_named_under_every_policy() {
             "{}",
             ready.message
         );
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        while !event_reasons(&s).await.iter().any(|r| r == "SandboxFailed") {
-            assert!(tokio::time::Instant::now() < deadline, "no SandboxFailed Event");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        event_seen(&s, "SandboxFailed").await;
         let d = s.deployments().get("app").await.unwrap();
         assert_eq!(runtime_class_of(&d).as_deref(), Some(rc.as_str()), "{policy}");
     }

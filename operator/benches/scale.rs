@@ -153,6 +153,12 @@ async fn handle(State(world): State<Shared>, req: Request) -> Response {
             }
             obj["metadata"]["uid"] = json!(format!("uid-{ns}-{name}"));
             obj["metadata"]["generation"] = json!(1);
+            // As an API server records a server-side apply: the applier owns what it sent.
+            let manager = q.get("fieldManager").cloned().unwrap_or_default();
+            obj["metadata"]["managedFields"] = json!([{
+                "manager": manager, "operation": "Apply", "apiVersion": obj["apiVersion"].clone(),
+                "fieldsType": "FieldsV1", "fieldsV1": wasm_operator::owned_fields::fields_v1(&obj)
+            }]);
             if resource == "deployments" {
                 w.deployment_applies += 1;
                 let replicas = obj["spec"]["replicas"].clone();
