@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::fmt::Debug;
 use std::process::Command;
 use std::time::Duration;
-use wasm_operator::crd::{Mode, WasmWorkload};
+use wasm_operator::api::crd::{Mode, WasmWorkload};
 
 /// Every scenario of the suite and what it asserts (kept equal to tests/scenarios.rs by a test).
 pub const SCENARIOS: &[(&str, &str)] = &[

@@ -14,7 +14,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::ResourceExt;
 use serde_json::{json, Value};
 use std::time::Duration;
-use wasm_operator::crd::{Mode, WasmWorkload};
+use wasm_operator::api::crd::{Mode, WasmWorkload};
 
 fn runtime_class(name: &str, handler: &str, node_selector: Option<Value>) -> Value {
     let mut rc = json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name, "labels": {"wasm-operator.dev/e2e": "true"}}, "handler": handler});

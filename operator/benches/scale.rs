@@ -22,7 +22,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wasm_operator::api_path::ApiPath;
+use wasm_operator::api::api_path::ApiPath;
 
 const NAMESPACES: usize = 10;
 
@@ -157,7 +157,7 @@ async fn handle(State(world): State<Shared>, req: Request) -> Response {
             let manager = q.get("fieldManager").cloned().unwrap_or_default();
             obj["metadata"]["managedFields"] = json!([{
                 "manager": manager, "operation": "Apply", "apiVersion": obj["apiVersion"].clone(),
-                "fieldsType": "FieldsV1", "fieldsV1": wasm_operator::owned_fields::fields_v1(&obj)
+                "fieldsType": "FieldsV1", "fieldsV1": wasm_operator::api::owned_fields::fields_v1(&obj)
             }]);
             if resource == "deployments" {
                 w.deployment_applies += 1;

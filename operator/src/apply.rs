@@ -7,8 +7,8 @@
 //! `spec.ports[1].name: Duplicate value`). A JSON merge patch replaces lists whole: it puts back
 //! our lists, and the apply that follows owns them again.
 
+use crate::api::labels::FIELD_MANAGER;
 use crate::error::Error;
-use crate::labels::FIELD_MANAGER;
 use kube::api::{Patch, PatchParams};
 use kube::Api;
 use serde::de::DeserializeOwned;

@@ -1,38 +1,16 @@
 //! What every reconcile shares: the client, the event recorder, metrics, configuration, the
 //! caches of the objects the decision reads, and the per-object failure counts for backoff.
 
-use crate::coldstart::ColdStartTracker;
-use crate::crd::WasmWorkload;
+use crate::api::crd::WasmWorkload;
+use crate::decide::runtimes::RuntimeConfig;
 use crate::error::Backoff;
-use crate::footprint::MemoryFigures;
-use crate::metrics::Metrics;
-use crate::pod_index::PodIndex;
-use crate::record_cache::RecordCache;
-use crate::runtimes::RuntimeConfig;
-use crate::views::{CachedDeployment, CachedService, PodView};
-use k8s_openapi::api::core::v1::{Event, Node};
-use k8s_openapi::api::node::v1::RuntimeClass;
-use kube::runtime::reflector::{ObjectRef, Store};
+use crate::observe::stores::Stores;
+use crate::report::metrics::Metrics;
+use kube::runtime::reflector::ObjectRef;
 use kube::Client;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Mutex;
 use std::time::Duration;
-
-/// Caches filled by the watches in `watches.rs`, read by the reconciles.
-#[derive(Clone)]
-pub struct Stores {
-    pub runtime_classes: Store<RuntimeClass>,
-    pub nodes: Store<Node>,
-    pub deployments: RecordCache<CachedDeployment>,
-    /// Of Services only their existence, spec hash and resourceVersion.
-    pub services: RecordCache<CachedService>,
-    pub pods: Store<PodView>,
-    /// `FailedCreatePodSandBox` Events only.
-    pub sandbox_events: Store<Event>,
-    pub pod_index: Arc<RwLock<PodIndex>>,
-    pub cold_starts: Arc<Mutex<ColdStartTracker>>,
-    pub memory: MemoryFigures,
-}
 
 pub struct Context {
     pub client: Client,
@@ -50,7 +28,7 @@ impl Context {
     pub fn new(client: Client, metrics: Metrics, runtimes: RuntimeConfig, stores: Stores) -> Self {
         Self {
             client,
-            instance: std::env::var("POD_NAME").unwrap_or_else(|_| crate::labels::FIELD_MANAGER.to_string()),
+            instance: std::env::var("POD_NAME").unwrap_or_else(|_| crate::api::labels::FIELD_MANAGER.to_string()),
             metrics,
             runtimes,
             stores,

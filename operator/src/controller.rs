@@ -1,26 +1,27 @@
 //! The reconcile pipeline — observe, decide, build, apply, write status — and the Controller
 //! that runs it for every WasmWorkload.
 
+use crate::api::crd::FootprintStatus;
+use crate::api::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
+use crate::api::labels::FIELD_MANAGER;
+use crate::api::reason;
+use crate::api::views::{CachedDeployment, CachedService, DeploymentView, PodView};
 use crate::apply::{apply_child, is_invalid, Written};
+use crate::build::deployment::build_deployment;
+use crate::build::drift;
+use crate::build::service::build_service;
 use crate::context::Context;
-use crate::crd::FootprintStatus;
-use crate::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
-use crate::decide::reason;
-use crate::decide::{decide, Decision, WasmEvidence};
-use crate::deployment::build_deployment;
-use crate::discovery::{nodes_per_runtime_class, resolve, Chosen, WorkloadPlacement};
+use crate::decide::decision::{decide, Decision, WasmEvidence};
+use crate::decide::discovery::{nodes_per_runtime_class, resolve, Chosen, WorkloadPlacement};
+use crate::decide::failure::{detect, Health, SandboxFailure};
 use crate::error::Error;
-use crate::events::{self, EventType};
-use crate::failure::{detect, Health, SandboxFailure};
-use crate::footprint::image_size;
-use crate::generation_filter::GenerationFilter;
-use crate::labels::FIELD_MANAGER;
-use crate::service::build_service;
-use crate::status::Measurements;
-use crate::status::{compute_status, Trouble, READY, ROLLING_OUT};
-use crate::views::{CachedDeployment, CachedService, DeploymentView, PodView};
-use crate::watches::{affected, Trigger};
-use crate::{drift, status};
+use crate::observe::generation_filter::GenerationFilter;
+use crate::observe::watches::{affected, Trigger};
+use crate::report::events::{self, EventType};
+use crate::report::footprint::image_size;
+use crate::report::status;
+use crate::report::status::Measurements;
+use crate::report::status::{compute_status, Trouble, READY, ROLLING_OUT};
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -168,7 +169,8 @@ where
         return Ok(ChildWrite::Unchanged);
     }
     // Our hash on it, yet fields we set no longer ours: someone else edited it.
-    let edited = cached.is_some_and(|c| c.spec_hash().is_some() && c.spec_hash() == drift::spec_hash(desired.meta()));
+    let edited = cached
+        .is_some_and(|c| c.spec_hash().is_some() && c.spec_hash() == crate::api::labels::spec_hash(desired.meta()));
     match apply_child(api, name, &desired).await {
         Ok((object, written)) => Ok(ChildWrite::Written {
             object,
@@ -193,7 +195,7 @@ pub fn decide_for(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> (Dec
             let placement = WorkloadPlacement {
                 node_selector: scheduling.map(|s| &s.node_selector),
                 tolerations: scheduling.map(|s| s.tolerations.as_slice()).unwrap_or(&[]),
-                node_affinity: scheduling.and_then(|s| crate::node_affinity::required(s.affinity.as_ref())),
+                node_affinity: scheduling.and_then(|s| crate::decide::node_affinity::required(s.affinity.as_ref())),
             };
             resolve(&candidates, lookup, &observed.nodes, placement)
         });
@@ -491,7 +493,7 @@ pub async fn run(
     }
     ready();
 
-    let api = crate::watches::scoped::<WasmWorkload>(&ctx.client, settings.namespace.as_deref());
+    let api = crate::observe::watches::scoped::<WasmWorkload>(&ctx.client, settings.namespace.as_deref());
     let (reader, writer) = reflector::store();
     let metrics = ctx.metrics.clone();
     let cold_starts = ctx.stores.cold_starts.clone();

@@ -6,15 +6,16 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use wasm_operator::context::{Context, Stores};
+use wasm_operator::api::crd::WasmWorkload;
+use wasm_operator::context::Context;
 use wasm_operator::controller::{self, Settings};
-use wasm_operator::crd::WasmWorkload;
+use wasm_operator::decide::runtimes::RuntimeConfig;
 use wasm_operator::error::Backoff;
-use wasm_operator::http::{serve, HttpState};
 use wasm_operator::leader::LeaseSettings;
 use wasm_operator::logging;
-use wasm_operator::metrics::Metrics;
-use wasm_operator::runtimes::RuntimeConfig;
+use wasm_operator::observe::stores::Stores;
+use wasm_operator::report::http::{serve, HttpState};
+use wasm_operator::report::metrics::Metrics;
 use wasm_operator::startup::{self, Standing};
 
 #[derive(Parser)]
@@ -161,7 +162,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         );
         async move {
             let (tx, rx) = futures::channel::mpsc::unbounded();
-            let stores: Stores = wasm_operator::watches::start(
+            let stores: Stores = wasm_operator::observe::watches::start(
                 client.clone(),
                 namespace.as_deref(),
                 metrics.clone(),

@@ -8,7 +8,7 @@
 
 use crate::error::Backoff;
 use crate::leader::{self, LeaseSettings};
-use crate::metrics::Metrics;
+use crate::report::metrics::Metrics;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -88,10 +88,10 @@ mod tests {
     use super::*;
     use crate::context::Context;
     use crate::controller::{self, Settings};
-    use crate::controller_tests::{spin_world, STATUS};
-    use crate::mock_api::{self, wait_until, World};
-    use crate::runtimes::RuntimeConfig;
-    use crate::watches;
+    use crate::decide::runtimes::RuntimeConfig;
+    use crate::observe::watches;
+    use crate::tests::controller_tests::{spin_world, STATUS};
+    use crate::tests::mock_api::{self, wait_until, World};
     use std::sync::Mutex;
 
     const WAIT: Duration = Duration::from_secs(10);

@@ -30,7 +30,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{- /* The rules on the workloads' namespaced resources (operator/src/rbac.rs, Scope::Watched):
+{{- /* The rules on the workloads' namespaced resources (operator/src/api/rbac.rs, Scope::Watched):
 in the ClusterRole when every namespace is watched, in a Role of the watched namespace otherwise. */ -}}
 {{- define "wasm-operator.watchedRules" -}}
 # The workloads to reconcile.

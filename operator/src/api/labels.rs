@@ -1,5 +1,6 @@
 //! Label and annotation keys the operator puts on what it creates, and the field manager it writes with.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
 
 /// The one server-side-apply field manager of the operator.
@@ -37,4 +38,11 @@ pub fn common_labels(workload: &str, mode: &str) -> BTreeMap<String, String> {
         (WORKLOAD_KEY.to_string(), workload.to_string()),
         (MODE_KEY.to_string(), mode.to_string()),
     ])
+}
+
+/// The hash an object carries; caches keep it as this number instead of the annotation.
+/// One that is not ours to read counts as none, so the object is written again.
+pub fn spec_hash(meta: &ObjectMeta) -> Option<u64> {
+    let hex = meta.annotations.as_ref()?.get(SPEC_HASH_KEY)?;
+    u64::from_str_radix(hex, 16).ok()
 }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// The operator's field manager, as written in managedFields.
-use crate::labels::FIELD_MANAGER;
+use crate::api::labels::FIELD_MANAGER;
 
 /// Which lists of the objects we apply are maps keyed by fields (`+listType=map`), and by which.
 /// Any other list counts as atomic: owned whole. Guessing atomic for a keyed list is harmless

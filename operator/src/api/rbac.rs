@@ -2,7 +2,7 @@
 //! exactly these (a test compares them), and the controller tests check that every request the
 //! operator makes is covered, with the verbs the API server's authorizer asks for.
 
-use crate::api_path::ApiPath;
+use crate::api::api_path::ApiPath;
 
 /// Where a permission is granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,10 +5,10 @@
 //! Deployments and Services are then cached as records of a few numbers (`CachedDeployment`,
 //! `CachedService`), since they are found by name.
 
-use crate::crd::Mode;
-use crate::failure::FailureRecord;
-use crate::labels::{MODE_KEY, WORKLOAD_KEY};
-use crate::owned_fields::OwnedFields;
+use crate::api::crd::Mode;
+use crate::api::failure_record::FailureRecord;
+use crate::api::labels::{MODE_KEY, WORKLOAD_KEY};
+use crate::api::owned_fields::OwnedFields;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::NamespaceResourceScope;
@@ -209,7 +209,7 @@ pub struct CachedService {
 impl From<&ObjectMeta> for CachedService {
     fn from(m: &ObjectMeta) -> Self {
         CachedService {
-            spec_hash: crate::drift::spec_hash(m),
+            spec_hash: crate::api::labels::spec_hash(m),
             owned: OwnedFields::from_meta(m),
         }
     }
@@ -219,7 +219,7 @@ impl From<&DeploymentView> for CachedDeployment {
     fn from(d: &DeploymentView) -> Self {
         CachedDeployment {
             generation: d.metadata.generation,
-            spec_hash: crate::drift::spec_hash(&d.metadata),
+            spec_hash: crate::api::labels::spec_hash(&d.metadata),
             owned: OwnedFields::from_meta(&d.metadata),
             failure: FailureRecord::from_annotations(d.metadata.annotations.as_ref()).map(Box::new),
             replicas: d.spec.as_ref().and_then(|s| s.replicas),

@@ -1,10 +1,10 @@
 //! Builds the Deployment of a workload from its spec and the decision. Pure: no client.
 
-use crate::crd::{Mode, WasmWorkload};
-use crate::decide::Decision;
-use crate::failure::FAILURE_ANNOTATION;
-use crate::labels;
-use crate::scheduling::merge;
+use crate::api::crd::{Mode, WasmWorkload};
+use crate::api::failure_record::FAILURE_ANNOTATION;
+use crate::api::labels;
+use crate::build::scheduling::merge;
+use crate::decide::decision::Decision;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile, SecurityContext,
@@ -145,8 +145,8 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{SchedulingSpec, WorkloadPort};
-    use crate::testing::{chosen, chosen_with, toleration, workload};
+    use crate::api::crd::{SchedulingSpec, WorkloadPort};
+    use crate::tests::fixtures::{chosen, chosen_with, toleration, workload};
     use k8s_openapi::api::core::v1::{
         Affinity, EnvVar, NodeAffinity, Probe, ResourceRequirements, TopologySpreadConstraint,
     };

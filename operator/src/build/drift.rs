@@ -5,9 +5,9 @@
 //! changed are no longer held by the operator's apply entry (`owned_fields`). Both are read off
 //! the object the watch delivers, so drift is seen after a restart or a leader change as well.
 
-use crate::labels::SPEC_HASH_KEY;
-use crate::owned_fields::OwnedFields;
-use crate::views::{CachedDeployment, CachedService};
+use crate::api::labels::{spec_hash, SPEC_HASH_KEY};
+use crate::api::owned_fields::OwnedFields;
+use crate::api::views::{CachedDeployment, CachedService};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::Value;
@@ -27,13 +27,6 @@ pub fn stamp<T: Serialize>(obj: &mut T, meta: impl Fn(&mut T) -> &mut ObjectMeta
         .get_or_insert_with(Default::default)
         .insert(SPEC_HASH_KEY.to_string(), hash);
     Ok(())
-}
-
-/// The hash an object carries; caches keep it as this number instead of the annotation.
-/// One that is not ours to read counts as none, so the object is written again.
-pub fn spec_hash(meta: &ObjectMeta) -> Option<u64> {
-    let hex = meta.annotations.as_ref()?.get(SPEC_HASH_KEY)?;
-    u64::from_str_radix(hex, 16).ok()
 }
 
 /// Whether the cached object carries the hash of what we would write.
@@ -122,7 +115,7 @@ mod tests {
 
     #[test]
     fn a_child_is_up_to_date_with_our_hash_and_every_field_still_ours() {
-        use crate::owned_fields::fields_v1;
+        use crate::api::owned_fields::fields_v1;
         let mut desired =
             serde_json::json!({"metadata": {"name": "d"}, "spec": {"type": "ClusterIP", "selector": {"a": "b"}}});
         let mut desired_meta = meta(None, None);

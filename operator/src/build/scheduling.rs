@@ -1,6 +1,6 @@
 //! Merging the workload's scheduling with the chosen RuntimeClass's: the union, never a replacement.
 
-use crate::crd::SchedulingSpec;
+use crate::api::crd::SchedulingSpec;
 use k8s_openapi::api::core::v1::Toleration;
 use k8s_openapi::api::node::v1::Scheduling;
 use std::collections::BTreeMap;
@@ -36,7 +36,7 @@ pub fn merge(workload: Option<&SchedulingSpec>, runtime_class: Option<&Schedulin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::toleration;
+    use crate::tests::fixtures::toleration;
 
     #[test]
     fn union_keeps_both_and_drops_duplicates() {

@@ -1,7 +1,7 @@
 //! Builds the Service of a workload. Pure: no client.
 
-use crate::crd::WasmWorkload;
-use crate::labels;
+use crate::api::crd::WasmWorkload;
+use crate::api::labels;
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -44,8 +44,8 @@ pub fn build_service(wl: &WasmWorkload, mode: &str) -> Option<Service> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{ServiceSpec as WlService, WorkloadPort};
-    use crate::testing::workload;
+    use crate::api::crd::{ServiceSpec as WlService, WorkloadPort};
+    use crate::tests::fixtures::workload;
 
     #[test]
     fn enabled_service_targets_the_first_port_by_name() {

@@ -1,42 +1,12 @@
 //! The decision: run the workload as Wasm (and with which RuntimeClass), as its fallback container,
 //! or not at all. Pure: it takes what discovery found and the spec, nothing else.
 
-use crate::crd::{FallbackPolicy, Mode, WasmWorkloadSpec};
-use crate::discovery::{Chosen, Resolution};
-use crate::failure::{FailureRecord, WasmFailure};
-use crate::runtimes::UnknownRuntimes;
-
-/// Reasons, in PascalCase: condition reasons, Event reasons and bounded metric labels.
-pub mod reason {
-    pub const WASM: &str = "Wasm";
-    pub const CONTAINER: &str = "Container";
-    pub const NO_USABLE_RUNTIME: &str = "NoUsableRuntime";
-    pub const UNKNOWN_RUNTIME: &str = "UnknownRuntime";
-    pub const MISSING_FALLBACK_IMAGE: &str = "MissingFallbackImage";
-    pub const SERVICE_WITHOUT_PORTS: &str = "ServiceWithoutPorts";
-    pub const SANDBOX_FAILED: &str = "SandboxFailed";
-    pub const CREATE_CONTAINER_ERROR: &str = "CreateContainerError";
-    pub const CRASH_LOOP_BACK_OFF: &str = "CrashLoopBackOff";
-    pub const IMAGE_PULL_FAILED: &str = "ImagePullFailed";
-    pub const STARTUP_TIMEOUT: &str = "StartupTimeout";
-    /// The API server refused a child the operator rendered (422).
-    pub const CHILD_REJECTED: &str = "ChildRejected";
-    /// A child edited by another field manager was put back (an Event reason).
-    pub const PUT_BACK: &str = "PutBack";
-    /// A remembered failure whose reason this version does not know.
-    pub const WASM_FAILED: &str = "WasmFailed";
-
-    /// Every reason a workload can fall back for (the `reason` label of the fallbacks counter).
-    pub const FALLBACK_REASONS: &[&str] = &[
-        NO_USABLE_RUNTIME,
-        SANDBOX_FAILED,
-        CREATE_CONTAINER_ERROR,
-        CRASH_LOOP_BACK_OFF,
-        IMAGE_PULL_FAILED,
-        STARTUP_TIMEOUT,
-        WASM_FAILED,
-    ];
-}
+use crate::api::crd::{FallbackPolicy, Mode, WasmWorkloadSpec};
+use crate::api::failure_record::FailureRecord;
+use crate::api::reason;
+use crate::decide::discovery::{Chosen, Resolution};
+use crate::decide::failure::WasmFailure;
+use crate::decide::runtimes::UnknownRuntimes;
 
 /// What the workload should run as.
 #[derive(Clone, Debug)]
@@ -166,9 +136,9 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discovery::{NOT_INSTALLED, NO_NODE};
-    use crate::failure::WasmFailure;
-    use crate::testing::{chosen, spec};
+    use crate::decide::discovery::{NOT_INSTALLED, NO_NODE};
+    use crate::decide::failure::WasmFailure;
+    use crate::tests::fixtures::{chosen, spec};
 
     fn no_evidence(_: &Chosen) -> WasmEvidence {
         WasmEvidence::default()
@@ -260,7 +230,7 @@ mod tests {
         ));
         let mut s = spec();
         s.ports.clear();
-        s.service = Some(crate::crd::ServiceSpec {
+        s.service = Some(crate::api::crd::ServiceSpec {
             enabled: true,
             ..Default::default()
         });

@@ -5,7 +5,7 @@
 //! and every NoSchedule/NoExecute taint of that node is tolerated by the RuntimeClass's
 //! tolerations plus the workload's.
 
-use crate::runtimes::Candidate;
+use crate::decide::runtimes::Candidate;
 use k8s_openapi::api::core::v1::{Node, NodeSelectorTerm, Taint, Toleration};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use std::collections::BTreeMap;
@@ -79,7 +79,7 @@ pub fn usable_nodes(rc: &RuntimeClass, nodes: &[Arc<Node>], placement: WorkloadP
                 && placement.node_selector.is_none_or(|s| selector_matches(s, n))
                 && placement
                     .node_affinity
-                    .is_none_or(|t| crate::node_affinity::matches(t, n))
+                    .is_none_or(|t| crate::decide::node_affinity::matches(t, n))
                 && taints_tolerated(n, tolerations.clone())
         })
         .count()
@@ -161,7 +161,7 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{node, runtime_class, taint, toleration};
+    use crate::tests::fixtures::{node, runtime_class, taint, toleration};
 
     fn cand(rc: &str) -> Candidate {
         Candidate {

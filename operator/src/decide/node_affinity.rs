@@ -57,7 +57,7 @@ fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::node;
+    use crate::tests::fixtures::node;
 
     fn req(key: &str, op: &str, values: &[&str]) -> NodeSelectorRequirement {
         NodeSelectorRequirement {

@@ -1,7 +1,7 @@
 //! Passes a workload on only when its spec generation moved (or it is new), so the operator's
 //! own status writes do not come back as work. One small entry per workload, dropped on delete.
 
-use crate::crd::WasmWorkload;
+use crate::api::crd::WasmWorkload;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -38,7 +38,7 @@ impl GenerationFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::workload;
+    use crate::tests::fixtures::workload;
 
     #[test]
     fn only_new_generations_pass() {

@@ -1,7 +1,7 @@
 //! Which pods belong to which workload, kept beside the pod cache so a reconcile finds its
 //! workload's pods without scanning every pod.
 
-use crate::views::PodView;
+use crate::api::views::PodView;
 use std::collections::HashMap;
 
 type WorkloadKey = (String, String);
@@ -67,7 +67,7 @@ impl PodIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::pod;
+    use crate::tests::fixtures::pod;
 
     #[test]
     fn insert_remove_and_relist() {

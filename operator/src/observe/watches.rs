@@ -2,15 +2,15 @@
 //! Services. Each fills a cache the reconcile reads and sends triggers that name the workloads
 //! a change may affect. Owned objects are watched by label; caches drop managed fields.
 
-use crate::coldstart::ColdStartTracker;
-use crate::crd::WasmWorkload;
-use crate::footprint::MemoryFigures;
-use crate::labels;
-use crate::metrics::Metrics;
-use crate::pod_index::PodIndex;
-use crate::record_cache::RecordCache;
-use crate::runtimes::RuntimeConfig;
-use crate::views::{CachedDeployment, CachedService, DeploymentView, PodView};
+use crate::api::crd::WasmWorkload;
+use crate::api::labels;
+use crate::api::views::{CachedDeployment, CachedService, DeploymentView, PodView};
+use crate::decide::runtimes::RuntimeConfig;
+use crate::observe::pod_index::PodIndex;
+use crate::observe::record_cache::RecordCache;
+use crate::report::coldstart::ColdStartTracker;
+use crate::report::footprint::MemoryFigures;
+use crate::report::metrics::Metrics;
 use futures::channel::mpsc::UnboundedSender;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Event as CoreEvent, Node, NodeStatus, Service};
@@ -78,7 +78,7 @@ pub fn node_fingerprint(node: &Node) -> u64 {
             (&t.key, &t.value, &t.effect).hash(&mut h);
         }
     }
-    crate::discovery::node_ready_and_schedulable(node).hash(&mut h);
+    crate::decide::discovery::node_ready_and_schedulable(node).hash(&mut h);
     h.finish()
 }
 
@@ -311,11 +311,11 @@ pub fn start(
     metrics: Metrics,
     memory_poll: std::time::Duration,
     tx: UnboundedSender<Trigger>,
-) -> crate::context::Stores {
+) -> crate::observe::stores::Stores {
     let (pods, pod_index, cold_starts) = watch_pods(&client, namespace, metrics.clone(), tx.clone());
     let sandbox_events = watch_sandbox_failures(&client, namespace, pods.clone(), tx.clone());
     let memory = MemoryFigures::default();
-    tokio::spawn(crate::footprint::poll_memory(
+    tokio::spawn(crate::report::footprint::poll_memory(
         client.clone(),
         namespace.map(String::from),
         metrics,
@@ -397,7 +397,7 @@ pub fn start(
         },
         tx,
     );
-    crate::context::Stores {
+    crate::observe::stores::Stores {
         runtime_classes,
         nodes,
         deployments,
@@ -425,7 +425,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{node, taint};
+    use crate::tests::fixtures::{node, taint};
     use k8s_openapi::api::core::v1::NodeCondition;
 
     #[test]
@@ -495,7 +495,7 @@ mod tests {
 
     #[test]
     fn cached_pods_keep_only_what_is_read() {
-        let mut p = crate::testing::pod("p", "hello", "wasm", true, true, true);
+        let mut p = crate::tests::fixtures::pod("p", "hello", "wasm", true, true, true);
         let m = &mut p.metadata;
         m.labels
             .as_mut()
@@ -510,7 +510,7 @@ mod tests {
             .conditions
             .as_mut()
             .unwrap()
-            .push(crate::views::PodConditionView {
+            .push(crate::api::views::PodConditionView {
                 type_: "Initialized".into(),
                 status: "True".into(),
                 ..Default::default()
@@ -521,7 +521,7 @@ mod tests {
         assert!(p.metadata.labels.is_none() && p.metadata.resource_version.is_none());
         assert_eq!(
             (p.workload.as_deref(), p.mode),
-            (Some("hello"), Some(crate::crd::Mode::Wasm))
+            (Some("hello"), Some(crate::api::crd::Mode::Wasm))
         );
         assert_eq!(workload_of(&p), Some(ObjectRef::new("hello").within("demo")));
         assert_eq!(p.metadata.annotations, Some(Default::default()));
@@ -534,7 +534,7 @@ mod tests {
     #[test]
     fn cached_deployments_keep_what_is_read() {
         let mut d = DeploymentView::default();
-        let record = crate::failure::FailureRecord {
+        let record = crate::api::failure_record::FailureRecord {
             generation: 2,
             runtime_class: "spin".into(),
             usable_nodes: 1,
@@ -545,7 +545,10 @@ mod tests {
             [
                 ("deployment.kubernetes.io/revision", "3"),
                 (labels::SPEC_HASH_KEY, "00000000000000ff"),
-                (crate::failure::FAILURE_ANNOTATION, record.to_annotation().as_str()),
+                (
+                    crate::api::failure_record::FAILURE_ANNOTATION,
+                    record.to_annotation().as_str(),
+                ),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -6,8 +6,8 @@
 //! see being created (listed at start-up or after a re-list) are timed from the API timestamps and
 //! marked `Timing::Api`, so the two are never mixed silently. Each pod counts once.
 
-use crate::crd::{ColdStartStatus, Mode};
-use crate::views::PodView;
+use crate::api::crd::{ColdStartStatus, Mode};
+use crate::api::views::PodView;
 use std::collections::{HashMap, HashSet, VecDeque};
 use tokio::time::Instant;
 
@@ -207,7 +207,7 @@ impl ColdStartTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::pod;
+    use crate::tests::fixtures::pod;
     use std::time::Duration;
 
     fn ms(n: u64) -> Duration {
@@ -272,7 +272,7 @@ mod tests {
     async fn pods_not_seen_created_use_api_timestamps_and_say_so() {
         let mut t = ColdStartTracker::default();
         let mut p = pod("old", "hello", "container", true, true, true);
-        crate::testing::set_times(&mut p, 100, 103);
+        crate::tests::fixtures::set_times(&mut p, 100, 103);
         let s = t.observe(&p, false, Instant::now()).unwrap();
         assert_eq!((s.seconds, s.timing), (3.0, Timing::Api));
         assert!(
@@ -282,10 +282,10 @@ mod tests {
 
         // Listed before Ready (operator restarted mid-start): still API-timed when it gets Ready.
         let mut q = pod("q", "hello", "container", false, false, false);
-        crate::testing::set_times(&mut q, 100, 0);
+        crate::tests::fixtures::set_times(&mut q, 100, 0);
         assert!(t.observe(&q, false, Instant::now()).is_none());
         let mut q = pod("q", "hello", "container", true, true, true);
-        crate::testing::set_times(&mut q, 100, 102);
+        crate::tests::fixtures::set_times(&mut q, 100, 102);
         assert_eq!(t.observe(&q, true, Instant::now()).unwrap().timing, Timing::Api);
     }
 

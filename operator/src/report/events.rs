@@ -2,8 +2,8 @@
 //! changes (a mode switch, a new reason it cannot run), so it posts each directly and keeps no
 //! per-object cache for aggregating repeats.
 
-use crate::crd::WasmWorkload;
-use crate::labels::FIELD_MANAGER;
+use crate::api::crd::WasmWorkload;
+use crate::api::labels::FIELD_MANAGER;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
@@ -51,7 +51,7 @@ pub async fn publish(client: &kube::Client, event: &Event) -> Result<(), kube::E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::workload;
+    use crate::tests::fixtures::workload;
 
     #[test]
     fn an_event_regards_the_workload_and_is_bounded() {

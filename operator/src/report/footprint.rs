@@ -2,9 +2,9 @@
 //! (exact match on the reference or digest the container status reports), and their memory
 //! working set, from `metrics.k8s.io` PodMetrics when metrics-server is installed.
 
-use crate::labels::{managed_selector, MODE_KEY, WORKLOAD_KEY};
-use crate::metrics::Metrics;
-use crate::views::PodView;
+use crate::api::labels::{managed_selector, MODE_KEY, WORKLOAD_KEY};
+use crate::api::views::PodView;
+use crate::report::metrics::Metrics;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use std::collections::HashMap;
@@ -133,7 +133,7 @@ pub async fn poll_memory(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::pod;
+    use crate::tests::fixtures::pod;
     use k8s_openapi::api::core::v1::{ContainerImage, NodeStatus};
     use serde_json::json;
 

@@ -1,6 +1,6 @@
 //! The one HTTP port: `/metrics` (Prometheus text), `/healthz` (alive), `/readyz` (caches synced).
 
-use crate::metrics::Metrics;
+use crate::report::metrics::Metrics;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -50,7 +50,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: HttpState) -> std::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::http_get;
+    use crate::tests::fixtures::http_get;
 
     #[tokio::test]
     async fn health_readiness_and_metrics_endpoints() {

@@ -2,7 +2,7 @@
 //! Histograms are labelled by namespace × mode × runtime class only; per-workload series are
 //! gauges, removed when the workload is deleted.
 
-use crate::workload_gauges::WorkloadGauges;
+use crate::report::workload_gauges::WorkloadGauges;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -138,15 +138,15 @@ impl Metrics {
 
     /// Record one cold start: watch-timed samples in the main histogram and the workload's gauge,
     /// API-timed ones in their own histogram, never mixed.
-    pub fn record_cold_start(&self, s: &crate::coldstart::Sample) {
+    pub fn record_cold_start(&self, s: &crate::report::coldstart::Sample) {
         let labels = [s.namespace.as_str(), s.mode.as_str(), s.runtime_class.as_str()];
         match s.timing {
-            crate::coldstart::Timing::Watch => {
+            crate::report::coldstart::Timing::Watch => {
                 self.cold_start.with_label_values(&labels).observe(s.seconds);
                 self.workloads
                     .set_last_cold_start(&s.namespace, &s.workload, &s.mode, s.seconds);
             }
-            crate::coldstart::Timing::Api => self.cold_start_api.with_label_values(&labels).observe(s.seconds),
+            crate::report::coldstart::Timing::Api => self.cold_start_api.with_label_values(&labels).observe(s.seconds),
         }
     }
 
@@ -168,7 +168,7 @@ impl Metrics {
     /// Remove every per-workload series of a deleted workload.
     pub fn forget_workload(&self, namespace: &str, workload: &str) {
         self.workloads.forget(namespace, workload);
-        for reason in crate::decide::reason::FALLBACK_REASONS {
+        for reason in crate::api::reason::FALLBACK_REASONS {
             let _ = self.fallbacks.remove_label_values(&[namespace, workload, reason]);
         }
     }

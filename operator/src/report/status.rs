@@ -2,10 +2,11 @@
 //! the same inputs give the same status, and a condition's lastTransitionTime only moves when its
 //! status flips, so writing the result again changes nothing.
 
-use crate::crd::{ColdStartStatus, FootprintStatus, Mode, WasmWorkload, WasmWorkloadStatus};
-use crate::decide::{reason, Decision};
-use crate::labels;
-use crate::views::CachedDeployment;
+use crate::api::crd::{ColdStartStatus, FootprintStatus, Mode, WasmWorkload, WasmWorkloadStatus};
+use crate::api::labels;
+use crate::api::reason;
+use crate::api::views::CachedDeployment;
+use crate::decide::decision::Decision;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
@@ -196,7 +197,7 @@ pub fn find<'a>(status: &'a WasmWorkloadStatus, type_: &str) -> Option<&'a Condi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{chosen, workload};
+    use crate::tests::fixtures::{chosen, workload};
     use k8s_openapi::api::apps::v1::DeploymentStatus;
     use k8s_openapi::jiff::Timestamp;
 

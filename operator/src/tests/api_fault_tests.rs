@@ -3,8 +3,8 @@
 //! per object (exponentially, capped), re-lists when it must, converges to the right Deployment
 //! and status, and the number of requests it makes stays bounded (counted).
 
-use crate::controller_tests::{spin_world, Harness, DEPLOYMENT, STATUS};
-use crate::mock_api::Recorded;
+use crate::tests::controller_tests::{spin_world, Harness, DEPLOYMENT, STATUS};
+use crate::tests::mock_api::Recorded;
 use serde_json::json;
 use std::time::Duration;
 

@@ -8,9 +8,9 @@
 //!                                      that reason and a Warning Event, writes no Deployment,
 //!                                      and does not loop.
 
-use crate::controller_tests::{node_json, runtime_class_json, Harness};
-use crate::crd::WasmWorkload;
-use crate::testing::{cel_messages, crd_schema};
+use crate::api::crd::WasmWorkload;
+use crate::tests::controller_tests::{node_json, runtime_class_json, Harness};
+use crate::tests::fixtures::{cel_messages, crd_schema};
 use serde_json::{json, Value};
 use std::path::Path;
 

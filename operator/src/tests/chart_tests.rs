@@ -3,7 +3,7 @@
 //! values refused by the schema, rendered manifests valid for the Kubernetes versions we claim,
 //! RBAC equal to what the operator uses, and the operator pod within the restricted profile.
 
-use crate::schema_validation_tests::assert_valid_for_kubernetes;
+use crate::tests::schema_validation_tests::assert_valid_for_kubernetes;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -131,7 +131,7 @@ fn every_option_renders_its_part() {
         .find(|c| c["metadata"]["name"].as_str().unwrap().ends_with("-runtimes"))
         .unwrap();
     let config =
-        crate::runtimes::RuntimeConfig::from_yaml(runtimes["data"]["runtimes.yaml"].as_str().unwrap()).unwrap();
+        crate::decide::runtimes::RuntimeConfig::from_yaml(runtimes["data"]["runtimes.yaml"].as_str().unwrap()).unwrap();
     assert_eq!(
         config.runtimes[0].runtime_classes,
         ["wasmtime-spin-v2", "spin"],
@@ -230,10 +230,10 @@ fn rule_triples(role: &Value) -> Vec<(String, String, String)> {
     out
 }
 
-fn scoped(scopes: &[crate::rbac::Scope]) -> Vec<(String, String, String)> {
+fn scoped(scopes: &[crate::api::rbac::Scope]) -> Vec<(String, String, String)> {
     let mut out: Vec<_> = scopes
         .iter()
-        .flat_map(|s| crate::rbac::scoped_triples(Some(*s)))
+        .flat_map(|s| crate::api::rbac::scoped_triples(Some(*s)))
         .collect();
     out.sort();
     out
@@ -261,7 +261,7 @@ fn bound_role<'a>(docs: &'a [Value], namespace: &str) -> &'a Value {
 
 #[test]
 fn cluster_role_grants_exactly_what_the_operator_uses() {
-    use crate::rbac::Scope;
+    use crate::api::rbac::Scope;
     let docs = render(None);
     let role = one(&docs, "ClusterRole");
     assert_eq!(
@@ -297,7 +297,7 @@ fn cluster_role_grants_exactly_what_the_operator_uses() {
 
 #[test]
 fn a_namespace_scoped_install_has_no_cluster_wide_rights_on_namespaced_resources() {
-    use crate::rbac::Scope;
+    use crate::api::rbac::Scope;
     let docs = render(Some(&json!({"watchNamespace": "apps"})));
     assert_eq!(
         rule_triples(one(&docs, "ClusterRole")),

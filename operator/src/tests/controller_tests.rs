@@ -1,14 +1,14 @@
 //! Controller scenarios: the real `Controller` (watches, triggers, reconcile, status) against the
 //! scripted mock API. Each scenario checks the exact writes and feeds watch events.
 
+use crate::api::crd::FallbackPolicy;
 use crate::context::Context;
 use crate::controller::{self, Settings};
-use crate::crd::FallbackPolicy;
-use crate::metrics::Metrics;
-use crate::mock_api::{self, wait_until, Recorded, World};
-use crate::runtimes::RuntimeConfig;
-use crate::testing;
-use crate::watches;
+use crate::decide::runtimes::RuntimeConfig;
+use crate::observe::watches;
+use crate::report::metrics::Metrics;
+use crate::tests::fixtures;
+use crate::tests::mock_api::{self, wait_until, Recorded, World};
 use futures::FutureExt;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -184,7 +184,7 @@ impl Harness {
 }
 
 pub fn workload_json(policy: FallbackPolicy, runtimes: &[&str]) -> Value {
-    let mut wl = testing::workload("hello", "demo");
+    let mut wl = fixtures::workload("hello", "demo");
     wl.spec.fallback.policy = policy;
     wl.spec.wasm.runtimes = runtimes.iter().map(|s| s.to_string()).collect();
     let mut v = serde_json::to_value(&wl).unwrap();
@@ -643,7 +643,7 @@ async fn on_failure_sandbox_failure_falls_back_stays_there_and_returns_when_runt
     let h = Harness::converged(spin_world).await;
 
     // The Wasm pod cannot get a sandbox: the node has no handler for the RuntimeClass.
-    crate::testing::fail_sandbox(&h.world, "hello-wasm-1");
+    crate::tests::fixtures::fail_sandbox(&h.world, "hello-wasm-1");
     let d = h.nth_write("PATCH", DEPLOYMENT, 2).await;
     assert_apply(&d);
     let body = d.body.unwrap();
@@ -818,11 +818,11 @@ fn assert_requests_are_permitted(h: &Harness) {
 }
 
 pub fn assert_permitted(world: &Mutex<World>) {
-    let granted = crate::rbac::triples();
+    let granted = crate::api::rbac::triples();
     let w = world.lock().unwrap();
     for r in w.requests() {
         let watch = r.query.get("watch").map(String::as_str) == Some("true");
-        let triples = crate::rbac::request_triples(&r.method, &r.path, watch, r.content_type.as_deref())
+        let triples = crate::api::rbac::request_triples(&r.method, &r.path, watch, r.content_type.as_deref())
             .unwrap_or_else(|| panic!("unmapped request {} {}", r.method, r.path));
         for triple in triples {
             assert!(
@@ -838,7 +838,7 @@ pub fn assert_permitted(world: &Mutex<World>) {
 #[tokio::test]
 async fn every_request_the_operator_makes_is_in_the_rbac_list() {
     let h = Harness::converged(spin_world).await;
-    crate::testing::fail_sandbox(&h.world, "hello-wasm-1");
+    crate::tests::fixtures::fail_sandbox(&h.world, "hello-wasm-1");
     h.nth_write("PATCH", DEPLOYMENT, 2).await;
     h.settle().await;
     {

@@ -3,8 +3,8 @@
 //! schema's defaults applied first as the API server does) accept good specs and refuse bad ones
 //! with the message users will see.
 
-use crate::crd::WasmWorkload;
-use crate::testing::{cel_messages, crd_schema};
+use crate::api::crd::WasmWorkload;
+use crate::tests::fixtures::{cel_messages, crd_schema};
 use kube::CustomResourceExt;
 use serde_json::{json, Value};
 
@@ -282,7 +282,7 @@ fn a_workload_without_fallback_is_accepted_and_never_falls_back() {
     });
     assert_eq!(cel_messages(&minimal), Vec::<String>::new());
     let wl: WasmWorkload = serde_json::from_value(minimal).unwrap();
-    assert_eq!(wl.spec.fallback.policy, crate::crd::FallbackPolicy::Never);
+    assert_eq!(wl.spec.fallback.policy, crate::api::crd::FallbackPolicy::Never);
     assert_eq!(wl.spec.fallback.image, None);
     let fallback = &crd_schema()["properties"]["spec"]["properties"]["fallback"];
     assert_eq!(fallback["default"]["policy"], "Never");

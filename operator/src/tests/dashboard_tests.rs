@@ -2,9 +2,9 @@
 //! panel's query and every template variable's query (variables substituted as Grafana's "All"
 //! does) returns at least one series, and no query names a metric the operator does not export.
 
-use crate::controller_tests::{node_json, pod_json, runtime_class_json, workload_json, Harness};
-use crate::crd::FallbackPolicy;
-use crate::metrics_tests::{serve_metrics, Prometheus};
+use crate::api::crd::FallbackPolicy;
+use crate::tests::controller_tests::{node_json, pod_json, runtime_class_json, workload_json, Harness};
+use crate::tests::metrics_tests::{serve_metrics, Prometheus};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,12 +1,14 @@
 //! Fixtures shared by the unit and controller tests.
 
-use crate::crd::{FallbackPolicy, FallbackSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec, WorkloadPort};
-use crate::discovery::Chosen;
-use crate::runtimes::Candidate;
-use crate::views::{
+use crate::api::crd::{
+    FallbackPolicy, FallbackSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec, WorkloadPort,
+};
+use crate::api::views::{
     ContainerStateView, ContainerStatusView, PodConditionView, PodSpecView, PodStatusView, PodView, StateRunningView,
     StateWaitingView,
 };
+use crate::decide::discovery::Chosen;
+use crate::decide::runtimes::Candidate;
 use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeSpec, NodeStatus, Taint, Toleration};
 use k8s_openapi::api::node::v1::{RuntimeClass, Scheduling};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -139,12 +141,12 @@ pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: boo
     // Labels as the API serves them, and the fields the cache keeps of them.
     PodView {
         workload: Some(workload.into()),
-        mode: crate::crd::Mode::from_label(mode),
+        mode: crate::api::crd::Mode::from_label(mode),
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some("demo".into()),
             uid: Some(format!("uid-{name}")),
-            labels: Some(crate::labels::common_labels(workload, mode)),
+            labels: Some(crate::api::labels::common_labels(workload, mode)),
             ..Default::default()
         },
         spec: Some(PodSpecView {
@@ -267,11 +269,11 @@ pub fn cel_messages(obj: &serde_json::Value) -> Vec<String> {
 }
 
 /// A failed sandbox: the pod's node has no handler for its RuntimeClass.
-pub fn fail_sandbox(world: &std::sync::Mutex<crate::mock_api::World>, pod: &str) {
+pub fn fail_sandbox(world: &std::sync::Mutex<crate::tests::mock_api::World>, pod: &str) {
     let mut w = world.lock().unwrap();
     w.put(
         "pods",
-        crate::controller_tests::pod_json(pod, "wasm", Some("wasmtime-spin-v2"), false, 0),
+        crate::tests::controller_tests::pod_json(pod, "wasm", Some("wasmtime-spin-v2"), false, 0),
     );
-    w.put("events", crate::controller_tests::sandbox_event_json(pod));
+    w.put("events", crate::tests::controller_tests::sandbox_event_json(pod));
 }

@@ -4,12 +4,12 @@
 
 use crate::context::Context;
 use crate::controller::{self, Settings};
-use crate::controller_tests::spin_world;
+use crate::decide::runtimes::RuntimeConfig;
 use crate::leader::{self, LeaseSettings};
-use crate::metrics::Metrics;
-use crate::mock_api::{self, wait_until, World};
-use crate::runtimes::RuntimeConfig;
-use crate::watches;
+use crate::observe::watches;
+use crate::report::metrics::Metrics;
+use crate::tests::controller_tests::spin_world;
+use crate::tests::mock_api::{self, wait_until, World};
 use futures::FutureExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use std::sync::{Arc, Mutex};
@@ -149,5 +149,5 @@ async fn only_the_leader_reconciles_and_a_follower_takes_over() {
     );
     assert_eq!(holder(&world).as_deref(), Some("c"));
     c.task.abort();
-    crate::controller_tests::assert_permitted(&world);
+    crate::tests::controller_tests::assert_permitted(&world);
 }

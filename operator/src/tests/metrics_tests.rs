@@ -2,9 +2,9 @@
 //! Prometheus (Debian's package) scraping the operator after a scenario with Wasm and container
 //! cold starts answers `histogram_quantile` per mode with the values the scenario produced.
 
-use crate::controller_tests::{pod_json, spin_world, Harness};
-use crate::http::{serve, HttpState};
-use crate::testing::{http_get, require_tool, url_encode};
+use crate::report::http::{serve, HttpState};
+use crate::tests::controller_tests::{pod_json, spin_world, Harness};
+use crate::tests::fixtures::{http_get, require_tool, url_encode};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

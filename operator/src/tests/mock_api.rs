@@ -4,7 +4,7 @@
 //! (and sends it back on the watches, as an API server would) so the next reconcile sees it.
 //! It is a fixture, not an API server: no validation, no label selection, no defaulting.
 
-use crate::api_path::ApiPath;
+use crate::api::api_path::ApiPath;
 use bytes::Bytes;
 use futures::channel::mpsc::{unbounded, UnboundedSender};
 use futures::StreamExt;
@@ -275,7 +275,7 @@ impl World {
             old_generation
         });
         obj["metadata"]["uid"] = json!(format!("uid-{name}"));
-        let fields = crate::owned_fields::fields_v1(&obj);
+        let fields = crate::api::owned_fields::fields_v1(&obj);
         obj["metadata"]["managedFields"] = json!([{
             "manager": manager, "operation": "Apply", "apiVersion": obj["apiVersion"].clone(),
             "fieldsType": "FieldsV1", "fieldsV1": fields

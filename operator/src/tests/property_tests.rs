@@ -2,15 +2,15 @@
 //! (and kept only when its schema and CEL rules accept them), building never panics, the output
 //! keeps its invariants, and a large sample validates against the Kubernetes schemas.
 
-use crate::crd::{
+use crate::api::crd::{
     FallbackPolicy, FallbackSpec, SchedulingSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec, WorkloadPort,
 };
-use crate::decide::Decision;
-use crate::deployment::build_deployment;
-use crate::labels;
-use crate::schema_validation_tests::assert_valid_for_kubernetes;
-use crate::service::build_service;
-use crate::testing::{chosen, chosen_with, crd_schema, toleration};
+use crate::api::labels;
+use crate::build::deployment::build_deployment;
+use crate::build::service::build_service;
+use crate::decide::decision::Decision;
+use crate::tests::fixtures::{chosen, chosen_with, crd_schema, toleration};
+use crate::tests::schema_validation_tests::assert_valid_for_kubernetes;
 use k8s_openapi::api::core::v1::{EnvVar, Probe, ResourceRequirements, TCPSocketAction};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;

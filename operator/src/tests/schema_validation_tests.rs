@@ -2,11 +2,11 @@
 //! validate against the real Kubernetes OpenAPI schemas (PyPI `kubernetes-validate`, strict) of
 //! the oldest and newest Kubernetes versions we support.
 
-use crate::crd::{FallbackPolicy, SchedulingSpec, WasmWorkload, WorkloadPort};
-use crate::decide::Decision;
-use crate::deployment::build_deployment;
-use crate::service::build_service;
-use crate::testing::{chosen, chosen_with, toleration, workload};
+use crate::api::crd::{FallbackPolicy, SchedulingSpec, WasmWorkload, WorkloadPort};
+use crate::build::deployment::build_deployment;
+use crate::build::service::build_service;
+use crate::decide::decision::Decision;
+use crate::tests::fixtures::{chosen, chosen_with, toleration, workload};
 use k8s_openapi::api::core::v1::{
     Affinity, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, NodeAffinity, NodeSelector, NodeSelectorRequirement,
     NodeSelectorTerm, Probe, ResourceRequirements, SecretKeySelector, TopologySpreadConstraint,

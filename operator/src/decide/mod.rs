@@ -1,0 +1,10 @@
+//! Deciding how a workload runs: the runtime-name mapping, which RuntimeClasses are usable on
+//! which nodes (discovery, node affinity), whether Wasm pods fail, and the decision itself.
+//!
+//! Pure: functions of what the caches hold; imports only `api`.
+
+pub mod decision;
+pub mod discovery;
+pub mod failure;
+pub mod node_affinity;
+pub mod runtimes;

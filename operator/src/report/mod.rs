@@ -1,0 +1,12 @@
+//! Reporting what happened: the workload's status, Events, cold-start and footprint
+//! measurements, Prometheus metrics (and the per-workload gauges), and the HTTP endpoints.
+//!
+//! I/O: may import the pure stages; never `observe` or the controller.
+
+pub mod coldstart;
+pub mod events;
+pub mod footprint;
+pub mod http;
+pub mod metrics;
+pub mod status;
+pub mod workload_gauges;
