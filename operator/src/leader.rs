@@ -5,7 +5,7 @@
 //! (`replace` with the resourceVersion read), so two instances never both win.
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, PostParams};
 use std::time::Duration;
@@ -18,6 +18,9 @@ pub struct LeaseSettings {
     /// This instance (the pod name).
     pub identity: String,
     pub duration: Duration,
+    /// The operator's own Deployment, as the Lease's owner: deleting the install (helm
+    /// uninstall) then garbage-collects the Lease too. None outside a cluster.
+    pub owner: Option<OwnerReference>,
 }
 
 impl LeaseSettings {
@@ -68,6 +71,11 @@ pub fn held(settings: &LeaseSettings, previous: Option<&Lease>, now: Timestamp) 
             name: Some(settings.name.clone()),
             namespace: Some(settings.namespace.clone()),
             resource_version: previous.and_then(|l| l.metadata.resource_version.clone()),
+            owner_references: settings
+                .owner
+                .clone()
+                .map(|o| vec![o])
+                .or_else(|| previous.and_then(|l| l.metadata.owner_references.clone())),
             ..Default::default()
         },
         spec: Some(LeaseSpec {
@@ -212,6 +220,7 @@ mod tests {
             name: "wasm-operator".into(),
             identity: identity.into(),
             duration: Duration::from_secs(15),
+            owner: None,
         }
     }
 

@@ -35,6 +35,53 @@ enum Command {
     Run(RunArgs),
     /// Print the WasmWorkload CustomResourceDefinition as YAML.
     Crd,
+    /// Which nodes can run which Wasm RuntimeClass and why not, why a workload is not Wasm, and
+    /// whether the installation is whole. Exit 0: all checks pass; 1: some fail; 2: no cluster.
+    Doctor(DoctorArgs),
+}
+
+#[derive(clap::Args)]
+struct DoctorArgs {
+    /// Namespace of the workload to explain.
+    #[arg(short = 'n', long, requires = "name")]
+    namespace: Option<String>,
+    /// A workload to explain (with -n).
+    name: Option<String>,
+    /// Output: text or json.
+    #[arg(short = 'o', long, default_value = "text", value_parser = ["text", "json"])]
+    output: String,
+    /// The runtime configuration the operator runs with; built-in defaults when unset.
+    #[arg(long, env = "RUNTIME_CONFIG")]
+    runtime_config: Option<std::path::PathBuf>,
+    /// Namespace of the operator's Lease (where the chart installed it).
+    #[arg(long, default_value = "wasm-system")]
+    lease_namespace: String,
+    /// Port of the operator's /readyz in its pod.
+    #[arg(long, default_value_t = 8080)]
+    metrics_port: u16,
+}
+
+async fn doctor(args: DoctorArgs) -> ExitCode {
+    let config = match load_runtime_config(args.runtime_config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let client = match connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ask = wasm_operator::doctor::Ask {
+        workload: args.namespace.zip(args.name),
+        lease_namespace: args.lease_namespace,
+        metrics_port: args.metrics_port,
+    };
+    ExitCode::from(wasm_operator::doctor::run(&client, &ask, &config, args.output == "json").await)
 }
 
 #[derive(clap::Args)]
@@ -181,11 +228,13 @@ async fn run(args: RunArgs) -> Result<(), String> {
     if args.leader_election {
         let lease_ns = args.lease_namespace.clone();
         let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("wasm-operator-{}", std::process::id()));
+        let owner = startup::own_deployment(&lease_client, &lease_ns, &identity).await;
         let lease = LeaseSettings {
             namespace: lease_ns.clone(),
             name: "wasm-operator".to_string(),
             identity,
             duration: std::time::Duration::from_secs(15),
+            owner,
         };
         let api = kube::Api::namespaced(lease_client, &lease_ns);
         // A follower is ready: readiness must not wait for the Lease (rolling updates).
@@ -214,6 +263,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Doctor(args) => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(doctor(args)),
+            Err(e) => {
+                eprintln!("wasm-operator: cannot start the async runtime: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Run(args) => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(rt) => rt,

@@ -12,6 +12,7 @@ use crate::report::metrics::Metrics;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,35 @@ pub async fn wait_for_api(client: &kube::Client, backoff: Backoff) {
         attempt += 1;
         tokio::time::sleep(backoff.delay(attempt)).await;
     }
+}
+
+/// The Deployment that runs this pod (pod → ReplicaSet → Deployment), to own the Lease. None
+/// when it cannot be told (not in a pod, or no rights to read them).
+pub async fn own_deployment(client: &kube::Client, namespace: &str, pod: &str) -> Option<OwnerReference> {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use k8s_openapi::api::core::v1::Pod;
+    let controller_of = |refs: Option<Vec<OwnerReference>>, kind: &str| {
+        refs.into_iter()
+            .flatten()
+            .find(|r| r.kind == kind && r.controller == Some(true))
+    };
+    let pod = kube::Api::<Pod>::namespaced(client.clone(), namespace)
+        .get(pod)
+        .await
+        .ok()?;
+    let rs = controller_of(pod.metadata.owner_references, "ReplicaSet")?;
+    let rs = kube::Api::<ReplicaSet>::namespaced(client.clone(), namespace)
+        .get(&rs.name)
+        .await
+        .ok()?;
+    let d = controller_of(rs.metadata.owner_references, "Deployment")?;
+    Some(OwnerReference {
+        api_version: d.api_version,
+        kind: d.kind,
+        name: d.name,
+        uid: d.uid,
+        ..Default::default()
+    })
 }
 
 /// Readiness and leadership of this instance, as `/readyz` and the metrics show them.
@@ -172,6 +202,7 @@ mod tests {
             name: "wasm-operator".into(),
             identity: identity.into(),
             duration: Duration::from_secs(1),
+            owner: None,
         };
         let (tx, rx) = futures::channel::oneshot::channel::<()>();
         let api = kube::Api::<Lease>::namespaced(client.clone(), "ops");

@@ -100,6 +100,20 @@ pub const PERMISSIONS: &[Permission] = &[
     },
     Permission {
         scope: Scope::OwnNamespace,
+        group: "",
+        resource: "pods",
+        verbs: &["get"],
+        why: "its own pod, to find the Deployment that owns the Lease",
+    },
+    Permission {
+        scope: Scope::OwnNamespace,
+        group: "apps",
+        resource: "replicasets",
+        verbs: &["get"],
+        why: "its own ReplicaSet, to find the Deployment that owns the Lease",
+    },
+    Permission {
+        scope: Scope::OwnNamespace,
         group: "coordination.k8s.io",
         resource: "leases",
         verbs: &["get", "create", "update"],

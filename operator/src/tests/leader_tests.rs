@@ -32,6 +32,7 @@ impl Instance {
             name: "wasm-operator".into(),
             identity: identity.into(),
             duration: LEASE,
+            owner: None,
         };
         let api = kube::Api::<Lease>::namespaced(client.clone(), "ops");
         let m = metrics.clone();
