@@ -678,3 +678,53 @@ async fn chart_upgrade_rolls_out() {
     .unwrap();
     wait_for(&s.workloads(), "app", "mode Container", mode_is(Mode::Container)).await;
 }
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn doctor_names_each_node_s_reason() {
+    use wasm_operator::doctor::{self, report};
+    let mut s = Scenario::new("doctor").await;
+    // A RuntimeClass whose handler no node has: a pod of it fails its sandbox for real.
+    let missing = format!("{}-missing", s.ns);
+    create_runtime_class(&mut s, &runtime_class(&missing, "e2e-no-such-handler", None));
+    let mut wl = workload("app", &[&missing], "Never", None);
+    wl["spec"]["fallback"]["startupTimeoutSeconds"] = json!(3600);
+    s.apply(&wl).unwrap();
+    sandbox_fails(&s).await;
+    // Then one node tainted, and cordoned.
+    let nodes: Api<Node> = Api::all(s.client.clone());
+    let node = nodes.list(&ListParams::default()).await.unwrap().items[0].name_any();
+    let key = format!("e2e.wasm-operator.dev/{}", s.ns);
+    kubectl(&["taint", "node", &node, &format!("{key}=yes:NoSchedule")]).unwrap();
+    s.cleanup(&["taint", "node", &node, &format!("{key}=yes:NoSchedule-")]);
+    kubectl(&["cordon", &node]).unwrap();
+    s.cleanup(&["uncordon", &node]);
+    let ask = doctor::Ask {
+        workload: Some((s.ns.clone(), "app".into())),
+        lease_namespace: "wasm-system".into(),
+        metrics_port: 8080,
+    };
+    let facts = doctor::gather(&s.client, &ask)
+        .await
+        .expect("the doctor reads the cluster");
+    let r = report::build(&facts, &wasm_operator::decide::runtimes::RuntimeConfig::default());
+    let text = r.to_text();
+    println!("{text}");
+    for want in [
+        format!("✘ {node}: the handler is missing"),
+        format!("· {node}: unschedulable (cordoned)"),
+        format!("RuntimeClass {missing}"),
+        format!("WasmWorkload {}/app", s.ns),
+    ] {
+        assert!(text.contains(&want), "{want:?} not in:\n{text}");
+    }
+    assert_eq!(r.exit_code(), 1, "a missing handler fails the check");
+    // Uncordoned, the taint is the first reason on that node.
+    kubectl(&["uncordon", &node]).unwrap();
+    let facts = doctor::gather(&s.client, &ask).await.unwrap();
+    let text = report::build(&facts, &wasm_operator::decide::runtimes::RuntimeConfig::default()).to_text();
+    assert!(
+        text.contains(&format!("· {node}: taint {key}=yes:NoSchedule not tolerated")),
+        "{text}"
+    );
+}

@@ -13,6 +13,7 @@ pub mod report;
 pub mod apply;
 pub mod context;
 pub mod controller;
+pub mod doctor;
 pub mod error;
 pub mod leader;
 pub mod logging;

@@ -40,21 +40,6 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
     }
 }
 
-/// Whether every taint that keeps pods off the node is tolerated by one of `tolerations`.
-pub fn taints_tolerated<'a>(node: &Node, tolerations: impl Iterator<Item = &'a Toleration> + Clone) -> bool {
-    let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or(&[]);
-    taints
-        .iter()
-        .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-        .all(|t| tolerations.clone().any(|tol| tolerates(tol, t)))
-}
-
-/// Whether the node's labels carry every key/value of the selector.
-pub fn selector_matches(selector: &BTreeMap<String, String>, node: &Node) -> bool {
-    let labels = node.metadata.labels.as_ref();
-    selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-}
-
 /// The workload's own placement constraints that decide whether a node is usable.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WorkloadPlacement<'a> {
@@ -64,24 +49,104 @@ pub struct WorkloadPlacement<'a> {
     pub node_affinity: Option<&'a [NodeSelectorTerm]>,
 }
 
+/// Whether a pod of the workload can run on a node with a RuntimeClass, or the first reason not,
+/// in the order the scheduler would find them. `doctor` prints these; discovery counts the
+/// usable ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeVerdict {
+    Usable,
+    NotReady,
+    Cordoned,
+    /// A label of the RuntimeClass's nodeSelector is missing or differs (`key=value`).
+    RuntimeClassLabel(String),
+    /// A label of the workload's own nodeSelector is missing or differs (`key=value`).
+    WorkloadLabel(String),
+    /// The workload's required node affinity excludes the node.
+    WorkloadAffinity,
+    /// A NoSchedule/NoExecute taint no toleration covers (`key=value:effect`).
+    Taint(String),
+}
+
+impl std::fmt::Display for NodeVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeVerdict::Usable => write!(f, "usable"),
+            NodeVerdict::NotReady => write!(f, "not Ready"),
+            NodeVerdict::Cordoned => write!(f, "unschedulable (cordoned)"),
+            NodeVerdict::RuntimeClassLabel(l) => write!(f, "lacks label {l} of the RuntimeClass's nodeSelector"),
+            NodeVerdict::WorkloadLabel(l) => write!(f, "lacks label {l} of the workload's nodeSelector"),
+            NodeVerdict::WorkloadAffinity => write!(f, "excluded by the workload's required node affinity"),
+            NodeVerdict::Taint(t) => write!(f, "taint {t} not tolerated"),
+        }
+    }
+}
+
+/// The first label of `selector` the node lacks, as `key=value`.
+fn missing_label(selector: &BTreeMap<String, String>, node: &Node) -> Option<String> {
+    let labels = node.metadata.labels.as_ref();
+    selector
+        .iter()
+        .find(|(k, v)| labels.and_then(|l| l.get(*k)) != Some(*v))
+        .map(|(k, v)| format!("{k}={v}"))
+}
+
+/// Can a pod of the workload run on `node` with RuntimeClass `rc`?
+pub fn node_verdict(rc: &RuntimeClass, node: &Node, placement: WorkloadPlacement<'_>) -> NodeVerdict {
+    let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    if !ready {
+        return NodeVerdict::NotReady;
+    }
+    if cordoned {
+        return NodeVerdict::Cordoned;
+    }
+    let scheduling = rc.scheduling.as_ref();
+    if let Some(l) = scheduling
+        .and_then(|s| s.node_selector.as_ref())
+        .and_then(|sel| missing_label(sel, node))
+    {
+        return NodeVerdict::RuntimeClassLabel(l);
+    }
+    if let Some(l) = placement.node_selector.and_then(|sel| missing_label(sel, node)) {
+        return NodeVerdict::WorkloadLabel(l);
+    }
+    if placement
+        .node_affinity
+        .is_some_and(|t| !crate::decide::node_affinity::matches(t, node))
+    {
+        return NodeVerdict::WorkloadAffinity;
+    }
+    let rc_tolerations = scheduling.and_then(|s| s.tolerations.as_deref()).unwrap_or(&[]);
+    let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or(&[]);
+    let untolerated = taints
+        .iter()
+        .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+        .find(|t| {
+            !rc_tolerations
+                .iter()
+                .chain(placement.tolerations.iter())
+                .any(|tol| tolerates(tol, t))
+        });
+    match untolerated {
+        Some(t) => NodeVerdict::Taint(format!(
+            "{}{}:{}",
+            t.key,
+            t.value.as_deref().map(|v| format!("={v}")).unwrap_or_default(),
+            t.effect
+        )),
+        None => NodeVerdict::Usable,
+    }
+}
+
 /// Number of nodes a pod of the workload could be scheduled on with this RuntimeClass.
 pub fn usable_nodes(rc: &RuntimeClass, nodes: &[Arc<Node>], placement: WorkloadPlacement<'_>) -> usize {
-    let scheduling = rc.scheduling.as_ref();
-    let empty = BTreeMap::new();
-    let rc_selector = scheduling.and_then(|s| s.node_selector.as_ref()).unwrap_or(&empty);
-    let rc_tolerations = scheduling.and_then(|s| s.tolerations.as_deref()).unwrap_or(&[]);
-    let tolerations = rc_tolerations.iter().chain(placement.tolerations.iter());
     nodes
         .iter()
-        .filter(|n| {
-            node_ready_and_schedulable(n)
-                && selector_matches(rc_selector, n)
-                && placement.node_selector.is_none_or(|s| selector_matches(s, n))
-                && placement
-                    .node_affinity
-                    .is_none_or(|t| crate::decide::node_affinity::matches(t, n))
-                && taints_tolerated(n, tolerations.clone())
-        })
+        .filter(|n| node_verdict(rc, n, placement) == NodeVerdict::Usable)
         .count()
 }
 
@@ -422,6 +487,56 @@ mod tests {
         assert_eq!(
             res.why_none(),
             "no usable Wasm RuntimeClass (spin: not installed; wasmtime: not installed)"
+        );
+    }
+
+    #[test]
+    fn node_verdicts_name_the_first_reason() {
+        let rc = runtime_class("spin", Some(sel(&[("spin", "yes")])), vec![]);
+        let verdict = |n: &Node, p: WorkloadPlacement<'_>| node_verdict(&rc, n, p).to_string();
+        let none = WorkloadPlacement::default();
+        assert_eq!(
+            verdict(&node("a", &[("spin", "yes")], true, false, vec![]), none),
+            "usable"
+        );
+        assert_eq!(
+            verdict(&node("a", &[("spin", "yes")], false, false, vec![]), none),
+            "not Ready"
+        );
+        assert_eq!(
+            verdict(&node("a", &[("spin", "yes")], true, true, vec![]), none),
+            "unschedulable (cordoned)"
+        );
+        assert_eq!(
+            verdict(&node("a", &[], true, false, vec![]), none),
+            "lacks label spin=yes of the RuntimeClass's nodeSelector"
+        );
+        let own = sel(&[("zone", "a")]);
+        let placed = WorkloadPlacement {
+            node_selector: Some(&own),
+            ..Default::default()
+        };
+        assert_eq!(
+            verdict(&node("a", &[("spin", "yes")], true, false, vec![]), placed),
+            "lacks label zone=a of the workload's nodeSelector"
+        );
+        let tainted = node(
+            "a",
+            &[("spin", "yes")],
+            true,
+            false,
+            vec![taint("gpu", Some("x"), "NoSchedule")],
+        );
+        assert_eq!(verdict(&tainted, none), "taint gpu=x:NoSchedule not tolerated");
+        let tol = [toleration(Some("gpu"), "Exists", None, None)];
+        let tolerant = WorkloadPlacement {
+            tolerations: &tol,
+            ..Default::default()
+        };
+        assert_eq!(
+            verdict(&tainted, tolerant),
+            "usable",
+            "the workload's toleration counts"
         );
     }
 }

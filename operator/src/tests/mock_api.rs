@@ -90,6 +90,8 @@ pub struct World {
     requests: Vec<Recorded>,
     faults: Vec<Fault>,
     resource_version: u64,
+    /// (group, resource, verb) that SelfSubjectAccessReviews answer as not allowed.
+    pub denied: Vec<(String, String, String)>,
 }
 
 impl World {
@@ -425,6 +427,30 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
     });
     if let Some((code, body)) = w.take_fault(&method, &path) {
         return respond(StatusCode::from_u16(code).unwrap(), &body);
+    }
+    // A pod's endpoint through the API server's proxy: the operator's /readyz answers ready.
+    if path.ends_with("/proxy/readyz") {
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "text/plain")
+            .body(Full::new(Bytes::from("ready")).boxed_unsync())
+            .expect("valid response");
+    }
+    // SelfSubjectAccessReviews: allowed unless the test denied the attributes.
+    if path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" {
+        let mut review = body.unwrap_or(Value::Null);
+        let a = &review["spec"]["resourceAttributes"];
+        let resource = match a["subresource"].as_str() {
+            Some(sub) => format!("{}/{sub}", a["resource"].as_str().unwrap_or("")),
+            None => a["resource"].as_str().unwrap_or("").to_string(),
+        };
+        let triple = (
+            a["group"].as_str().unwrap_or("").to_string(),
+            resource,
+            a["verb"].as_str().unwrap_or("").to_string(),
+        );
+        review["status"] = json!({"allowed": !w.denied.contains(&triple)});
+        return respond(StatusCode::CREATED, &review);
     }
     if path == "/version" {
         return respond(

@@ -8,6 +8,7 @@ mod chart_tests;
 pub mod controller_tests;
 mod crd_tests;
 mod dashboard_tests;
+mod doctor_tests;
 pub mod fixtures;
 mod layout_tests;
 mod leader_tests;
