@@ -80,7 +80,7 @@ if [ "${E2E_HELM:-0}" = 1 ]; then
   # Garbage collection removes the ReplicaSets and pods shortly after the Deployment.
   for _ in $(seq 1 60); do
     # What the cluster itself puts in every namespace does not count.
-    left=$(kubectl get deploy,rs,pod,svc,sa,cm,secret,role,rolebinding -n wasm-system -o name 2>/dev/null \
+    left=$(kubectl get deploy,rs,pod,svc,sa,cm,secret,role,rolebinding,lease -n wasm-system -o name 2>/dev/null \
              | grep -v -e '^serviceaccount/default$' -e '^configmap/.*\.crt$' || true)
     left+=$(kubectl get clusterrole,clusterrolebinding -o name | grep wasm-operator || true)
     [ -z "$left" ] && break
