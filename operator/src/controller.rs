@@ -164,8 +164,7 @@ where
     let what = K::kind(&Default::default()).to_string();
     let serialize = |source| Error::Serialize { what: "child", source };
     drift::stamp(&mut desired, |d| d.meta_mut()).map_err(serialize)?;
-    let value = serde_json::to_value(&desired).map_err(serialize)?;
-    if drift::up_to_date(cached, desired.meta(), &value) {
+    if drift::up_to_date(cached, desired.meta(), || serde_json::to_value(&desired).ok()) {
         return Ok(ChildWrite::Unchanged);
     }
     // Our hash on it, yet fields we set no longer ours: someone else edited it.

@@ -11,6 +11,7 @@
 
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The operator's field manager, as written in managedFields.
 use crate::api::labels::FIELD_MANAGER;
@@ -136,12 +137,27 @@ fn extend(hash: u64, segment: &str) -> u64 {
 const ROOT: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// What the operator's Apply entry of a child owns: a hash of every path in it, and apart the
-/// paths owned whole (atomic lists, maps and structs, scalars).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OwnedFields {
+/// paths owned whole (atomic lists, maps and structs, scalars). Shared, so the caches hand out
+/// copies for the price of a reference count, and a verdict found once for a rendering is kept
+/// for as long as the object on the server stays the same.
+#[derive(Clone, Debug, Default)]
+pub struct OwnedFields(std::sync::Arc<Owned>);
+
+#[derive(Debug, Default)]
+struct Owned {
     nodes: Box<[u64]>,
     leaves: Box<[u64]>,
+    /// The spec hash of a rendering found covered (0: none yet).
+    covered: AtomicU64,
 }
+
+impl PartialEq for OwnedFields {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.nodes == other.0.nodes && self.0.leaves == other.0.leaves
+    }
+}
+
+impl Eq for OwnedFields {}
 
 impl OwnedFields {
     /// The operator's Apply entry of an object's managedFields (none: nothing is owned).
@@ -178,16 +194,17 @@ impl OwnedFields {
         nodes.dedup();
         leaves.sort_unstable();
         leaves.dedup();
-        OwnedFields {
+        OwnedFields(std::sync::Arc::new(Owned {
             nodes: nodes.into(),
             leaves: leaves.into(),
-        }
+            covered: AtomicU64::new(0),
+        }))
     }
 
     /// Whether every field of `desired` (a child as the operator applies it) is still owned:
     /// its path is owned, or a path above it is owned whole.
     pub fn cover(&self, desired: &Value) -> bool {
-        fn walk(owned: &OwnedFields, set: &Value, hash: u64) -> bool {
+        fn walk(owned: &Owned, set: &Value, hash: u64) -> bool {
             set.as_object().into_iter().flatten().all(|(segment, child)| {
                 if segment == "." {
                     return true;
@@ -202,7 +219,20 @@ impl OwnedFields {
                 }
             })
         }
-        !self.nodes.is_empty() && walk(self, &fields_v1(desired), ROOT)
+        !self.0.nodes.is_empty() && walk(&self.0, &fields_v1(desired), ROOT)
+    }
+
+    /// `cover` of the rendering whose spec hash is `key`, rendered only the first time it is
+    /// asked about this object: a no-op resync then costs a comparison, not a walk.
+    pub fn cover_once(&self, key: u64, desired: impl FnOnce() -> Option<Value>) -> bool {
+        if key != 0 && self.0.covered.load(Ordering::Relaxed) == key {
+            return true;
+        }
+        let covered = desired().is_some_and(|d| self.cover(&d));
+        if covered {
+            self.0.covered.store(key, Ordering::Relaxed);
+        }
+        covered
     }
 }
 

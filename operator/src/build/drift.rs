@@ -60,11 +60,19 @@ impl CachedChild for CachedService {
     }
 }
 
-/// Whether the cached child already is what we would write: it carries the hash of `desired`
-/// and the operator still owns every field of it (`desired` as JSON, as applied).
-pub fn up_to_date<C: CachedChild>(observed: Option<&C>, desired_meta: &ObjectMeta, desired: &Value) -> bool {
+/// Whether the cached child already is what we would write: it carries the hash of the
+/// rendering and the operator still owns every field of it (`desired` gives the rendering as
+/// JSON, as applied; it is asked for only when the verdict is not known yet).
+pub fn up_to_date<C: CachedChild>(
+    observed: Option<&C>,
+    desired_meta: &ObjectMeta,
+    desired: impl FnOnce() -> Option<Value>,
+) -> bool {
     let Some(o) = observed else { return false };
-    same_hash(o.spec_hash(), desired_meta) && o.owned().cover(desired)
+    match o.spec_hash() {
+        Some(hash) if same_hash(Some(hash), desired_meta) => o.owned().cover_once(hash, desired),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -127,19 +135,25 @@ mod tests {
         };
         let ours = fields_v1(&desired);
         let hash = spec_hash(&desired_meta);
-        assert!(up_to_date(Some(&cached(hash, &ours)), &desired_meta, &desired));
+        let rendering = || Some(desired.clone());
+        let current = cached(hash, &ours);
+        assert!(up_to_date(Some(&current), &desired_meta, rendering));
         assert!(
-            !up_to_date::<CachedService>(None, &desired_meta, &desired),
+            up_to_date(Some(&current), &desired_meta, || panic!("not rendered again")),
+            "the verdict is kept for the same object and rendering"
+        );
+        assert!(
+            !up_to_date::<CachedService>(None, &desired_meta, rendering),
             "missing: write it"
         );
         assert!(
-            !up_to_date(Some(&cached(hash.map(|h| h + 1), &ours)), &desired_meta, &desired),
+            !up_to_date(Some(&cached(hash.map(|h| h + 1), &ours)), &desired_meta, rendering),
             "another spec"
         );
         let mut edited = ours.clone();
         edited["f:spec"].as_object_mut().unwrap().remove("f:type");
         assert!(
-            !up_to_date(Some(&cached(hash, &edited)), &desired_meta, &desired),
+            !up_to_date(Some(&cached(hash, &edited)), &desired_meta, rendering),
             "a field taken by another manager"
         );
     }
