@@ -30,25 +30,30 @@ pub struct Ask {
     pub metrics_port: u16,
 }
 
+/// Every object of a cluster-scoped kind.
+async fn list_all<K>(client: &kube::Client) -> Result<Vec<Arc<K>>, kube::Error>
+where
+    K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::all(client.clone());
+    Ok(api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .map(Arc::new)
+        .collect())
+}
+
 /// Read everything the report needs. An API error on one check becomes that check's verdict;
 /// only a cluster that does not answer at all is an error.
 pub async fn gather(client: &kube::Client, ask: &Ask) -> Result<Facts, kube::Error> {
-    let rcs: Api<RuntimeClass> = Api::all(client.clone());
-    let nodes: Api<Node> = Api::all(client.clone());
-    let runtime_classes = rcs
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .map(Arc::new)
-        .collect();
-    let nodes = nodes
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .map(Arc::new)
-        .collect();
+    let runtime_classes = list_all::<RuntimeClass>(client).await?;
+    let nodes = list_all::<Node>(client).await?;
     let events: Api<Event> = Api::all(client.clone());
     let sandbox_events = events
         .list(&ListParams::default().fields("reason=FailedCreatePodSandBox"))
