@@ -60,18 +60,18 @@ def release(command, chart_dir, values):
     config = helm.Config(namespace="wasm-system")
     try:
         if command == "install":
-            r = config.install(chart_dir, "wasm-operator", values, namespace="wasm-system",
-                               create_namespace=True, wait="watcher", timeout=300)
+            config.install(chart_dir, "wasm-operator", values, namespace="wasm-system",
+                           create_namespace=True, wait="watcher", timeout=300)
         elif command == "upgrade":
-            r = config.upgrade(chart_dir, "wasm-operator", values, namespace="wasm-system",
-                               wait="watcher", timeout=300)
+            config.upgrade(chart_dir, "wasm-operator", values, namespace="wasm-system",
+                           wait="watcher", timeout=300)
         else:
-            r = config.uninstall("wasm-operator", wait="watcher", timeout=300, ignore_not_found=True)
+            config.uninstall("wasm-operator", wait="watcher", timeout=300, ignore_not_found=True)
     except helm.HelmError as e:
         print(f"helm: {e}", file=sys.stderr)
         return 2
-    info = r.get("info", {}) if isinstance(r, dict) else {}
-    print(json.dumps({"command": command, "status": info.get("status") if isinstance(info, dict) else info}))
+    # The engine raises on failure; a return means the release is done (and waited for).
+    print(json.dumps({"command": command, "release": "wasm-operator", "namespace": "wasm-system", "ok": True}))
     return 0
 
 
