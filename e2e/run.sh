@@ -17,7 +17,6 @@ if ! kubectl version --request-timeout=10s >/dev/null 2>&1; then
   echo "e2e: no reachable cluster: set KUBECONFIG to a cluster that 'kubectl version' can reach" >&2
   exit 1
 fi
-scripts/setup.sh >/dev/null   # the .venv with the Helm engine
 
 kubectl apply --server-side -f crds/wasmworkload.yaml
 kubectl wait --for=condition=Established crd/wasmworkloads.wasm-operator.dev --timeout=60s
@@ -38,6 +37,7 @@ trap cleanup EXIT
 
 started=$(date +%s)
 if [ "${E2E_HELM:-0}" = 1 ]; then
+  scripts/setup.sh >/dev/null   # the .venv with the Helm engine of the tests
   app_version=$(sed -n 's/^appVersion: *"\(.*\)"/\1/p' charts/wasm-operator/Chart.yaml)
   image=${E2E_IMAGE:-ghcr.io/wasm-operator/wasm-operator:$app_version}
   export E2E_HELM_VALUES="{\"replicaCount\":2,\"image\":{\"repository\":\"${image%:*}\",\"tag\":\"${image##*:}\"},\"runtimeConfig\":$runtime_config}"
