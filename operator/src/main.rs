@@ -35,9 +35,78 @@ enum Command {
     Run(RunArgs),
     /// Print the WasmWorkload CustomResourceDefinition as YAML.
     Crd,
+    /// The same app in both modes on the same node, in short-lived pods: cold start, phases and
+    /// image size, Wasm against container.
+    Compare(CompareArgs),
     /// Which nodes can run which Wasm RuntimeClass and why not, why a workload is not Wasm, and
     /// whether the installation is whole. Exit 0: all checks pass; 1: some fail; 2: no cluster.
     Doctor(DoctorArgs),
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// The WasmWorkload to compare.
+    name: String,
+    /// Its namespace.
+    #[arg(short = 'n', long, default_value = "default")]
+    namespace: String,
+    /// Pods of each mode.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pods: u16,
+    /// Pods started at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=20))]
+    concurrency: u16,
+    /// The node to run on; the first that can run both modes when unset.
+    #[arg(long)]
+    node: Option<String>,
+    /// A pod not Ready after this many seconds counts as failed.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// Output: table, json or markdown.
+    #[arg(short = 'o', long, default_value = "table", value_parser = ["table", "json", "markdown"])]
+    output: String,
+    /// The runtime configuration the operator runs with; built-in defaults when unset.
+    #[arg(long, env = "RUNTIME_CONFIG")]
+    runtime_config: Option<std::path::PathBuf>,
+}
+
+async fn compare(args: CompareArgs) -> ExitCode {
+    use wasm_operator::compare::{run, table};
+    let config = match load_runtime_config(args.runtime_config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = match connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let settings = run::Settings {
+        pods: usize::from(args.pods),
+        concurrency: usize::from(args.concurrency),
+        node: args.node,
+        ready_timeout: std::time::Duration::from_secs(args.timeout),
+    };
+    let cancel = shutdown_signal();
+    match run::compare(&client, &args.namespace, &args.name, &config, &settings, cancel).await {
+        Ok(c) => {
+            match args.output.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&c).unwrap_or_default()),
+                "markdown" => print!("{}", table::render(&c, true)),
+                _ => print!("{}", table::render(&c, false)),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wasm-operator compare: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -263,6 +332,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Compare(args) => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(compare(args)),
+            Err(e) => {
+                eprintln!("wasm-operator: cannot start the async runtime: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Doctor(args) => match tokio::runtime::Runtime::new() {
             Ok(rt) => rt.block_on(doctor(args)),
             Err(e) => {

@@ -5,6 +5,7 @@
 mod api_fault_tests;
 mod bad_input_tests;
 mod chart_tests;
+mod compare_tests;
 pub mod controller_tests;
 mod crd_tests;
 mod dashboard_tests;

@@ -1,0 +1,130 @@
+//! A comparison as a table: for a terminal, or as Markdown for a README or an issue.
+
+use crate::compare::run::Comparison;
+use crate::compare::stats::{ratio, ModeSummary, Spread};
+
+fn secs(v: Option<f64>) -> String {
+    v.map_or("—".into(), |s| format!("{:.3} s", s))
+}
+
+fn bytes(v: Option<i64>) -> String {
+    v.map_or("—".into(), |b| {
+        let digits = b.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        format!("{out} B")
+    })
+}
+
+fn times(v: Option<f64>) -> String {
+    match v {
+        Some(r) if r < 0.01 => format!("×{r:.4}"),
+        Some(r) => format!("×{r:.2}"),
+        None => String::new(),
+    }
+}
+
+/// The rows: what, Wasm, container, Wasm ÷ container.
+fn rows(c: &Comparison) -> Vec<[String; 4]> {
+    let pick =
+        |m: &ModeSummary, f: fn(&Spread) -> f64, first: bool| (if first { m.first } else { m.warm }).as_ref().map(f);
+    let mut rows = vec![];
+    let mut row = |what: &str, w: Option<f64>, k: Option<f64>| {
+        rows.push([what.to_string(), secs(w), secs(k), times(ratio(w, k))]);
+    };
+    row(
+        "cold start p50",
+        pick(&c.wasm, |s| s.p50, false),
+        pick(&c.container, |s| s.p50, false),
+    );
+    row(
+        "cold start p95",
+        pick(&c.wasm, |s| s.p95, false),
+        pick(&c.container, |s| s.p95, false),
+    );
+    row(
+        "cold start min",
+        pick(&c.wasm, |s| s.min, false),
+        pick(&c.container, |s| s.min, false),
+    );
+    row(
+        "cold start max",
+        pick(&c.wasm, |s| s.max, false),
+        pick(&c.container, |s| s.max, false),
+    );
+    row(
+        "first start on the node (pull included)",
+        pick(&c.wasm, |s| s.p50, true),
+        pick(&c.container, |s| s.p50, true),
+    );
+    row(
+        "scheduled p50",
+        c.wasm.scheduled.map(|s| s.p50),
+        c.container.scheduled.map(|s| s.p50),
+    );
+    row(
+        "containers running p50",
+        c.wasm.started.map(|s| s.p50),
+        c.container.started.map(|s| s.p50),
+    );
+    let size_ratio = ratio(
+        c.wasm_image_bytes.map(|b| b as f64),
+        c.container_image_bytes.map(|b| b as f64),
+    );
+    rows.push([
+        "image size".into(),
+        bytes(c.wasm_image_bytes),
+        bytes(c.container_image_bytes),
+        times(size_ratio),
+    ]);
+    let samples = |m: &ModeSummary| m.warm.map_or(0, |s| s.samples) + m.first.map_or(0, |s| s.samples);
+    rows.push([
+        "pods Ready / failed".into(),
+        format!("{} / {}", samples(&c.wasm), c.wasm.failures.len()),
+        format!("{} / {}", samples(&c.container), c.container.failures.len()),
+        String::new(),
+    ]);
+    rows
+}
+
+/// The table; `markdown` for pipes and a header rule, else aligned columns.
+pub fn render(c: &Comparison, markdown: bool) -> String {
+    let title = format!(
+        "{}/{} on node {} (RuntimeClass {})",
+        c.namespace, c.workload, c.node, c.runtime_class
+    );
+    let header = ["", "Wasm", "container", "Wasm/container"].map(String::from);
+    let mut all = vec![header];
+    all.extend(rows(c));
+    let mut out = String::new();
+    if markdown {
+        out.push_str(&format!("**{title}**\n\n"));
+        for (i, r) in all.iter().enumerate() {
+            out.push_str(&format!("| {} |\n", r.join(" | ")));
+            if i == 0 {
+                out.push_str("|---|---|---|---|\n");
+            }
+        }
+    } else {
+        out.push_str(&format!("{title}\n"));
+        let widths: Vec<usize> = (0..4)
+            .map(|i| all.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .collect();
+        for r in &all {
+            let cells: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+            out.push_str(cells.join("  ").trim_end());
+            out.push('\n');
+        }
+    }
+    for (mode, m) in [("Wasm", &c.wasm), ("container", &c.container)] {
+        for f in &m.failures {
+            out.push_str(&format!("{mode} pod failed: {f}\n"));
+        }
+    }
+    out
+}
