@@ -18,7 +18,8 @@ if ! kubectl version --request-timeout=10s >/dev/null 2>&1; then
   exit 1
 fi
 
-kubectl apply --server-side -f crds/wasmworkload.yaml
+# --force-conflicts: this checkout's CRD wins over an older one another manager (Helm) applied.
+kubectl apply --server-side --force-conflicts -f crds/wasmworkload.yaml
 kubectl wait --for=condition=Established crd/wasmworkloads.wasm-operator.dev --timeout=60s
 
 # Runtime names the scenarios use besides RuntimeClass names they create themselves.

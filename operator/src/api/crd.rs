@@ -340,6 +340,10 @@ pub struct WasmWorkloadStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub footprint: Option<FootprintStatus>,
 
+    /// The last `wasm-operator compare` of this workload: both modes, one node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<ComparisonStatus>,
+
     /// Ready, RuntimeResolved and Progressing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -386,6 +390,42 @@ pub struct ColdStartStatus {
     pub p95_seconds: f64,
     /// Number of samples.
     pub samples: i64,
+}
+
+/// The last comparison of the two modes (`wasm-operator compare`).
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ComparisonStatus {
+    /// When it ran (RFC 3339).
+    pub time: String,
+    /// The node both modes ran on.
+    pub node: String,
+    /// The RuntimeClass of the Wasm pods.
+    pub runtime_class: String,
+    /// What the Wasm pods showed.
+    pub wasm: ModeComparison,
+    /// What the container pods showed.
+    pub container: ModeComparison,
+}
+
+/// One mode of a comparison: warm starts, creation to Ready.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ModeComparison {
+    /// Pods that became Ready (warm starts).
+    pub samples: i64,
+    /// Pods that never became Ready.
+    #[serde(default)]
+    pub failed: i64,
+    /// Median cold start of the warm starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_seconds: Option<f64>,
+    /// 95th percentile of the warm starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_seconds: Option<f64>,
+    /// The image's size on the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size_bytes: Option<i64>,
 }
 
 /// Footprint of the workload's pods.

@@ -69,16 +69,22 @@ pub const NEEDS: &[(&str, &str, &str, bool)] = &[
     ("", "nodes", "list", false),
     ("node.k8s.io", "runtimeclasses", "list", false),
     ("wasm-operator.dev", "wasmworkloads", "get", true),
+    ("wasm-operator.dev", "wasmworkloads/status", "patch", true),
 ];
 
 async fn check_permissions(client: &kube::Client, ns: &str) -> Result<(), CompareError> {
     let mut missing = vec![];
     for (group, resource, verb, namespaced) in NEEDS {
+        let (resource_name, subresource) = match resource.split_once('/') {
+            Some((r, sub)) => (r, Some(sub.to_string())),
+            None => (*resource, None),
+        };
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {
                     group: Some(group.to_string()),
-                    resource: Some(resource.to_string()),
+                    resource: Some(resource_name.to_string()),
+                    subresource,
                     verb: Some(verb.to_string()),
                     namespace: namespaced.then(|| ns.to_string()),
                     ..Default::default()
@@ -245,7 +251,7 @@ pub async fn compare(
     }
     let runs = runs?;
     let node = Api::<Node>::all(client.clone()).get(&node_name).await?;
-    Ok(Comparison {
+    let comparison = Comparison {
         workload: name.to_string(),
         namespace: ns.to_string(),
         node: node_name,
@@ -254,7 +260,44 @@ pub async fn compare(
         container: summarise(&runs, Mode::Container),
         wasm_image_bytes: image_size(&node, &wl.spec.wasm.image),
         container_image_bytes: image_size(&node, &fallback_image),
-    })
+    };
+    write_status(client, ns, name, &comparison).await?;
+    Ok(comparison)
+}
+
+/// The field manager of `compare`'s status writes, apart from the operator's.
+pub const FIELD_MANAGER: &str = "wasm-operator-compare";
+
+/// Put the result in the workload's `status.comparison`, where `report` and users find it.
+async fn write_status(client: &kube::Client, ns: &str, name: &str, c: &Comparison) -> Result<(), CompareError> {
+    use crate::api::crd::{ComparisonStatus, ModeComparison};
+    use kube::api::{Patch, PatchParams};
+    use kube::Resource;
+    let mode = |m: &ModeSummary, image: Option<i64>| ModeComparison {
+        samples: i64::try_from(m.warm.map_or(0, |s| s.samples)).unwrap_or(i64::MAX),
+        failed: i64::try_from(m.failures.len()).unwrap_or(i64::MAX),
+        p50_seconds: m.warm.map(|s| s.p50),
+        p95_seconds: m.warm.map(|s| s.p95),
+        image_size_bytes: image,
+    };
+    let status = ComparisonStatus {
+        time: k8s_openapi::jiff::Timestamp::now()
+            .round(k8s_openapi::jiff::Unit::Second)
+            .map_or_else(|_| String::new(), |t| t.to_string()),
+        node: c.node.clone(),
+        runtime_class: c.runtime_class.clone(),
+        wasm: mode(&c.wasm, c.wasm_image_bytes),
+        container: mode(&c.container, c.container_image_bytes),
+    };
+    let patch = serde_json::json!({
+        "apiVersion": WasmWorkload::api_version(&()),
+        "kind": WasmWorkload::kind(&()),
+        "status": {"comparison": status},
+    });
+    Api::<WasmWorkload>::namespaced(client.clone(), ns)
+        .patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await?;
+    Ok(())
 }
 
 /// A pod started and not yet judged.

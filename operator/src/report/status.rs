@@ -185,6 +185,8 @@ pub fn compute_status(
         selector: Some(labels::pod_selector(&wl.name_any())),
         cold_start: measured.cold_start.or_else(|| previous.cold_start.clone()),
         footprint: measured.footprint.or_else(|| previous.footprint.clone()),
+        // Written by `compare`; kept, or every reconcile would see a status to write.
+        comparison: previous.comparison.clone(),
         conditions: carry_transition_times(&previous.conditions, conditions),
     }
 }

@@ -127,6 +127,24 @@ async fn pods_alternate_are_owned_pinned_and_all_removed() {
         (c.wasm_image_bytes, c.container_image_bytes),
         (Some(21_000), Some(1_000_000))
     );
+    // The result lands in the workload's status, under compare's own field manager.
+    let w = world.lock().unwrap();
+    let status = w
+        .requests()
+        .iter()
+        .find(|r| r.method == "PATCH" && r.path.ends_with("/wasmworkloads/hello/status"))
+        .expect("a status write")
+        .clone();
+    assert_eq!(
+        status.query.get("fieldManager").map(String::as_str),
+        Some("wasm-operator-compare")
+    );
+    let cmp = &status.body.unwrap()["status"]["comparison"];
+    assert_eq!(
+        (cmp["node"].as_str(), cmp["wasm"]["samples"].as_i64()),
+        (Some("n1"), Some(3))
+    );
+    assert_eq!(cmp["container"]["imageSizeBytes"], 1_000_000);
 }
 
 #[tokio::test]
