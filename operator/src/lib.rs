@@ -19,6 +19,7 @@ pub mod error;
 pub mod leader;
 pub mod logging;
 pub mod startup;
+pub mod workloads_report;
 
 #[cfg(test)]
 mod tests;

@@ -38,6 +38,9 @@ enum Command {
     /// The same app in both modes on the same node, in short-lived pods: cold start, phases and
     /// image size, Wasm against container.
     Compare(CompareArgs),
+    /// The cluster's workloads in one table: mode, why not Wasm, cold start, footprint, the last
+    /// comparison, and totals.
+    Report(ReportArgs),
     /// Which nodes can run which Wasm RuntimeClass and why not, why a workload is not Wasm, and
     /// whether the installation is whole. Exit 0: all checks pass; 1: some fail; 2: no cluster.
     Doctor(DoctorArgs),
@@ -104,6 +107,59 @@ async fn compare(args: CompareArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("wasm-operator compare: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// One namespace (default: the current context's, "default").
+    #[arg(short = 'n', long, conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+    /// Every namespace.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    /// Output: table, json or markdown.
+    #[arg(short = 'o', long, default_value = "table", value_parser = ["table", "json", "markdown"])]
+    output: String,
+}
+
+async fn report(args: ReportArgs) -> ExitCode {
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::ListParams;
+    let client = match connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let api: kube::Api<WasmWorkload> = if args.all_namespaces {
+        kube::Api::all(client.clone())
+    } else {
+        kube::Api::namespaced(client.clone(), args.namespace.as_deref().unwrap_or("default"))
+    };
+    let listed = async {
+        let workloads = api.list(&ListParams::default()).await?.items;
+        let nodes = kube::Api::<Node>::all(client.clone())
+            .list(&ListParams::default())
+            .await?
+            .items;
+        Ok::<_, kube::Error>((workloads, nodes))
+    };
+    match listed.await {
+        Ok((workloads, nodes)) => {
+            let r = wasm_operator::workloads_report::build(&workloads, &nodes);
+            match args.output.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default()),
+                "markdown" => print!("{}", r.render(true)),
+                _ => print!("{}", r.render(false)),
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wasm-operator report: {e}");
             ExitCode::FAILURE
         }
     }
@@ -334,6 +390,13 @@ fn main() -> ExitCode {
         }
         Command::Compare(args) => match tokio::runtime::Runtime::new() {
             Ok(rt) => rt.block_on(compare(args)),
+            Err(e) => {
+                eprintln!("wasm-operator: cannot start the async runtime: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Report(args) => match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(report(args)),
             Err(e) => {
                 eprintln!("wasm-operator: cannot start the async runtime: {e}");
                 ExitCode::FAILURE
