@@ -190,12 +190,7 @@ pub fn decide_for(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> (Dec
         .runtimes
         .candidates(&wl.spec.wasm.runtimes, |n| lookup(n).is_some())
         .map(|candidates| {
-            let scheduling = wl.spec.scheduling.as_ref();
-            let placement = WorkloadPlacement {
-                node_selector: scheduling.map(|s| &s.node_selector),
-                tolerations: scheduling.map(|s| s.tolerations.as_slice()).unwrap_or(&[]),
-                node_affinity: scheduling.and_then(|s| crate::decide::node_affinity::required(s.affinity.as_ref())),
-            };
+            let placement = WorkloadPlacement::of(&wl.spec);
             resolve(&candidates, lookup, &observed.nodes, placement)
         });
     let mut recheck = None;

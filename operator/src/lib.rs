@@ -17,6 +17,7 @@ pub mod controller;
 pub mod doctor;
 pub mod error;
 pub mod leader;
+pub mod listing;
 pub mod logging;
 pub mod startup;
 pub mod workloads_report;

@@ -3,6 +3,7 @@
 //! (workloads per mode, image bytes Wasm saves against the fallback images).
 
 use crate::api::crd::{Mode, WasmWorkload};
+use crate::report::footprint::named_image_size;
 use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
 use serde::Serialize;
@@ -41,21 +42,6 @@ pub struct Report {
     pub totals: Totals,
 }
 
-/// The size nodes report for `image`, by exact name or with the registry prefixed.
-fn node_image_size(nodes: &[Node], image: &str) -> Option<i64> {
-    nodes
-        .iter()
-        .filter_map(|n| n.status.as_ref()?.images.as_ref())
-        .flatten()
-        .find(|i| {
-            i.names
-                .iter()
-                .flatten()
-                .any(|n| n == image || n.ends_with(&format!("/{image}")))
-        })
-        .and_then(|i| i.size_bytes)
-}
-
 pub fn build(workloads: &[WasmWorkload], nodes: &[Node]) -> Report {
     let mut totals = Totals::default();
     let rows = workloads
@@ -74,7 +60,7 @@ pub fn build(workloads: &[WasmWorkload], nodes: &[Node]) -> Report {
                     .fallback
                     .image
                     .as_deref()
-                    .and_then(|i| node_image_size(nodes, i));
+                    .and_then(|i| named_image_size(nodes, i));
                 if let (Some(w), Some(c)) = (image, fallback) {
                     totals.image_bytes_saved += c - w;
                 }

@@ -9,11 +9,12 @@ use crate::compare::stats::{alternation, summarise, ModeSummary, Outcome, Phases
 use crate::decide::discovery::{node_verdict, resolve, NodeVerdict, WorkloadPlacement};
 use crate::decide::failure::waiting_reason_category;
 use crate::decide::runtimes::RuntimeConfig;
+use crate::report::footprint::named_image_size;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::node::v1::RuntimeClass;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
 use kube::{Api, ResourceExt};
@@ -112,22 +113,6 @@ async fn check_permissions(client: &kube::Client, ns: &str) -> Result<(), Compar
     }
 }
 
-/// The size of `image` on the node, by exact name or with the registry prefixed.
-fn image_size(node: &Node, image: &str) -> Option<i64> {
-    node.status
-        .as_ref()?
-        .images
-        .as_ref()?
-        .iter()
-        .find(|i| {
-            i.names
-                .iter()
-                .flatten()
-                .any(|n| n == image || n.ends_with(&format!("/{image}")))
-        })
-        .and_then(|i| i.size_bytes)
-}
-
 /// How one pod stands: Ready, failed with a reason, or neither yet.
 fn judge(pod: &Pod) -> Option<Result<(), String>> {
     let status = pod.status.as_ref()?;
@@ -182,27 +167,10 @@ pub async fn compare(
             "{ns}/{name} has no fallback image: there is no container to compare Wasm against"
         )));
     };
-    let rcs: Vec<Arc<RuntimeClass>> = Api::<RuntimeClass>::all(client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .map(Arc::new)
-        .collect();
-    let nodes: Vec<Arc<Node>> = Api::<Node>::all(client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .map(Arc::new)
-        .collect();
+    let rcs: Vec<Arc<RuntimeClass>> = crate::listing::list_all(client).await?;
+    let nodes: Vec<Arc<Node>> = crate::listing::list_all(client).await?;
     let lookup = |n: &str| rcs.iter().find(|rc| rc.name_any() == n).cloned();
-    let scheduling = wl.spec.scheduling.as_deref();
-    let placement = WorkloadPlacement {
-        node_selector: scheduling.map(|s| &s.node_selector),
-        tolerations: scheduling.map(|s| s.tolerations.as_slice()).unwrap_or(&[]),
-        node_affinity: scheduling.and_then(|s| crate::decide::node_affinity::required(s.affinity.as_ref())),
-    };
+    let placement = WorkloadPlacement::of(&wl.spec);
     let candidates = config
         .candidates(&wl.spec.wasm.runtimes, |n| lookup(n).is_some())
         .map_err(|e| CompareError::Refused(e.to_string()))?;
@@ -258,8 +226,8 @@ pub async fn compare(
         runtime_class: chosen.candidate.runtime_class.clone(),
         wasm: summarise(&runs, Mode::Wasm),
         container: summarise(&runs, Mode::Container),
-        wasm_image_bytes: image_size(&node, &wl.spec.wasm.image),
-        container_image_bytes: image_size(&node, &fallback_image),
+        wasm_image_bytes: named_image_size([&node], &wl.spec.wasm.image),
+        container_image_bytes: named_image_size([&node], &fallback_image),
     };
     write_status(client, ns, name, &comparison).await?;
     Ok(comparison)
@@ -324,8 +292,8 @@ async fn run_pods(
 ) -> Result<Vec<Run>, CompareError> {
     let deadline = i64::try_from(settings.ready_timeout.as_secs()).unwrap_or(300) + 60;
     let mut present = HashMap::from([
-        (Mode::Wasm, image_size(node, &wl.spec.wasm.image).is_some()),
-        (Mode::Container, image_size(node, fallback_image).is_some()),
+        (Mode::Wasm, named_image_size([node], &wl.spec.wasm.image).is_some()),
+        (Mode::Container, named_image_size([node], fallback_image).is_some()),
     ]);
     let watch = watcher::watcher(
         pods.clone(),

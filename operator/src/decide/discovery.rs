@@ -49,6 +49,18 @@ pub struct WorkloadPlacement<'a> {
     pub node_affinity: Option<&'a [NodeSelectorTerm]>,
 }
 
+impl<'a> WorkloadPlacement<'a> {
+    /// The placement a workload's spec asks for.
+    pub fn of(spec: &'a crate::api::crd::WasmWorkloadSpec) -> Self {
+        let scheduling = spec.scheduling.as_deref();
+        WorkloadPlacement {
+            node_selector: scheduling.map(|s| &s.node_selector),
+            tolerations: scheduling.map(|s| s.tolerations.as_slice()).unwrap_or(&[]),
+            node_affinity: scheduling.and_then(|s| crate::decide::node_affinity::required(s.affinity.as_ref())),
+        }
+    }
+}
+
 /// Whether a pod of the workload can run on a node with a RuntimeClass, or the first reason not,
 /// in the order the scheduler would find them. `doctor` prints these; discovery counts the
 /// usable ones.

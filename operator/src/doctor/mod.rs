@@ -17,7 +17,6 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{ListParams, PostParams};
 use kube::{Api, CustomResourceExt, ResourceExt};
 use report::{Facts, Installation, SandboxEvent, WasmPod, WorkloadFacts};
-use std::sync::Arc;
 
 /// What to look at.
 #[derive(Clone, Debug)]
@@ -30,30 +29,11 @@ pub struct Ask {
     pub metrics_port: u16,
 }
 
-/// Every object of a cluster-scoped kind.
-async fn list_all<K>(client: &kube::Client) -> Result<Vec<Arc<K>>, kube::Error>
-where
-    K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned,
-    K::DynamicType: Default,
-{
-    let api: Api<K> = Api::all(client.clone());
-    Ok(api
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .map(Arc::new)
-        .collect())
-}
-
 /// Read everything the report needs. An API error on one check becomes that check's verdict;
 /// only a cluster that does not answer at all is an error.
 pub async fn gather(client: &kube::Client, ask: &Ask) -> Result<Facts, kube::Error> {
-    let runtime_classes = list_all::<RuntimeClass>(client).await?;
-    let nodes = list_all::<Node>(client).await?;
+    let runtime_classes = crate::listing::list_all::<RuntimeClass>(client).await?;
+    let nodes = crate::listing::list_all::<Node>(client).await?;
     let events: Api<Event> = Api::all(client.clone());
     let sandbox_events = events
         .list(&ListParams::default().fields("reason=FailedCreatePodSandBox"))

@@ -184,12 +184,7 @@ fn runtime_class_section(rc: &RuntimeClass, facts: &Facts) -> Section {
 /// nodes its own placement leaves, the mode, and under OnFailure what made it fall back.
 fn workload_section(w: &WorkloadFacts, facts: &Facts, config: &RuntimeConfig) -> Section {
     let wl = &w.workload;
-    let scheduling = wl.spec.scheduling.as_deref();
-    let placement = WorkloadPlacement {
-        node_selector: scheduling.map(|s| &s.node_selector),
-        tolerations: scheduling.map(|s| s.tolerations.as_slice()).unwrap_or(&[]),
-        node_affinity: scheduling.and_then(|s| crate::decide::node_affinity::required(s.affinity.as_ref())),
-    };
+    let placement = WorkloadPlacement::of(&wl.spec);
     let lookup = |n: &str| facts.runtime_classes.iter().find(|rc| name_of(rc) == n);
     let mut lines = vec![];
     let asked = if wl.spec.wasm.runtimes.is_empty() {

@@ -42,6 +42,18 @@ pub fn image_size(pods: &[&PodView], nodes: &[Arc<Node>]) -> Option<i64> {
     None
 }
 
+/// The size nodes report for an image named `image` (exactly, or with a registry in front, as
+/// containerd lists `docker.io/…`), for commands that know an image by name, not by a pod.
+pub fn named_image_size<'a>(nodes: impl IntoIterator<Item = &'a Node>, image: &str) -> Option<i64> {
+    let prefixed = format!("/{image}");
+    nodes
+        .into_iter()
+        .filter_map(|n| n.status.as_ref()?.images.as_ref())
+        .flatten()
+        .find(|i| i.names.iter().flatten().any(|n| n == image || n.ends_with(&prefixed)))
+        .and_then(|i| i.size_bytes)
+}
+
 /// Bytes of a Kubernetes memory quantity ("5324Ki", "12Mi", "1G", "1048576").
 pub fn parse_bytes(q: &str) -> Option<i64> {
     let q = q.trim();
