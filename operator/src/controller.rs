@@ -17,6 +17,7 @@ use crate::decide::failure::{detect, Health, SandboxFailure};
 use crate::error::Error;
 use crate::observe::generation_filter::GenerationFilter;
 use crate::observe::watches::{affected, Trigger};
+use crate::report::comparison_runs::ComparisonRuns;
 use crate::report::events::{self, EventType};
 use crate::report::footprint::image_size;
 use crate::report::status;
@@ -492,6 +493,7 @@ pub async fn run(
     let metrics = ctx.metrics.clone();
     let cold_starts = ctx.stores.cold_starts.clone();
     let generations = Arc::new(GenerationFilter::default());
+    let mut comparisons = ComparisonRuns::new(k8s_openapi::jiff::Timestamp::now());
     let seen = generations.clone();
     let primary = watcher::watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
@@ -503,8 +505,8 @@ pub async fn run(
             w.metadata.labels = None;
         })
         .reflect(writer)
-        .inspect(move |ev| {
-            if let Ok(Event::Delete(w)) = ev {
+        .inspect(move |ev| match ev {
+            Ok(Event::Delete(w)) => {
                 let (ns, name) = (w.namespace().unwrap_or_default(), w.name_any());
                 metrics.forget_workload(&ns, &name);
                 cold_starts
@@ -512,7 +514,15 @@ pub async fn run(
                     .unwrap_or_else(|e| e.into_inner())
                     .forget_workload(&ns, &name);
                 generations.forget(w);
+                comparisons.forget(w);
             }
+            // A comparison arrives as a status write, which the generation filter below drops.
+            Ok(Event::Apply(w) | Event::InitApply(w)) => {
+                if let Some(c) = comparisons.news(w) {
+                    metrics.record_comparison(&w.namespace().unwrap_or_default(), &w.name_any(), c);
+                }
+            }
+            _ => {}
         })
         .applied_objects()
         // Our own status writes do not bump the generation, so they do not come back as work.

@@ -426,6 +426,15 @@ pub struct ModeComparison {
     /// The image's size on the node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_size_bytes: Option<i64>,
+    /// Memory working set of a Ready pod of this mode, from metrics.k8s.io (absent when the
+    /// cluster does not serve it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_working_set_bytes: Option<i64>,
+    /// Each warm start, in seconds (millisecond precision), in the order the pods started: what
+    /// the operator records in `wasm_workload_cold_start_seconds{source="comparison"}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub cold_starts_seconds: Vec<f64>,
 }
 
 /// Footprint of the workload's pods.

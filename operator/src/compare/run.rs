@@ -247,6 +247,8 @@ async fn write_status(client: &kube::Client, ns: &str, name: &str, c: &Compariso
         p50_seconds: m.warm.map(|s| s.p50),
         p95_seconds: m.warm.map(|s| s.p95),
         image_size_bytes: image,
+        memory_working_set_bytes: None,
+        cold_starts_seconds: m.warm_seconds.iter().map(|s| (s * 1000.0).round() / 1000.0).collect(),
     };
     let status = ComparisonStatus {
         time: k8s_openapi::jiff::Timestamp::now()

@@ -83,6 +83,10 @@ pub struct ModeSummary {
     pub started: Option<Spread>,
     /// Reasons of the pods that never became Ready.
     pub failures: Vec<String>,
+    /// The warm starts themselves, in start order (seconds).
+    pub warm_seconds: Vec<f64>,
+    /// The first starts themselves (seconds).
+    pub first_seconds: Vec<f64>,
 }
 
 /// Summarise the runs of one mode.
@@ -106,9 +110,10 @@ pub fn summarise(runs: &[Run], mode: Mode) -> ModeSummary {
             })
             .collect()
     };
+    let (warm_seconds, first_seconds) = (ready(false), ready(true));
     ModeSummary {
-        warm: spread(&ready(false)),
-        first: spread(&ready(true)),
+        warm: spread(&warm_seconds),
+        first: spread(&first_seconds),
         scheduled: spread(&phase(|p| p.scheduled)),
         started: spread(&phase(|p| p.started)),
         failures: mine
@@ -118,6 +123,8 @@ pub fn summarise(runs: &[Run], mode: Mode) -> ModeSummary {
                 Outcome::Ready { .. } => None,
             })
             .collect(),
+        warm_seconds,
+        first_seconds,
     }
 }
 

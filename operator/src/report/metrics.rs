@@ -2,6 +2,7 @@
 //! Histograms are labelled by namespace × mode × runtime class only; per-workload series are
 //! gauges, removed when the workload is deleted.
 
+use crate::api::crd::Mode;
 use crate::report::workload_gauges::WorkloadGauges;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -16,6 +17,11 @@ pub const COLD_START_BUCKETS: &[f64] = &[
 const RECONCILE_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
+
+/// `source` of the cold starts of the workloads' own pods.
+pub const SOURCE_DEPLOYMENT: &str = "deployment";
+/// `source` of the cold starts of `wasm-operator compare` runs.
+pub const SOURCE_COMPARISON: &str = "comparison";
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -59,11 +65,14 @@ impl Metrics {
             register(r, IntGaugeVec::new(Opts::new(name, help), labels).unwrap())
         };
         Self {
+            // `workload` is set on comparison runs only (a handful of workloads, by hand);
+            // the workloads' own pods leave it empty, which Prometheus stores as no label.
             cold_start: hist(
                 "wasm_workload_cold_start_seconds",
-                "Time from a pod's creation to its first Ready, per namespace, mode and RuntimeClass",
+                "Time from a pod's creation to its first Ready, per namespace, mode and RuntimeClass; \
+                 source=deployment for the workloads' own pods, source=comparison for `wasm-operator compare` runs",
                 COLD_START_BUCKETS,
-                &["namespace", "mode", "runtime_class"],
+                &["namespace", "mode", "runtime_class", "source", "workload"],
             ),
             cold_start_api: hist(
                 "wasm_workload_cold_start_api_seconds",
@@ -142,11 +151,29 @@ impl Metrics {
         let labels = [s.namespace.as_str(), s.mode.as_str(), s.runtime_class.as_str()];
         match s.timing {
             crate::report::coldstart::Timing::Watch => {
-                self.cold_start.with_label_values(&labels).observe(s.seconds);
+                let [ns, mode, rc] = labels;
+                self.cold_start
+                    .with_label_values(&[ns, mode, rc, SOURCE_DEPLOYMENT, ""])
+                    .observe(s.seconds);
                 self.workloads
                     .set_last_cold_start(&s.namespace, &s.workload, &s.mode, s.seconds);
             }
             crate::report::coldstart::Timing::Api => self.cold_start_api.with_label_values(&labels).observe(s.seconds),
+        }
+    }
+
+    /// Record the warm starts of a comparison run of `workload` (`status.comparison`), labelled
+    /// with the workload so the dashboard shows each workload's runs.
+    pub fn record_comparison(&self, namespace: &str, workload: &str, c: &crate::api::crd::ComparisonStatus) {
+        let wasm = (Mode::Wasm.as_label(), c.runtime_class.as_str(), &c.wasm);
+        let container = (Mode::Container.as_label(), "none", &c.container);
+        for (mode, rc, m) in [wasm, container] {
+            let h = self
+                .cold_start
+                .with_label_values(&[namespace, mode, rc, SOURCE_COMPARISON, workload]);
+            for s in m.cold_starts_seconds.iter().filter(|s| s.is_finite() && **s >= 0.0) {
+                h.observe(*s);
+            }
         }
     }
 

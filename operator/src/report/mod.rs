@@ -4,6 +4,7 @@
 //! I/O: may import the pure stages; never `observe` or the controller.
 
 pub mod coldstart;
+pub mod comparison_runs;
 pub mod events;
 pub mod footprint;
 pub mod http;

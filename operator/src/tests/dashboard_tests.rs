@@ -162,6 +162,17 @@ async fn every_dashboard_query_returns_data_from_a_scraped_operator() {
         }
     }
     prom.wait_for_series("wasm_workload_memory_working_set_bytes").await;
+    // `wasm-operator compare` writes its result while the operator runs.
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .unwrap();
+    h.world.lock().unwrap().put(
+        "wasmworkloads",
+        crate::tests::metrics_tests::compared_workload(&now.to_string()),
+    );
+    h.settle().await;
+    prom.wait_for_series(r#"wasm_workload_cold_start_seconds_count{source="comparison", workload="hello"}"#)
+        .await;
 
     let exported = exported_names(&h.metrics.render());
     let mut checked = 0;
@@ -179,5 +190,5 @@ async fn every_dashboard_query_returns_data_from_a_scraped_operator() {
             checked += 1;
         }
     }
-    assert!(checked >= 18, "{checked} queries checked");
+    assert!(checked >= 20, "{checked} queries checked");
 }

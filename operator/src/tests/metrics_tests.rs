@@ -229,3 +229,60 @@ async fn prometheus_computes_cold_start_quantiles_per_mode() {
     assert_eq!(count("wasm", "wasmtime-spin-v2"), Some(5.0));
     assert_eq!(count("container", "none"), Some(5.0));
 }
+
+/// A workload's status as `wasm-operator compare` leaves it: a comparison at `time`.
+pub fn compared_workload(time: &str) -> Value {
+    let mut wl = crate::tests::controller_tests::workload_json(crate::api::crd::FallbackPolicy::OnFailure, &["spin"]);
+    wl["status"] = serde_json::json!({"comparison": {
+        "time": time, "node": "n1", "runtimeClass": "wasmtime-spin-v2",
+        "wasm": {"samples": 3, "p50Seconds": 0.02, "p95Seconds": 0.03, "coldStartsSeconds": [0.02, 0.012, 0.03]},
+        "container": {"samples": 2, "failed": 1, "p50Seconds": 0.6, "p95Seconds": 0.7, "coldStartsSeconds": [0.6, 0.7]}
+    }});
+    wl
+}
+
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_comparison_result_lands_in_the_cold_start_histogram_once_per_run() {
+    let h = Harness::start(|w| {
+        spin_world(w);
+        // A run from before the operator started was recorded by the process that ran then.
+        w.put("wasmworkloads", compared_workload("2020-01-01T00:00:00Z"));
+    })
+    .await;
+    h.settle().await;
+    let count = |mode: &str| {
+        let text = h.metrics.render();
+        let prefix = format!("wasm_workload_cold_start_seconds_count{{mode=\"{mode}\",");
+        text.lines()
+            .filter(|l| {
+                l.starts_with(&prefix) && l.contains(r#"source="comparison""#) && l.contains(r#"workload="hello""#)
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!((count("wasm"), count("container")), (0, 0));
+    let time = now_rfc3339();
+    h.world.lock().unwrap().put("wasmworkloads", compared_workload(&time));
+    h.settle().await;
+    assert_eq!((count("wasm"), count("container")), (3, 2), "{}", h.metrics.render());
+    // The same result again (another status write): nothing more.
+    h.world.lock().unwrap().put("wasmworkloads", compared_workload(&time));
+    h.settle().await;
+    assert_eq!((count("wasm"), count("container")), (3, 2));
+    let text = h.metrics.render();
+    assert!(
+        text.contains(r#"wasm_workload_cold_start_seconds_bucket{mode="wasm",namespace="demo",runtime_class="wasmtime-spin-v2",source="comparison",workload="hello",le="0.025"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"wasm_workload_cold_start_seconds_bucket{mode="container",namespace="demo",runtime_class="none",source="comparison",workload="hello",le="0.5"} 0"#),
+        "{text}"
+    );
+}
