@@ -65,9 +65,16 @@ struct CompareArgs {
     /// A pod not Ready after this many seconds counts as failed.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// After the timings, how long one pod of each mode waits for metrics.k8s.io to report
+    /// its memory (metrics-server scrapes every 15 s or so); 0 skips memory.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=600))]
+    memory_wait: u64,
     /// Output: table, json or markdown.
     #[arg(short = 'o', long, default_value = "table", value_parser = ["table", "json", "markdown"])]
     output: String,
+    /// Also write a chart of both modes' cold starts to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
     /// The runtime configuration the operator runs with; built-in defaults when unset.
     #[arg(long, env = "RUNTIME_CONFIG")]
     runtime_config: Option<std::path::PathBuf>,
@@ -94,14 +101,32 @@ async fn compare(args: CompareArgs) -> ExitCode {
         concurrency: usize::from(args.concurrency),
         node: args.node,
         ready_timeout: std::time::Duration::from_secs(args.timeout),
+        memory_wait: std::time::Duration::from_secs(args.memory_wait),
     };
     let cancel = shutdown_signal();
-    match run::compare(&client, &args.namespace, &args.name, &config, &settings, cancel).await {
+    let mut progress = wasm_operator::compare::progress::terminal();
+    match run::compare(
+        &client,
+        &args.namespace,
+        &args.name,
+        &config,
+        &settings,
+        cancel,
+        &mut progress,
+    )
+    .await
+    {
         Ok(c) => {
             match args.output.as_str() {
                 "json" => println!("{}", serde_json::to_string_pretty(&c).unwrap_or_default()),
                 "markdown" => print!("{}", table::render(&c, true)),
                 _ => print!("{}", table::render(&c, false)),
+            }
+            if let Some(path) = &args.svg {
+                if let Err(e) = std::fs::write(path, wasm_operator::compare::svg::render(&c)) {
+                    eprintln!("wasm-operator compare: cannot write {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
             }
             ExitCode::SUCCESS
         }

@@ -1,16 +1,19 @@
 //! Running a comparison: check the permissions it needs, pick the RuntimeClass the operator
 //! would and a node that can run both modes, start the pods in alternating order (`concurrency`
-//! at a time), time each from its creation to Ready on this process's clock, remove them, and
-//! remove whatever is left on cancellation.
+//! at a time) and time them (`timing.rs`), then one pod of each mode side by side for their
+//! memory (`memory.rs`); remove every pod, also on failure and on cancellation, and put the
+//! result in the workload's status.
 
 use crate::api::crd::{Mode, WasmWorkload};
-use crate::compare::pods::{comparison_pod, PodPlan, RUN_KEY};
-use crate::compare::stats::{alternation, summarise, ModeSummary, Outcome, Phases, Run};
+use crate::compare::memory;
+use crate::compare::pods::RUN_KEY;
+use crate::compare::progress::Progress;
+use crate::compare::stats::{alternation, summarise, ModeSummary, Outcome, Run};
+use crate::compare::timing::Batches;
 use crate::decide::discovery::{node_verdict, resolve, NodeVerdict, WorkloadPlacement};
-use crate::decide::failure::waiting_reason_category;
 use crate::decide::runtimes::RuntimeConfig;
 use crate::report::footprint::named_image_size;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::node::v1::RuntimeClass;
@@ -21,7 +24,7 @@ use kube::{Api, ResourceExt};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How to compare.
 #[derive(Clone, Debug)]
@@ -34,6 +37,8 @@ pub struct Settings {
     pub node: Option<String>,
     /// A pod not Ready after this long counts as failed.
     pub ready_timeout: Duration,
+    /// How long the memory pods wait for metrics.k8s.io to report them; zero skips memory.
+    pub memory_wait: Duration,
 }
 
 /// What a comparison found.
@@ -49,6 +54,12 @@ pub struct Comparison {
     /// Size of each mode's image on the node, from node.status.images.
     pub wasm_image_bytes: Option<i64>,
     pub container_image_bytes: Option<i64>,
+    /// Working set of a Ready pod of each mode, from metrics.k8s.io.
+    pub wasm_memory_bytes: Option<i64>,
+    pub container_memory_bytes: Option<i64>,
+    /// Why a memory figure is missing, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_note: Option<String>,
 }
 
 /// Why a comparison could not run.
@@ -113,44 +124,6 @@ async fn check_permissions(client: &kube::Client, ns: &str) -> Result<(), Compar
     }
 }
 
-/// How one pod stands: Ready, failed with a reason, or neither yet.
-fn judge(pod: &Pod) -> Option<Result<(), String>> {
-    let status = pod.status.as_ref()?;
-    if status
-        .conditions
-        .iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True")
-    {
-        return Some(Ok(()));
-    }
-    if status.phase.as_deref() == Some("Failed") {
-        return Some(Err(status.reason.clone().unwrap_or_else(|| "Failed".into())));
-    }
-    status.container_statuses.iter().flatten().find_map(|c| {
-        let waiting = c.state.as_ref()?.waiting.as_ref()?;
-        let category = waiting_reason_category(waiting.reason.as_deref()?)?;
-        Some(Err(format!(
-            "{category}: {}",
-            waiting.message.clone().unwrap_or_default()
-        )))
-    })
-}
-
-fn condition_true(pod: &Pod, type_: &str) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.status == "True"))
-}
-
-fn containers_running(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .is_some_and(|cs| !cs.is_empty() && cs.iter().all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some())))
-}
-
 /// Compare workload `ns/name`; `cancel` resolving stops it and removes its pods.
 pub async fn compare(
     client: &kube::Client,
@@ -159,6 +132,7 @@ pub async fn compare(
     config: &RuntimeConfig,
     settings: &Settings,
     cancel: impl std::future::Future<Output = ()>,
+    progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Comparison, CompareError> {
     check_permissions(client, ns).await?;
     let wl = Api::<WasmWorkload>::namespaced(client.clone(), ns).get(name).await?;
@@ -198,26 +172,36 @@ pub async fn compare(
         .map_or(0, |d| d.as_millis());
     let run = format!("{:x}", millis % 0xff_ffff);
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let mut created: Vec<String> = vec![];
-    let work = run_pods(
+    let watch = watcher::watcher(
+        pods.clone(),
+        watcher::Config::default().labels(&format!("{RUN_KEY}={run}")),
+    )
+    .applied_objects()
+    .boxed();
+    let present = HashMap::from([
+        (Mode::Wasm, named_image_size([&*node], &wl.spec.wasm.image).is_some()),
+        (Mode::Container, named_image_size([&*node], &fallback_image).is_some()),
+    ]);
+    let mut batches = Batches::new(
         &pods,
         &wl,
         &chosen,
-        &node,
-        &fallback_image,
+        &node_name,
         &run,
-        settings,
-        &mut created,
+        settings.ready_timeout,
+        present,
+        watch,
     );
-    let runs = tokio::select! {
+    let work = measure(client, ns, &run, settings, &mut batches, progress);
+    let measured = tokio::select! {
         r = work => r,
         () = cancel => Err(CompareError::Cancelled),
     };
     // Whatever happened, leave nothing behind.
-    for pod in &created {
+    for pod in &batches.created {
         let _ = pods.delete(pod, &DeleteParams::default().grace_period(0)).await;
     }
-    let runs = runs?;
+    let (runs, memory) = measured?;
     let node = Api::<Node>::all(client.clone()).get(&node_name).await?;
     let comparison = Comparison {
         workload: name.to_string(),
@@ -228,10 +212,95 @@ pub async fn compare(
         container: summarise(&runs, Mode::Container),
         wasm_image_bytes: named_image_size([&node], &wl.spec.wasm.image),
         container_image_bytes: named_image_size([&node], &fallback_image),
+        wasm_memory_bytes: memory.wasm,
+        container_memory_bytes: memory.container,
+        memory_note: memory.note,
     };
     write_status(client, ns, name, &comparison).await?;
     Ok(comparison)
 }
+
+/// Memory of one pod of each mode, or why there is none.
+#[derive(Debug, Default)]
+struct Memory {
+    wasm: Option<i64>,
+    container: Option<i64>,
+    note: Option<String>,
+}
+
+/// The timed runs, each batch removed before the next starts; then the memory pods.
+async fn measure(
+    client: &kube::Client,
+    ns: &str,
+    run: &str,
+    settings: &Settings,
+    batches: &mut Batches<'_>,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<(Vec<Run>, Memory), CompareError> {
+    let order = alternation(settings.pods);
+    let mut state = Progress {
+        done: 0,
+        total: order.len(),
+        failed: 0,
+    };
+    progress(state);
+    let mut runs = vec![];
+    for batch in order.chunks(settings.concurrency.max(1)) {
+        let mut tell = |r: &Run| {
+            state.done += 1;
+            state.failed += usize::from(matches!(r.outcome, Outcome::Failed { .. }));
+            progress(state);
+        };
+        let judged = batches.start(batch, Duration::ZERO, &mut tell).await?;
+        let names: Vec<String> = judged.iter().map(|(n, _)| n.clone()).collect();
+        runs.extend(judged.into_iter().map(|(_, r)| r));
+        batches.remove(&names).await?;
+    }
+    if settings.memory_wait.is_zero() {
+        return Ok((runs, Memory::default()));
+    }
+    if let Some(why) = memory::not_served(client, ns).await {
+        return Ok((
+            runs,
+            Memory {
+                note: Some(why),
+                ..Default::default()
+            },
+        ));
+    }
+    // After the timings, so that they do not run beside the pods they time.
+    let both = batches
+        .start(&[Mode::Wasm, Mode::Container], settings.memory_wait, &mut |_| {})
+        .await?;
+    let ready: Vec<String> = both
+        .iter()
+        .filter(|(_, r)| matches!(r.outcome, Outcome::Ready { .. }))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let found = memory::wait_for(client, ns, run, &ready, settings.memory_wait, MEMORY_POLL).await;
+    let of = |mode: Mode| {
+        both.iter()
+            .find(|(_, r)| r.mode == mode)
+            .and_then(|(n, _)| found.get(n).copied())
+    };
+    let memory = Memory {
+        wasm: of(Mode::Wasm),
+        container: of(Mode::Container),
+        note: (found.len() < 2).then(|| {
+            format!(
+                "metrics.k8s.io reported {} of the 2 memory pods within {} s",
+                found.len(),
+                settings.memory_wait.as_secs()
+            )
+        }),
+    };
+    let names: Vec<String> = both.into_iter().map(|(n, _)| n).collect();
+    batches.remove(&names).await?;
+    Ok((runs, memory))
+}
+
+/// How often the memory pods' metrics are asked for.
+const MEMORY_POLL: Duration = Duration::from_secs(2);
 
 /// The field manager of `compare`'s status writes, apart from the operator's.
 pub const FIELD_MANAGER: &str = "wasm-operator-compare";
@@ -241,13 +310,13 @@ async fn write_status(client: &kube::Client, ns: &str, name: &str, c: &Compariso
     use crate::api::crd::{ComparisonStatus, ModeComparison};
     use kube::api::{Patch, PatchParams};
     use kube::Resource;
-    let mode = |m: &ModeSummary, image: Option<i64>| ModeComparison {
+    let mode = |m: &ModeSummary, image: Option<i64>, memory: Option<i64>| ModeComparison {
         samples: i64::try_from(m.warm.map_or(0, |s| s.samples)).unwrap_or(i64::MAX),
         failed: i64::try_from(m.failures.len()).unwrap_or(i64::MAX),
         p50_seconds: m.warm.map(|s| s.p50),
         p95_seconds: m.warm.map(|s| s.p95),
         image_size_bytes: image,
-        memory_working_set_bytes: None,
+        memory_working_set_bytes: memory,
         cold_starts_seconds: m.warm_seconds.iter().map(|s| (s * 1000.0).round() / 1000.0).collect(),
     };
     let status = ComparisonStatus {
@@ -256,8 +325,8 @@ async fn write_status(client: &kube::Client, ns: &str, name: &str, c: &Compariso
             .map_or_else(|_| String::new(), |t| t.to_string()),
         node: c.node.clone(),
         runtime_class: c.runtime_class.clone(),
-        wasm: mode(&c.wasm, c.wasm_image_bytes),
-        container: mode(&c.container, c.container_image_bytes),
+        wasm: mode(&c.wasm, c.wasm_image_bytes, c.wasm_memory_bytes),
+        container: mode(&c.container, c.container_image_bytes, c.container_memory_bytes),
     };
     let patch = serde_json::json!({
         "apiVersion": WasmWorkload::api_version(&()),
@@ -268,122 +337,4 @@ async fn write_status(client: &kube::Client, ns: &str, name: &str, c: &Compariso
         .patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
         .await?;
     Ok(())
-}
-
-/// A pod started and not yet judged.
-struct Starting {
-    mode: Mode,
-    /// When its creation returned, on this process's clock.
-    created: Instant,
-    /// Its image was not on the node before.
-    first: bool,
-    phases: Phases,
-}
-
-/// Start the pods `concurrency` at a time in alternating order, time each, remove each batch.
-#[allow(clippy::too_many_arguments)]
-async fn run_pods(
-    pods: &Api<Pod>,
-    wl: &WasmWorkload,
-    chosen: &crate::decide::discovery::Chosen,
-    node: &Node,
-    fallback_image: &str,
-    run: &str,
-    settings: &Settings,
-    created: &mut Vec<String>,
-) -> Result<Vec<Run>, CompareError> {
-    let deadline = i64::try_from(settings.ready_timeout.as_secs()).unwrap_or(300) + 60;
-    let mut present = HashMap::from([
-        (Mode::Wasm, named_image_size([node], &wl.spec.wasm.image).is_some()),
-        (Mode::Container, named_image_size([node], fallback_image).is_some()),
-    ]);
-    let watch = watcher::watcher(
-        pods.clone(),
-        watcher::Config::default().labels(&format!("{RUN_KEY}={run}")),
-    )
-    .applied_objects()
-    .boxed();
-    let mut watch = watch.fuse();
-    let mut runs = vec![];
-    let order = alternation(settings.pods);
-    for (batch_no, batch) in order.chunks(settings.concurrency.max(1)).enumerate() {
-        let mut pending: HashMap<String, Starting> = HashMap::new();
-        let batch_start = created.len();
-        for (i, mode) in batch.iter().enumerate() {
-            let plan = PodPlan {
-                run: run.to_string(),
-                index: batch_no * settings.concurrency.max(1) + i,
-                mode: *mode,
-                node: node.name_any(),
-                deadline_seconds: deadline,
-            };
-            let pod = comparison_pod(wl, chosen, &plan)
-                .ok_or_else(|| CompareError::Refused("the workload renders no pod".into()))?;
-            let first = !present.insert(*mode, true).unwrap_or(false);
-            let made = pods.create(&PostParams::default(), &pod).await?;
-            created.push(made.name_any());
-            pending.insert(
-                made.name_any(),
-                Starting {
-                    mode: *mode,
-                    created: Instant::now(),
-                    first,
-                    phases: Phases::default(),
-                },
-            );
-        }
-        let started = Instant::now();
-        while !pending.is_empty() {
-            let left = settings.ready_timeout.saturating_sub(started.elapsed());
-            let next = tokio::time::timeout(left, watch.try_next()).await;
-            let pod = match next {
-                Ok(Ok(Some(p))) => p,
-                Ok(Ok(None)) | Ok(Err(_)) => continue,
-                Err(_) => {
-                    for (_, p) in pending.drain() {
-                        runs.push(Run {
-                            mode: p.mode,
-                            first_on_node: p.first,
-                            outcome: Outcome::Failed {
-                                reason: format!("not Ready within {} s", settings.ready_timeout.as_secs()),
-                            },
-                        });
-                    }
-                    break;
-                }
-            };
-            let name = pod.name_any();
-            let Some(entry) = pending.get_mut(&name) else { continue };
-            let since = entry.created.elapsed().as_secs_f64();
-            if entry.phases.scheduled.is_none() && condition_true(&pod, "PodScheduled") {
-                entry.phases.scheduled = Some(since);
-            }
-            if entry.phases.started.is_none() && containers_running(&pod) {
-                entry.phases.started = Some(since);
-            }
-            if let Some(verdict) = judge(&pod) {
-                let p = pending.remove(&name).expect("present");
-                runs.push(Run {
-                    mode: p.mode,
-                    first_on_node: p.first,
-                    outcome: match verdict {
-                        Ok(()) => Outcome::Ready {
-                            seconds: since,
-                            phases: p.phases,
-                        },
-                        Err(reason) => Outcome::Failed { reason },
-                    },
-                });
-            }
-        }
-        // This batch's pods go before the next starts; what is left is the caller's to remove.
-        let done = created.split_off(batch_start);
-        for (i, name) in done.iter().enumerate() {
-            if let Err(e) = pods.delete(name, &DeleteParams::default().grace_period(0)).await {
-                created.extend(done[i..].iter().cloned());
-                return Err(e.into());
-            }
-        }
-    }
-    Ok(runs)
 }

@@ -72,16 +72,17 @@ fn rows(c: &Comparison) -> Vec<[String; 4]> {
         c.wasm.started.map(|s| s.p50),
         c.container.started.map(|s| s.p50),
     );
-    let size_ratio = ratio(
-        c.wasm_image_bytes.map(|b| b as f64),
-        c.container_image_bytes.map(|b| b as f64),
-    );
-    rows.push([
-        "image size".into(),
-        bytes(c.wasm_image_bytes),
-        bytes(c.container_image_bytes),
-        times(size_ratio),
-    ]);
+    for (what, w, k) in [
+        ("image size", c.wasm_image_bytes, c.container_image_bytes),
+        (
+            "memory working set (a Ready pod)",
+            c.wasm_memory_bytes,
+            c.container_memory_bytes,
+        ),
+    ] {
+        let r = ratio(w.map(|b| b as f64), k.map(|b| b as f64));
+        rows.push([what.into(), bytes(w), bytes(k), times(r)]);
+    }
     let samples = |m: &ModeSummary| m.warm.map_or(0, |s| s.samples) + m.first.map_or(0, |s| s.samples);
     rows.push([
         "pods Ready / failed".into(),
@@ -120,6 +121,9 @@ pub fn render(c: &Comparison, markdown: bool) -> String {
             out.push_str(cells.join("  ").trim_end());
             out.push('\n');
         }
+    }
+    if let Some(note) = &c.memory_note {
+        out.push_str(&format!("memory: {note}\n"));
     }
     for (mode, m) in [("Wasm", &c.wasm), ("container", &c.container)] {
         for f in &m.failures {

@@ -19,6 +19,7 @@ fn settings(pods: usize) -> Settings {
         concurrency: 1,
         node: None,
         ready_timeout: Duration::from_secs(5),
+        memory_wait: Duration::ZERO,
     }
 }
 
@@ -49,12 +50,23 @@ fn kubelet(world: Arc<Mutex<World>>, pull_fails: Option<&'static str>) -> tokio:
                 if done.contains(&name) || w.get("pods", Some("demo"), &name).is_none() {
                     continue;
                 }
-                done.push(name);
+                done.push(name.clone());
                 let mode = pod["metadata"]["labels"][COMPARE_MODE_KEY]
                     .as_str()
                     .unwrap_or("")
                     .to_string();
-                pod["status"] = if pull_fails == Some(mode.as_str()) {
+                let ready = pull_fails != Some(mode.as_str());
+                if ready {
+                    // metrics-server's view of it: a Wasm pod is the smaller.
+                    let memory = if mode == "wasm" { "2Mi" } else { "8Mi" };
+                    w.put(
+                        "podmetrics",
+                        json!({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+                               "metadata": {"name": name, "namespace": "demo", "labels": pod["metadata"]["labels"]},
+                               "containers": [{"name": "app", "usage": {"cpu": "0", "memory": memory}}]}),
+                    );
+                }
+                pod["status"] = if !ready {
                     json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}],
                            "containerStatuses": [{"name": "app", "ready": false, "restartCount": 0, "image": "", "imageID": "",
                                                   "state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}]})
@@ -80,20 +92,29 @@ fn requests(world: &Mutex<World>, method: &str) -> Vec<crate::tests::mock_api::R
         .collect()
 }
 
+/// `compare hello -n demo` with these settings, never cancelled.
+async fn compare_hello(
+    client: &kube::Client,
+    settings: &Settings,
+    progress: &mut (dyn FnMut(crate::compare::progress::Progress) + Send),
+) -> Result<crate::compare::run::Comparison, CompareError> {
+    compare(
+        client,
+        "demo",
+        "hello",
+        &RuntimeConfig::default(),
+        settings,
+        futures::future::pending(),
+        progress,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn pods_alternate_are_owned_pinned_and_all_removed() {
     let (client, world) = mock_api::client(world());
     let kubelet = kubelet(world.clone(), None);
-    let c = compare(
-        &client,
-        "demo",
-        "hello",
-        &RuntimeConfig::default(),
-        &settings(3),
-        futures::future::pending(),
-    )
-    .await
-    .unwrap();
+    let c = compare_hello(&client, &settings(3), &mut |_| {}).await.unwrap();
     kubelet.abort();
     let posts = requests(&world, "POST");
     let modes: Vec<&str> = posts
@@ -151,16 +172,7 @@ async fn pods_alternate_are_owned_pinned_and_all_removed() {
 async fn a_pod_that_fails_is_counted_with_its_reason_and_removed() {
     let (client, world) = mock_api::client(world());
     let kubelet = kubelet(world.clone(), Some("container"));
-    let c = compare(
-        &client,
-        "demo",
-        "hello",
-        &RuntimeConfig::default(),
-        &settings(2),
-        futures::future::pending(),
-    )
-    .await
-    .unwrap();
+    let c = compare_hello(&client, &settings(2), &mut |_| {}).await.unwrap();
     kubelet.abort();
     assert_eq!(c.wasm.warm.unwrap().samples, 2);
     assert!(c.container.warm.is_none(), "a failure is not a time");
@@ -181,6 +193,7 @@ async fn cancelling_removes_what_was_started() {
         &RuntimeConfig::default(),
         &settings(3),
         cancel,
+        &mut |_| {},
     )
     .await
     .unwrap_err();
@@ -202,19 +215,93 @@ async fn missing_permissions_are_refused_up_front_in_one_sentence() {
     let mut w = world();
     w.denied.push(("".into(), "pods".into(), "create".into()));
     let (client, world) = mock_api::client(w);
-    let err = compare(
-        &client,
-        "demo",
-        "hello",
-        &RuntimeConfig::default(),
-        &settings(1),
-        futures::future::pending(),
-    )
-    .await
-    .unwrap_err();
+    let err = compare_hello(&client, &settings(1), &mut |_| {}).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "wasm-operator compare needs permission to create pods in namespace demo"
     );
     assert!(requests(&world, "POST").is_empty(), "nothing started");
+}
+
+#[tokio::test]
+async fn memory_comes_from_one_ready_pod_of_each_mode_after_the_timings() {
+    let (client, world) = mock_api::client(world());
+    let kubelet = kubelet(world.clone(), None);
+    let mut seen = vec![];
+    let c = compare_hello(
+        &client,
+        &Settings {
+            memory_wait: Duration::from_secs(30),
+            ..settings(2)
+        },
+        &mut |p| seen.push(p),
+    )
+    .await
+    .unwrap();
+    kubelet.abort();
+    assert_eq!(
+        (c.wasm_memory_bytes, c.container_memory_bytes),
+        (Some(2 << 20), Some(8 << 20))
+    );
+    assert!(c.memory_note.is_none());
+    assert_eq!(c.wasm.warm.unwrap().samples, 2, "the memory pods are not timed samples");
+    let posts = requests(&world, "POST");
+    assert_eq!(posts.len(), 6, "4 timed pods, then one of each mode");
+    let memory_pods = &posts[4..];
+    for r in memory_pods {
+        let pod = r.body.as_ref().unwrap();
+        assert!(
+            pod["spec"]["activeDeadlineSeconds"].as_i64().unwrap() > 30,
+            "they outlive the wait for metrics"
+        );
+    }
+    let deleted = requests(&world, "DELETE");
+    assert_eq!(deleted.len(), 6, "every pod removed");
+    // The progress counts the timed pods: 0/4 … 4/4.
+    let done: Vec<usize> = seen.iter().map(|p| p.done).collect();
+    assert_eq!(done, [0, 1, 2, 3, 4]);
+    assert!(seen.iter().all(|p| p.total == 4 && p.failed == 0));
+    let status = world
+        .lock()
+        .unwrap()
+        .requests()
+        .iter()
+        .rev()
+        .find(|r| r.method == "PATCH" && r.path.ends_with("/status"))
+        .and_then(|r| r.body.clone())
+        .unwrap();
+    let cmp = &status["status"]["comparison"];
+    assert_eq!(cmp["wasm"]["memoryWorkingSetBytes"], 2 << 20);
+    assert_eq!(cmp["container"]["memoryWorkingSetBytes"], 8 << 20);
+    assert_eq!(cmp["wasm"]["coldStartsSeconds"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn without_metrics_k8s_io_memory_is_absent_with_the_reason_and_no_pod_waits_for_it() {
+    let mut w = world();
+    w.fail("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/demo/pods", 404, 10, 0);
+    let (client, world) = mock_api::client(w);
+    let kubelet = kubelet(world.clone(), None);
+    let c = compare_hello(
+        &client,
+        &Settings {
+            memory_wait: Duration::from_secs(30),
+            ..settings(1)
+        },
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    kubelet.abort();
+    assert_eq!((c.wasm_memory_bytes, c.container_memory_bytes), (None, None));
+    assert!(
+        c.memory_note
+            .as_deref()
+            .is_some_and(|n| n.starts_with("metrics.k8s.io is not available")),
+        "{:?}",
+        c.memory_note
+    );
+    assert_eq!(requests(&world, "POST").len(), 2, "no memory pods");
+    let table = crate::compare::table::render(&c, false);
+    assert!(table.contains("memory: metrics.k8s.io is not available"), "{table}");
 }
