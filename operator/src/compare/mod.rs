@@ -4,6 +4,7 @@
 //! that puts it together and cleans up (`run.rs`), and its outputs: the progress bar
 //! (`progress.rs`), the table (`table.rs`) and the SVG chart (`svg.rs`).
 
+pub mod error;
 pub mod memory;
 pub mod pods;
 pub mod progress;

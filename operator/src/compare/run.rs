@@ -5,6 +5,7 @@
 //! result in the workload's status.
 
 use crate::api::crd::{Mode, WasmWorkload};
+pub use crate::compare::error::CompareError;
 use crate::compare::memory;
 use crate::compare::pods::RUN_KEY;
 use crate::compare::progress::Progress;
@@ -60,17 +61,6 @@ pub struct Comparison {
     /// Why a memory figure is missing, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_note: Option<String>,
-}
-
-/// Why a comparison could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum CompareError {
-    #[error("{0}")]
-    Refused(String),
-    #[error("the comparison was cancelled; its pods were removed")]
-    Cancelled,
-    #[error("Kubernetes API request failed: {0}")]
-    Kube(#[from] kube::Error),
 }
 
 /// The permissions a comparison needs: (group, resource, verb, namespaced).

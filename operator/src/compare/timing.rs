@@ -3,8 +3,8 @@
 //! a failure with its reason.
 
 use crate::api::crd::{Mode, WasmWorkload};
+use crate::compare::error::CompareError;
 use crate::compare::pods::{comparison_pod, PodPlan};
-use crate::compare::run::CompareError;
 use crate::compare::stats::{Outcome, Phases, Run};
 use crate::decide::discovery::Chosen;
 use crate::decide::failure::waiting_reason_category;
