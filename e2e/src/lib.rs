@@ -35,6 +35,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("real_wasm_and_container_cold_starts_agree_with_an_independent_watch", "the same app as Wasm and as a container: the operator's cold start per mode agrees with the suite's own pod watch, image sizes come from node.status.images"),
     ("chart_upgrade_rolls_out", "E2E_HELM only: `helm upgrade` of the chart completes its rollout (a follower is Ready), and the new leader reconciles"),
     ("doctor_names_each_node_s_reason", "`doctor` on the cluster: a RuntimeClass whose handler no node has (a real sandbox failure) fails, a cordoned and a tainted node get their reason"),
+    ("compare_times_both_modes_and_report_shows_it", "`compare` on a real Wasm node: both modes timed pod by pod with a progress count, every pod removed, status.comparison written and recorded by the operator in its histogram (source=comparison), and `report` shows it"),
 ];
 
 pub const TIMEOUT: Duration = Duration::from_secs(120);

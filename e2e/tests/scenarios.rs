@@ -728,3 +728,109 @@ async fn doctor_names_each_node_s_reason() {
         "{text}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn compare_times_both_modes_and_report_shows_it() {
+    use wasm_operator::compare::{pods::RUN_KEY, run, svg, table};
+    let mut s = Scenario::new("compare").await;
+    let rc = wasm_runtime_class(&mut s);
+    s.apply(&workload("app", &[&rc], "OnFailure", Some(&container_image())))
+        .unwrap();
+    wait_for(&s.workloads(), "app", "Wasm mode", mode_is(Mode::Wasm)).await;
+    let settings = run::Settings {
+        pods: 3,
+        concurrency: 1,
+        node: None,
+        ready_timeout: TIMEOUT,
+        memory_wait: Duration::from_secs(20),
+    };
+    let mut progress = vec![];
+    let c = run::compare(
+        &s.client,
+        &s.ns,
+        "app",
+        &wasm_operator::decide::runtimes::RuntimeConfig::default(),
+        &settings,
+        futures::future::pending(),
+        &mut |p| progress.push((p.done, p.total)),
+    )
+    .await
+    .expect("the comparison runs");
+    println!("{}", table::render(&c, false));
+    assert_eq!(c.runtime_class, rc);
+    for (mode, m) in [("wasm", &c.wasm), ("container", &c.container)] {
+        assert!(m.failures.is_empty(), "{mode}: {:?}", m.failures);
+        assert_eq!(
+            m.warm_seconds.len() + m.first_seconds.len(),
+            3,
+            "{mode}: every pod timed"
+        );
+        assert!(m
+            .warm_seconds
+            .iter()
+            .chain(&m.first_seconds)
+            .all(|s| *s > 0.0 && *s < 120.0));
+    }
+    assert_eq!(progress, (0..=6).map(|d| (d, 6)).collect::<Vec<_>>());
+    assert!(c.wasm_image_bytes.is_some() && c.container_image_bytes.is_some());
+    assert!(
+        (c.wasm_memory_bytes.is_some() && c.container_memory_bytes.is_some()) || c.memory_note.is_some(),
+        "memory figures, or why there are none"
+    );
+    let dots = svg::render(&c).matches("<circle").count();
+    assert_eq!(dots, 6, "one dot per timed pod");
+
+    // Nothing is left behind.
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), &s.ns);
+    let left = pods
+        .list(&ListParams::default().labels(RUN_KEY))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .count();
+    assert_eq!(left, 0, "every comparison pod removed");
+
+    // The result is in the status, and the operator put the warm starts in its histogram.
+    let wl = s.workloads().get("app").await.unwrap();
+    let cmp = wl.status.and_then(|st| st.comparison).expect("status.comparison");
+    assert_eq!(cmp.runtime_class, rc);
+    assert_eq!(cmp.wasm.cold_starts_seconds.len(), c.wasm.warm_seconds.len());
+    let warm = (c.wasm.warm_seconds.len() + c.container.warm_seconds.len()) as f64;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let text = operator_metrics();
+        let recorded = metric_sum(
+            &text,
+            "wasm_workload_cold_start_seconds_count",
+            &[("namespace", &s.ns), ("source", "comparison"), ("workload", "app")],
+        );
+        if recorded == warm {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the operator recorded {recorded} comparison cold starts, want {warm}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    // `report` shows the workload with its last comparison.
+    let workloads = s.workloads().list(&ListParams::default()).await.unwrap().items;
+    let nodes: Vec<Node> = Api::all(s.client.clone())
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    let r = wasm_operator::workloads_report::build(&workloads, &nodes);
+    println!("{}", r.render(false));
+    let row = r.rows.iter().find(|r| r.name == "app").expect("a row for app");
+    assert_eq!((row.mode.as_str(), row.runtime_class.as_str()), ("Wasm", rc.as_str()));
+    assert_eq!(
+        row.compared_p50,
+        Some((cmp.wasm.p50_seconds, cmp.container.p50_seconds))
+    );
+    assert_eq!(r.totals.wasm, 1);
+}
