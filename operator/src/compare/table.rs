@@ -126,8 +126,17 @@ pub fn render(c: &Comparison, markdown: bool) -> String {
         out.push_str(&format!("memory: {note}\n"));
     }
     for (mode, m) in [("Wasm", &c.wasm), ("container", &c.container)] {
+        // Ten pods failing alike make one line.
+        let mut reasons: Vec<(&String, usize)> = vec![];
         for f in &m.failures {
-            out.push_str(&format!("{mode} pod failed: {f}\n"));
+            match reasons.iter_mut().find(|(r, _)| *r == f) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((f, 1)),
+            }
+        }
+        for (reason, n) in reasons {
+            let pods = if n == 1 { "pod".to_string() } else { format!("{n} pods") };
+            out.push_str(&format!("{mode} {pods} failed: {reason}\n"));
         }
     }
     out

@@ -42,7 +42,21 @@ fn judge(pod: &Pod) -> Option<Result<(), String>> {
         return Some(Ok(()));
     }
     if status.phase.as_deref() == Some("Failed") {
-        return Some(Err(status.reason.clone().unwrap_or_else(|| "Failed".into())));
+        // The pod's own reason (DeadlineExceeded, Evicted…), else its container's (StartError
+        // with the runtime's message), else the bare phase.
+        let container = status.container_statuses.iter().flatten().find_map(|c| {
+            let t = c.state.as_ref()?.terminated.as_ref()?;
+            let reason = t.reason.clone().unwrap_or_else(|| format!("exit code {}", t.exit_code));
+            Some(match &t.message {
+                Some(m) => format!("{reason}: {m}"),
+                None => reason,
+            })
+        });
+        return Some(Err(status
+            .reason
+            .clone()
+            .or(container)
+            .unwrap_or_else(|| "Failed".into())));
     }
     status.container_statuses.iter().flatten().find_map(|c| {
         let waiting = c.state.as_ref()?.waiting.as_ref()?;
@@ -197,5 +211,38 @@ impl<'a> Batches<'a> {
             self.created.retain(|c| c != name);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "p"}, "status": status})).unwrap()
+    }
+
+    #[test]
+    fn a_failed_pod_is_judged_with_the_most_precise_reason_at_hand() {
+        let start_error = pod(json!({"phase": "Failed", "containerStatuses": [{
+            "name": "app", "ready": false, "restartCount": 0, "image": "", "imageID": "",
+            "state": {"terminated": {"exitCode": 128, "reason": "StartError",
+                                     "message": "exec: \"sleep\": executable file not found in $PATH"}}}]}));
+        assert_eq!(
+            judge(&start_error),
+            Some(Err(
+                "StartError: exec: \"sleep\": executable file not found in $PATH".into()
+            ))
+        );
+        let deadline = pod(json!({"phase": "Failed", "reason": "DeadlineExceeded"}));
+        assert_eq!(judge(&deadline), Some(Err("DeadlineExceeded".into())));
+        let exited = pod(json!({"phase": "Failed", "containerStatuses": [{
+            "name": "app", "ready": false, "restartCount": 0, "image": "", "imageID": "",
+            "state": {"terminated": {"exitCode": 3}}}]}));
+        assert_eq!(judge(&exited), Some(Err("exit code 3".into())));
+        let ready = pod(json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}));
+        assert_eq!(judge(&ready), Some(Ok(())));
+        assert_eq!(judge(&pod(json!({"phase": "Pending"}))), None, "not yet");
     }
 }

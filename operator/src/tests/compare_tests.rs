@@ -178,6 +178,11 @@ async fn a_pod_that_fails_is_counted_with_its_reason_and_removed() {
     assert!(c.container.warm.is_none(), "a failure is not a time");
     assert_eq!(c.container.failures.len(), 2);
     assert!(c.container.failures[0].starts_with("ImagePullFailed: not found"));
+    let table = crate::compare::table::render(&c, false);
+    assert!(
+        table.contains("container 2 pods failed: ImagePullFailed: not found"),
+        "one line for pods failing alike:\n{table}"
+    );
     assert_eq!(requests(&world, "DELETE").len(), 4);
 }
 
