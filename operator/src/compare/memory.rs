@@ -14,12 +14,22 @@ fn pod_metrics(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
 
 /// Why there will be no memory figures, or None when `metrics.k8s.io` answers.
 pub async fn not_served(client: &kube::Client, ns: &str) -> Option<String> {
-    match pod_metrics(client, ns).list(&ListParams::default().limit(1)).await {
-        Ok(_) => None,
-        Err(e) => Some(format!(
-            "metrics.k8s.io is not available ({e}); memory needs metrics-server and the right to list pods.metrics.k8s.io"
-        )),
-    }
+    let err = pod_metrics(client, ns)
+        .list(&ListParams::default().limit(1))
+        .await
+        .err()?;
+    Some(match err {
+        kube::Error::Api(s) if s.code == 404 || s.code == 503 => {
+            format!(
+                "metrics.k8s.io is not served here ({}); install metrics-server for memory figures",
+                s.code
+            )
+        }
+        kube::Error::Api(s) if s.code == 403 => {
+            format!("metrics.k8s.io is not available to you: listing pods.metrics.k8s.io in {ns} is forbidden")
+        }
+        e => format!("metrics.k8s.io is not available: {e}"),
+    })
 }
 
 /// Working set of each named pod the list reports: the sum over its containers.

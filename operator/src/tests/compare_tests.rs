@@ -302,11 +302,11 @@ async fn without_metrics_k8s_io_memory_is_absent_with_the_reason_and_no_pod_wait
     assert!(
         c.memory_note
             .as_deref()
-            .is_some_and(|n| n.starts_with("metrics.k8s.io is not available")),
+            .is_some_and(|n| n.starts_with("metrics.k8s.io is not served here (404)")),
         "{:?}",
         c.memory_note
     );
     assert_eq!(requests(&world, "POST").len(), 2, "no memory pods");
     let table = crate::compare::table::render(&c, false);
-    assert!(table.contains("memory: metrics.k8s.io is not available"), "{table}");
+    assert!(table.contains("memory: metrics.k8s.io is not served here"), "{table}");
 }
