@@ -59,7 +59,7 @@ pub fn render(c: &Comparison) -> String {
     );
     let _ = writeln!(
         out,
-        r#"<text x="{LEFT}" y="22" font-size="14" font-weight="bold">{}</text>"#,
+        r#"<text x="10" y="22" font-size="13" font-weight="bold">{}</text>"#,
         escape(&format!(
             "{}/{}: cold start, creation → Ready, on node {} (RuntimeClass {})",
             c.namespace, c.workload, c.node, c.runtime_class
@@ -131,7 +131,7 @@ pub fn render(c: &Comparison) -> String {
     }
     let _ = writeln!(
         out,
-        r#"<text x="{LEFT}" y="{:.1}" font-size="11">filled: warm starts; hollow: first start on the node (pull included); bars: p50 and p95 of the warm starts</text>"#,
+        r#"<text x="10" y="{:.1}" font-size="11">filled: warm starts; hollow: first start on the node (pull included); bars: p50 and p95 of the warm starts</text>"#,
         height - 10.0
     );
     out.push_str("</svg>\n");

@@ -122,6 +122,11 @@ pub fn render(c: &Comparison, markdown: bool) -> String {
             out.push('\n');
         }
     }
+    let failed = c.wasm.failures.len() + c.container.failures.len();
+    if markdown && (c.memory_note.is_some() || failed > 0) {
+        // Else Markdown reads the next line as one more row of the table.
+        out.push('\n');
+    }
     if let Some(note) = &c.memory_note {
         out.push_str(&format!("memory: {note}\n"));
     }

@@ -309,4 +309,9 @@ async fn without_metrics_k8s_io_memory_is_absent_with_the_reason_and_no_pod_wait
     assert_eq!(requests(&world, "POST").len(), 2, "no memory pods");
     let table = crate::compare::table::render(&c, false);
     assert!(table.contains("memory: metrics.k8s.io is not served here"), "{table}");
+    let markdown = crate::compare::table::render(&c, true);
+    assert!(
+        markdown.contains("|\n\nmemory: "),
+        "a blank line ends the Markdown table before the note:\n{markdown}"
+    );
 }
