@@ -750,7 +750,7 @@ async fn cold_starts_are_timed_from_watch_events_into_status_and_metrics() {
     let hist = h
         .metrics
         .cold_start
-        .with_label_values(&["demo", "wasm", "wasmtime-spin-v2"]);
+        .with_label_values(&["demo", "wasm", "wasmtime-spin-v2", "deployment", ""]);
     assert_eq!(hist.get_sample_count(), 1);
     assert!((hist.get_sample_sum() - last).abs() < 0.001);
 
@@ -764,7 +764,7 @@ async fn cold_starts_are_timed_from_watch_events_into_status_and_metrics() {
     assert_eq!(
         h2.metrics
             .cold_start
-            .with_label_values(&["demo", "wasm", "wasmtime-spin-v2"])
+            .with_label_values(&["demo", "wasm", "wasmtime-spin-v2", "deployment", ""])
             .get_sample_count(),
         0
     );
