@@ -193,7 +193,7 @@ mod tests {
                 image_size_bytes: Some(21_000),
                 memory_working_set_bytes: None,
             }),
-            comparison: Some(ComparisonStatus {
+            comparison: Some(Box::new(ComparisonStatus {
                 wasm: ModeComparison {
                     p50_seconds: Some(0.58),
                     ..Default::default()
@@ -203,7 +203,7 @@ mod tests {
                     ..Default::default()
                 },
                 ..Default::default()
-            }),
+            })),
             ..Default::default()
         });
         let mut ctr = workload("b", "demo");

@@ -342,7 +342,7 @@ pub struct WasmWorkloadStatus {
 
     /// The last `wasm-operator compare` of this workload: both modes, one node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comparison: Option<ComparisonStatus>,
+    pub comparison: Option<Box<ComparisonStatus>>,
 
     /// Ready, RuntimeResolved and Progressing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

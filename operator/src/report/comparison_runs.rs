@@ -54,10 +54,10 @@ mod tests {
     fn compared_at(time: &str) -> WasmWorkload {
         let mut wl = workload("hello", "demo");
         wl.status = Some(WasmWorkloadStatus {
-            comparison: Some(ComparisonStatus {
+            comparison: Some(Box::new(ComparisonStatus {
                 time: time.into(),
                 ..Default::default()
-            }),
+            })),
             ..Default::default()
         });
         wl
