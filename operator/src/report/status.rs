@@ -203,6 +203,23 @@ mod tests {
     use k8s_openapi::api::apps::v1::DeploymentStatus;
     use k8s_openapi::jiff::Timestamp;
 
+    /// The status of `wl` running as Wasm with RuntimeClass `spin`, at `secs`.
+    fn wasm_status(
+        wl: &WasmWorkload,
+        deployment: Option<&CachedDeployment>,
+        trouble: Option<&Trouble>,
+        secs: i64,
+    ) -> WasmWorkloadStatus {
+        compute_status(
+            wl,
+            &Decision::Wasm(chosen("spin")),
+            deployment,
+            trouble,
+            &t(secs),
+            Measurements::default(),
+        )
+    }
+
     fn t(secs: i64) -> Time {
         Time(Timestamp::from_second(secs).unwrap())
     }
@@ -225,14 +242,7 @@ mod tests {
     #[test]
     fn wasm_rolled_out_is_ready() {
         let wl = workload("hello", "demo");
-        let s = compute_status(
-            &wl,
-            &Decision::Wasm(chosen("spin")),
-            Some(&deployment(3, 3, 2, 2, 2)),
-            None,
-            &t(100),
-            Measurements::default(),
-        );
+        let s = wasm_status(&wl, Some(&deployment(3, 3, 2, 2, 2)), None, 100);
         assert_eq!(s.mode, Some(Mode::Wasm));
         assert_eq!(s.runtime_class_name.as_deref(), Some("spin"));
         assert_eq!((s.replicas, s.ready_replicas), (2, 2));
@@ -254,14 +264,7 @@ mod tests {
             deployment(3, 3, 3, 2, 2),
             deployment(3, 3, 2, 1, 2),
         ] {
-            let s = compute_status(
-                &wl,
-                &Decision::Wasm(chosen("spin")),
-                Some(&d),
-                None,
-                &t(100),
-                Measurements::default(),
-            );
+            let s = wasm_status(&wl, Some(&d), None, 100);
             assert_eq!(find(&s, READY).unwrap().status, "False", "{d:?}");
             assert_eq!(find(&s, PROGRESSING).unwrap().reason, ROLLING_OUT);
         }
@@ -305,14 +308,7 @@ mod tests {
         );
 
         let mut running = workload("hello", "demo");
-        running.status = Some(compute_status(
-            &running,
-            &Decision::Wasm(chosen("spin")),
-            None,
-            None,
-            &t(5),
-            Measurements::default(),
-        ));
+        running.status = Some(wasm_status(&running, None, None, 5));
         let invalid = Decision::Invalid {
             reason: reason::UNKNOWN_RUNTIME,
             message: "unknown runtime spim".into(),
@@ -342,34 +338,13 @@ mod tests {
     fn same_inputs_give_the_same_status_and_times_move_only_on_flips() {
         let mut wl = workload("hello", "demo");
         let d = deployment(1, 1, 2, 1, 2);
-        let first = compute_status(
-            &wl,
-            &Decision::Wasm(chosen("spin")),
-            Some(&d),
-            None,
-            &t(100),
-            Measurements::default(),
-        );
+        let first = wasm_status(&wl, Some(&d), None, 100);
         wl.status = Some(first.clone());
-        let again = compute_status(
-            &wl,
-            &Decision::Wasm(chosen("spin")),
-            Some(&d),
-            None,
-            &t(200),
-            Measurements::default(),
-        );
+        let again = wasm_status(&wl, Some(&d), None, 200);
         assert_eq!(first, again, "a later pass with nothing new must not change status");
 
         let done = deployment(1, 1, 2, 2, 2);
-        let flipped = compute_status(
-            &wl,
-            &Decision::Wasm(chosen("spin")),
-            Some(&done),
-            None,
-            &t(300),
-            Measurements::default(),
-        );
+        let flipped = wasm_status(&wl, Some(&done), None, 300);
         assert_eq!(find(&flipped, READY).unwrap().last_transition_time, t(300));
         assert_eq!(
             find(&flipped, RUNTIME_RESOLVED).unwrap().last_transition_time,
@@ -410,27 +385,13 @@ mod tests {
         }
         // Once the pods are Ready, a stale pod failure no longer speaks; a refused child still does.
         let done = deployment(1, 1, 2, 2, 2);
-        let s = compute_status(
-            &wl,
-            &Decision::Wasm(chosen("spin")),
-            Some(&done),
-            Some(&trouble),
-            &t(5),
-            Measurements::default(),
-        );
+        let s = wasm_status(&wl, Some(&done), Some(&trouble), 5);
         assert_eq!(find(&s, READY).unwrap().reason, AVAILABLE);
         let refused = Trouble {
             reason: reason::CHILD_REJECTED,
             message: "the API server refused the Service".into(),
         };
-        let s = compute_status(
-            &wl,
-            &Decision::Wasm(chosen("spin")),
-            Some(&done),
-            Some(&refused),
-            &t(5),
-            Measurements::default(),
-        );
+        let s = wasm_status(&wl, Some(&done), Some(&refused), 5);
         assert_eq!(find(&s, READY).unwrap().reason, reason::CHILD_REJECTED);
     }
 }
