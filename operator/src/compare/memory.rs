@@ -2,14 +2,13 @@
 //! serves it, and the figure of each pod once metrics-server has scraped it.
 
 use crate::compare::pods::RUN_KEY;
-use crate::report::footprint::parse_bytes;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use crate::report::footprint::{pod_metrics_resource, pod_working_set};
+use kube::api::{Api, DynamicObject, ListParams};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 fn pod_metrics(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics");
-    Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk_with_plural(&gvk, "pods"))
+    Api::namespaced_with(client.clone(), ns, &pod_metrics_resource())
 }
 
 /// Why there will be no memory figures, or None when `metrics.k8s.io` answers.
@@ -39,12 +38,7 @@ pub fn working_sets(items: &[DynamicObject], names: &[String]) -> HashMap<String
         .filter_map(|pm| {
             let name = pm.metadata.name.clone()?;
             names.contains(&name).then_some(())?;
-            let containers = pm.data["containers"].as_array()?;
-            let bytes = containers
-                .iter()
-                .map(|c| c["usage"]["memory"].as_str().and_then(parse_bytes))
-                .sum::<Option<i64>>()?;
-            Some((name, bytes))
+            Some((name, pod_working_set(pm)?))
         })
         .collect()
 }

@@ -76,6 +76,23 @@ pub fn parse_bytes(q: &str) -> Option<i64> {
     Some((n * factor).round() as i64)
 }
 
+/// metrics.k8s.io's PodMetrics (its plural is "pods").
+pub fn pod_metrics_resource() -> ApiResource {
+    let gvk = GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics");
+    ApiResource::from_gvk_with_plural(&gvk, "pods")
+}
+
+/// Working set of one pod's PodMetrics: the sum of its containers' figures that can be read;
+/// None when none can.
+pub fn pod_working_set(pm: &DynamicObject) -> Option<i64> {
+    let figures: Vec<i64> = pm.data["containers"]
+        .as_array()?
+        .iter()
+        .filter_map(|c| c["usage"]["memory"].as_str().and_then(parse_bytes))
+        .collect();
+    (!figures.is_empty()).then(|| figures.iter().sum())
+}
+
 /// Mean memory working set per pod, per (namespace, workload, mode), from a PodMetrics list.
 pub fn memory_by_workload(items: &[DynamicObject]) -> HashMap<(String, String, String), i64> {
     let mut sums: HashMap<(String, String, String), (i64, i64)> = HashMap::new();
@@ -86,14 +103,7 @@ pub fn memory_by_workload(items: &[DynamicObject]) -> HashMap<(String, String, S
             continue;
         };
         let mode = labels.and_then(|l| l.get(MODE_KEY)).cloned().unwrap_or_default();
-        let bytes: i64 = pm.data["containers"]
-            .as_array()
-            .map(|cs| {
-                cs.iter()
-                    .filter_map(|c| c["usage"]["memory"].as_str().and_then(parse_bytes))
-                    .sum()
-            })
-            .unwrap_or(0);
+        let bytes = pod_working_set(pm).unwrap_or(0);
         let e = sums.entry((ns, workload.clone(), mode)).or_default();
         e.0 += bytes;
         e.1 += 1;
@@ -113,8 +123,7 @@ pub async fn poll_memory(
     figures: MemoryFigures,
     every: Duration,
 ) {
-    let gvk = GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", "PodMetrics");
-    let ar = ApiResource::from_gvk_with_plural(&gvk, "pods");
+    let ar = pod_metrics_resource();
     let api: Api<DynamicObject> = match &namespace {
         Some(ns) => Api::namespaced_with(client, ns, &ar),
         None => Api::all_with(client, &ar),
