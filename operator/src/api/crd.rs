@@ -1,7 +1,10 @@
 //! The `WasmWorkload` custom resource: spec, status and the CEL rules the API server enforces.
 
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, LocalObjectReference, Probe, ResourceRequirements, Toleration, TopologySpreadConstraint,
+    Affinity, CSIVolumeSource, ConfigMapVolumeSource, DownwardAPIVolumeSource, EmptyDirVolumeSource, EnvFromSource,
+    EnvVar, EphemeralVolumeSource, LocalObjectReference, PersistentVolumeClaimVolumeSource, PodSecurityContext, Probe,
+    ProjectedVolumeSource, ResourceRequirements, SecretVolumeSource, SecurityContext, Toleration,
+    TopologySpreadConstraint, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
@@ -58,6 +61,8 @@ use std::collections::BTreeMap;
 )]
 #[x_kube(validation = Rule::new("!has(self.service) || !has(self.service.enabled) || !self.service.enabled || (has(self.ports) && size(self.ports) > 0)").message("service.enabled requires at least one entry in ports"))]
 #[x_kube(validation = Rule::new("!has(self.ports) || self.ports.all(p, !has(p.name) || self.ports.exists_one(q, has(q.name) && q.name == p.name))").message("ports names must be unique"))]
+#[x_kube(validation = Rule::new("!has(self.volumeMounts) || self.volumeMounts.all(m, has(self.volumes) && self.volumes.exists(v, v.name == m.name))").message("every volumeMounts entry must name an entry of volumes"))]
+#[x_kube(validation = Rule::new("(!has(self.readinessProbe) || !has(self.readinessProbe.exec)) && (!has(self.livenessProbe) || !has(self.livenessProbe.exec)) && (!has(self.startupProbe) || !has(self.startupProbe.exec))").message("probes cannot use exec: Wasm pods run no commands; use httpGet, tcpSocket or grpc"))]
 #[serde(rename_all = "camelCase")]
 pub struct WasmWorkloadSpec {
     /// Number of pods. `kubectl scale` and HorizontalPodAutoscalers change it through the scale subresource.
@@ -79,6 +84,11 @@ pub struct WasmWorkloadSpec {
     #[schemars(length(max = 256))]
     pub env: Vec<EnvVar>,
 
+    /// Environment variables from ConfigMaps and Secrets, shared by both modes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub env_from: Vec<EnvFromSource>,
+
     /// Ports the application listens on, shared by both modes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
@@ -88,13 +98,48 @@ pub struct WasmWorkloadSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<ServiceSpec>,
 
-    /// Compute resources of the application container.
+    /// Compute resources of the application container in both modes, unless `wasm.resources` or
+    /// `fallback.resources` gives that mode its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Box<ResourceRequirements>>,
 
-    /// Readiness probe of the application container.
+    /// Readiness probe of the application container (httpGet, tcpSocket or grpc: Wasm pods run no
+    /// commands). A pod counts as started (cold start) when it first passes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_probe: Option<Box<Probe>>,
+
+    /// Liveness probe of the application container: the kubelet restarts it when this fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<Box<Probe>>,
+
+    /// Startup probe of the application container: the other probes wait until it passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<Box<Probe>>,
+
+    /// Volumes of the pods, the kinds the `restricted` Pod Security Standard allows. Mounted with
+    /// `volumeMounts`, the same in both modes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub volumes: Vec<WorkloadVolume>,
+
+    /// Where the volumes are mounted in the application container, in both modes (a Wasm module
+    /// sees them as directories of its filesystem).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["mountPath".into()]))]
+    pub volume_mounts: Vec<VolumeMount>,
+
+    /// The pods' security context. Unset fields take the operator's defaults, which pass the
+    /// `restricted` Pod Security Standard: runAsNonRoot true, runAsUser and runAsGroup 65532
+    /// (when runAsNonRoot stays true and no user is given), seccompProfile RuntimeDefault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<Box<PodSecurityContext>>,
+
+    /// The application container's security context. Unset fields take the operator's defaults:
+    /// allowPrivilegeEscalation false, capabilities drop ALL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_security_context: Option<Box<SecurityContext>>,
 
     /// Where the pods may run. Merged with the chosen RuntimeClass's scheduling, never replaced by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,6 +161,10 @@ pub struct WasmWorkloadSpec {
     /// Extra annotations on the pods.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pod_annotations: BTreeMap<String, String>,
+
+    /// Extra annotations on the Deployment (the operator's own keys under wasm-operator.dev/ win).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deployment_annotations: BTreeMap<String, String>,
 }
 
 fn default_replicas() -> i32 {
@@ -147,6 +196,11 @@ pub struct WasmSpec {
     /// Arguments to the entrypoint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+
+    /// Compute resources of the Wasm pods, instead of `spec.resources` (a shim's pod and a
+    /// container of the same app use very different memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Box<ResourceRequirements>>,
 }
 
 /// The container fallback of the workload.
@@ -167,6 +221,10 @@ pub struct FallbackSpec {
     /// Arguments of the fallback image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+
+    /// Compute resources of the container pods, instead of `spec.resources`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Box<ResourceRequirements>>,
 
     /// When to run the fallback image: `Never`; `WhenUnavailable` (no usable Wasm RuntimeClass);
     /// `OnFailure` (also when Wasm pods fail or are not Ready within startupTimeoutSeconds).
@@ -201,6 +259,7 @@ impl Default for FallbackSpec {
             image: None,
             command: Vec::new(),
             args: Vec::new(),
+            resources: None,
             policy: FallbackPolicy::default(),
             startup_timeout_seconds: default_startup_timeout(),
         }
@@ -238,6 +297,41 @@ pub struct WorkloadPort {
     pub protocol: Option<String>,
 }
 
+/// A volume of the pods: exactly one source, of the kinds the `restricted` Pod Security Standard
+/// allows (no hostPath), each the Kubernetes type of the same name.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.configMap), has(self.secret), has(self.emptyDir), has(self.persistentVolumeClaim), has(self.projected), has(self.downwardAPI), has(self.csi), has(self.ephemeral)].filter(s, s).size() == 1").message("a volume needs exactly one of configMap, secret, emptyDir, persistentVolumeClaim, projected, downwardAPI, csi, ephemeral"))]
+pub struct WorkloadVolume {
+    /// Name of the volume, as `volumeMounts` refer to it (a DNS label).
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    pub name: String,
+    /// A ConfigMap's keys as files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapVolumeSource>,
+    /// A Secret's keys as files (runtime configuration, credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretVolumeSource>,
+    /// An empty directory that lives as long as the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_dir: Option<EmptyDirVolumeSource>,
+    /// A PersistentVolumeClaim in the workload's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<PersistentVolumeClaimVolumeSource>,
+    /// Several sources (ConfigMaps, Secrets, the downward API, a service account token) in one directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected: Option<ProjectedVolumeSource>,
+    /// Fields of the pod as files.
+    #[serde(default, rename = "downwardAPI", skip_serializing_if = "Option::is_none")]
+    pub downward_api: Option<DownwardAPIVolumeSource>,
+    /// A CSI driver's ephemeral volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csi: Option<CSIVolumeSource>,
+    /// A volume claimed for the pod's lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral: Option<EphemeralVolumeSource>,
+}
+
 /// The Service in front of the pods.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -255,6 +349,10 @@ pub struct ServiceSpec {
     #[serde(default = "default_service_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: i32,
+
+    /// Annotations on the Service, for ingress controllers and cloud load balancers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 fn default_service_type() -> String {
@@ -271,6 +369,7 @@ impl Default for ServiceSpec {
             enabled: false,
             type_: default_service_type(),
             port: default_service_port(),
+            annotations: BTreeMap::new(),
         }
     }
 }

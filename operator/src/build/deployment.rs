@@ -1,14 +1,13 @@
 //! Builds the Deployment of a workload from its spec and the decision. Pure: no client.
 
-use crate::api::crd::{Mode, WasmWorkload};
+use crate::api::crd::{Mode, WasmWorkload, WorkloadVolume};
 use crate::api::failure_record::FAILURE_ANNOTATION;
 use crate::api::labels;
+use crate::build::pod_security::{container_security_context, pod_security_context};
 use crate::build::scheduling::merge;
 use crate::decide::decision::Decision;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, PodSecurityContext, PodSpec, PodTemplateSpec, SeccompProfile, SecurityContext,
-};
+use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, PodTemplateSpec, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::{Resource, ResourceExt};
 use std::collections::BTreeMap;
@@ -24,6 +23,22 @@ fn none_if_empty_map(m: BTreeMap<String, String>) -> Option<BTreeMap<String, Str
     (!m.is_empty()).then_some(m)
 }
 
+/// The pod volume of a workload volume: the same name and source.
+fn volume(v: &WorkloadVolume) -> Volume {
+    Volume {
+        name: v.name.clone(),
+        config_map: v.config_map.clone(),
+        secret: v.secret.clone(),
+        empty_dir: v.empty_dir.clone(),
+        persistent_volume_claim: v.persistent_volume_claim.clone(),
+        projected: v.projected.clone(),
+        downward_api: v.downward_api.clone(),
+        csi: v.csi.clone(),
+        ephemeral: v.ephemeral.clone(),
+        ..Default::default()
+    }
+}
+
 /// The Deployment for a Wasm or Container decision; `None` when the decision renders nothing.
 pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deployment> {
     let mode = decision.mode()?;
@@ -33,26 +48,28 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
         Decision::Wasm(c) => Some(c),
         _ => None,
     };
-    let (image, command, args) = match mode {
+    // Each mode may size its pods apart: a shim's pod and a container differ in memory.
+    let (image, command, args, resources) = match mode {
         Mode::Wasm => (
             spec.wasm.image.clone(),
             spec.wasm.command.clone(),
             spec.wasm.args.clone(),
+            spec.wasm.resources.as_deref().or(spec.resources.as_deref()),
         ),
         _ => (
             spec.fallback.image.clone().unwrap_or_default(),
             spec.fallback.command.clone(),
             spec.fallback.args.clone(),
+            spec.fallback.resources.as_deref().or(spec.resources.as_deref()),
         ),
     };
     let common = labels::common_labels(&name, mode.as_label());
+    // The user's annotations first, so the operator's own keys win.
+    let mut annotations = spec.deployment_annotations.clone();
     // A fallback caused by failing Wasm pods is remembered on the Deployment, so it is sticky.
-    let annotations = match decision {
-        Decision::Container { record: Some(r), .. } => {
-            Some(BTreeMap::from([(FAILURE_ANNOTATION.to_string(), r.to_annotation())]))
-        }
-        _ => None,
-    };
+    if let Decision::Container { record: Some(r), .. } = decision {
+        annotations.insert(FAILURE_ANNOTATION.to_string(), r.to_annotation());
+    }
 
     // User labels first so ours win: the selector and mode labels must be right.
     let mut pod_labels = spec.pod_labels.clone();
@@ -82,14 +99,14 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
         command: none_if_empty(command),
         args: none_if_empty(args),
         env: none_if_empty(spec.env.clone()),
+        env_from: none_if_empty(spec.env_from.clone()),
         ports: none_if_empty(ports),
-        resources: spec.resources.as_deref().cloned(),
+        resources: resources.cloned(),
         readiness_probe: spec.readiness_probe.as_deref().cloned(),
-        // Secure by default: the restricted Pod Security Standard's container rules.
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            ..Default::default()
-        }),
+        liveness_probe: spec.liveness_probe.as_deref().cloned(),
+        startup_probe: spec.startup_probe.as_deref().cloned(),
+        volume_mounts: none_if_empty(spec.volume_mounts.clone()),
+        security_context: Some(container_security_context(spec.container_security_context.as_deref())),
         ..Default::default()
     };
 
@@ -103,13 +120,11 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
         priority_class_name: scheduling.and_then(|s| s.priority_class_name.clone()),
         service_account_name: spec.service_account_name.clone(),
         image_pull_secrets: none_if_empty(spec.image_pull_secrets.clone()),
-        security_context: Some(PodSecurityContext {
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".to_string(),
-                localhost_profile: None,
-            }),
-            ..Default::default()
-        }),
+        volumes: none_if_empty(spec.volumes.iter().map(volume).collect()),
+        security_context: Some(pod_security_context(
+            spec.security_context.as_deref(),
+            spec.container_security_context.as_deref(),
+        )),
         ..Default::default()
     };
 
@@ -118,7 +133,7 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
             name: Some(name.clone()),
             namespace: wl.namespace(),
             labels: Some(common),
-            annotations,
+            annotations: none_if_empty_map(annotations),
             owner_references: wl.controller_owner_ref(&()).map(|o| vec![o]),
             ..Default::default()
         },
@@ -145,12 +160,15 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::crd::WorkloadVolume;
     use crate::api::crd::{SchedulingSpec, WorkloadPort};
     use crate::tests::fixtures::{chosen, chosen_with, toleration, workload};
     use k8s_openapi::api::core::v1::{
-        Affinity, EnvVar, NodeAffinity, Probe, ResourceRequirements, TopologySpreadConstraint,
+        Affinity, ConfigMapEnvSource, EnvFromSource, EnvVar, HTTPGetAction, NodeAffinity, PodSecurityContext, Probe,
+        ResourceRequirements, SecretVolumeSource, SecurityContext, TopologySpreadConstraint, VolumeMount,
     };
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
     fn container(d: &Deployment) -> &Container {
         &d.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0]
@@ -300,10 +318,6 @@ mod tests {
         );
         assert_eq!(ctr.resources.as_ref(), wl.spec.resources.as_deref());
         assert_eq!(ctr.readiness_probe.as_ref(), wl.spec.readiness_probe.as_deref());
-        assert_eq!(
-            ctr.security_context.as_ref().unwrap().allow_privilege_escalation,
-            Some(false)
-        );
         let ps = pod_spec(&d);
         assert_eq!(ps.service_account_name.as_deref(), Some("runner"));
         assert_eq!(ps.image_pull_secrets.as_ref().unwrap()[0].name, "pull");
@@ -324,16 +338,6 @@ mod tests {
             .map(|t| t.key.clone().unwrap())
             .collect();
         assert_eq!(tol_keys, ["edge", "wasm"]);
-        assert_eq!(
-            ps.security_context
-                .as_ref()
-                .unwrap()
-                .seccomp_profile
-                .as_ref()
-                .unwrap()
-                .type_,
-            "RuntimeDefault"
-        );
         let meta = pod_meta(&d);
         let pl = meta.labels.as_ref().unwrap();
         assert_eq!(pl["team"], "edge");
@@ -345,5 +349,219 @@ mod tests {
         let pa = meta.annotations.as_ref().unwrap();
         assert_eq!(pa["note"], "x");
         assert_eq!(pa["module.wasm.image/variant"], "compat-smart");
+    }
+
+    fn secret_volume(name: &str, secret: &str) -> WorkloadVolume {
+        WorkloadVolume {
+            name: name.into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn pods_pass_the_restricted_profile_by_default_in_both_modes() {
+        let wl = workload("hello", "demo");
+        for d in [
+            build_deployment(&wl, &Decision::Wasm(chosen("wasmtime"))).unwrap(),
+            build_deployment(&wl, &container_decision()).unwrap(),
+        ] {
+            let ps = pod_spec(&d);
+            let psc = ps.security_context.as_ref().unwrap();
+            assert_eq!(psc.run_as_non_root, Some(true));
+            assert_eq!((psc.run_as_user, psc.run_as_group), (Some(65532), Some(65532)));
+            assert_eq!(psc.seccomp_profile.as_ref().unwrap().type_, "RuntimeDefault");
+            let csc = container(&d).security_context.as_ref().unwrap();
+            assert_eq!(csc.allow_privilege_escalation, Some(false));
+            assert_eq!(csc.capabilities.as_ref().unwrap().drop, Some(vec!["ALL".to_string()]));
+        }
+    }
+
+    fn container_decision() -> Decision {
+        Decision::Container {
+            reason: "NoUsableRuntime",
+            message: String::new(),
+            record: None,
+        }
+    }
+
+    #[test]
+    fn the_spec_s_security_settings_override_the_defaults() {
+        let mut wl = workload("root", "demo");
+        wl.spec.security_context = Some(Box::new(PodSecurityContext {
+            run_as_user: Some(0),
+            ..Default::default()
+        }));
+        wl.spec.container_security_context = Some(Box::new(SecurityContext {
+            read_only_root_filesystem: Some(true),
+            ..Default::default()
+        }));
+        let d = build_deployment(&wl, &container_decision()).unwrap();
+        let psc = pod_spec(&d).security_context.as_ref().unwrap();
+        assert_eq!((psc.run_as_user, psc.run_as_non_root), (Some(0), None));
+        let csc = container(&d).security_context.as_ref().unwrap();
+        assert_eq!(
+            (csc.read_only_root_filesystem, csc.allow_privilege_escalation),
+            (Some(true), Some(false))
+        );
+    }
+
+    #[test]
+    fn probes_volumes_env_from_and_annotations_land_in_both_modes() {
+        let mut wl = workload("app", "demo");
+        let probe = |path: &str| {
+            Some(Box::new(Probe {
+                http_get: Some(HTTPGetAction {
+                    path: Some(path.into()),
+                    port: IntOrString::String("http".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }))
+        };
+        wl.spec.liveness_probe = probe("/live");
+        wl.spec.startup_probe = probe("/started");
+        wl.spec.volumes = vec![
+            secret_volume("runtime-config", "spin-config"),
+            WorkloadVolume {
+                name: "scratch".into(),
+                empty_dir: Some(Default::default()),
+                ..Default::default()
+            },
+        ];
+        wl.spec.volume_mounts = vec![VolumeMount {
+            name: "runtime-config".into(),
+            mount_path: "/runtime-config.toml".into(),
+            sub_path: Some("runtime-config.toml".into()),
+            read_only: Some(true),
+            ..Default::default()
+        }];
+        wl.spec.env_from = vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: "settings".into(),
+                optional: None,
+            }),
+            ..Default::default()
+        }];
+        wl.spec.deployment_annotations = BTreeMap::from([
+            ("team.example/owner".to_string(), "edge".to_string()),
+            (labels::SPEC_HASH_KEY.to_string(), "forged".to_string()),
+        ]);
+        for decision in [Decision::Wasm(chosen("wasmtime")), container_decision()] {
+            let mut d = build_deployment(&wl, &decision).unwrap();
+            crate::build::drift::stamp(&mut d, |d| &mut d.metadata).unwrap();
+            let c = container(&d);
+            assert_eq!(c.liveness_probe.as_ref(), wl.spec.liveness_probe.as_deref());
+            assert_eq!(c.startup_probe.as_ref(), wl.spec.startup_probe.as_deref());
+            assert_eq!(c.volume_mounts.as_ref(), Some(&wl.spec.volume_mounts));
+            assert_eq!(c.env_from.as_ref(), Some(&wl.spec.env_from));
+            let volumes = pod_spec(&d).volumes.as_ref().unwrap();
+            assert_eq!(volumes.len(), 2);
+            assert_eq!(
+                volumes[0].secret.as_ref().unwrap().secret_name.as_deref(),
+                Some("spin-config")
+            );
+            assert!(volumes[1].empty_dir.is_some() && volumes[1].host_path.is_none());
+            let annotations = d.metadata.annotations.as_ref().unwrap();
+            assert_eq!(annotations["team.example/owner"], "edge");
+            assert_ne!(annotations[labels::SPEC_HASH_KEY], "forged", "the operator's key wins");
+        }
+    }
+
+    #[test]
+    fn each_mode_takes_its_own_resources_or_the_shared_ones() {
+        let memory = |m: &str| {
+            Some(Box::new(ResourceRequirements {
+                limits: Some(BTreeMap::from([("memory".into(), Quantity(m.into()))])),
+                ..Default::default()
+            }))
+        };
+        let mut wl = workload("sized", "demo");
+        wl.spec.resources = memory("32Mi");
+        wl.spec.wasm.resources = memory("64Mi");
+        let limit = |d: &Deployment| {
+            container(d).resources.as_ref().unwrap().limits.as_ref().unwrap()["memory"]
+                .0
+                .clone()
+        };
+        let wasm = |wl: &WasmWorkload| build_deployment(wl, &Decision::Wasm(chosen("wasmtime"))).unwrap();
+        let ctr = |wl: &WasmWorkload| build_deployment(wl, &container_decision()).unwrap();
+        assert_eq!((limit(&wasm(&wl)), limit(&ctr(&wl))), ("64Mi".into(), "32Mi".into()));
+        wl.spec.fallback.resources = memory("8Mi");
+        assert_eq!((limit(&wasm(&wl)), limit(&ctr(&wl))), ("64Mi".into(), "8Mi".into()));
+        wl.spec.wasm.resources = None;
+        assert_eq!(limit(&wasm(&wl)), "32Mi", "falls back to spec.resources");
+    }
+
+    #[test]
+    fn every_new_field_changes_the_rendering_and_so_its_hash() {
+        // The hash that says "nothing changed" is taken over the rendering: a field that does
+        // not reach the rendering could change without a write.
+        let hash = |wl: &WasmWorkload| {
+            let mut d = build_deployment(wl, &Decision::Wasm(chosen("wasmtime"))).unwrap();
+            crate::build::drift::stamp(&mut d, |d| &mut d.metadata).unwrap();
+            labels::spec_hash(&d.metadata).unwrap()
+        };
+        let base = workload("h", "demo");
+        type Edit = Box<dyn Fn(&mut WasmWorkload)>;
+        let edits: Vec<(&str, Edit)> = vec![
+            ("volumes", Box::new(|w| w.spec.volumes = vec![secret_volume("s", "x")])),
+            (
+                "volumeMounts",
+                Box::new(|w| {
+                    w.spec.volume_mounts = vec![VolumeMount {
+                        name: "s".into(),
+                        mount_path: "/s".into(),
+                        ..Default::default()
+                    }]
+                }),
+            ),
+            (
+                "envFrom",
+                Box::new(|w| w.spec.env_from = vec![EnvFromSource::default()]),
+            ),
+            (
+                "livenessProbe",
+                Box::new(|w| w.spec.liveness_probe = Some(Box::default())),
+            ),
+            (
+                "startupProbe",
+                Box::new(|w| w.spec.startup_probe = Some(Box::default())),
+            ),
+            (
+                "securityContext",
+                Box::new(|w| {
+                    w.spec.security_context = Some(Box::new(PodSecurityContext {
+                        fs_group: Some(1),
+                        ..Default::default()
+                    }))
+                }),
+            ),
+            (
+                "containerSecurityContext",
+                Box::new(|w| {
+                    w.spec.container_security_context = Some(Box::new(SecurityContext {
+                        read_only_root_filesystem: Some(true),
+                        ..Default::default()
+                    }))
+                }),
+            ),
+            (
+                "wasm.resources",
+                Box::new(|w| w.spec.wasm.resources = Some(Box::default())),
+            ),
+            (
+                "deploymentAnnotations",
+                Box::new(|w| w.spec.deployment_annotations = BTreeMap::from([("a".into(), "b".into())])),
+            ),
+        ];
+        for (field, edit) in edits {
+            let mut wl = base.clone();
+            edit(&mut wl);
+            assert_ne!(hash(&wl), hash(&base), "{field}");
+        }
     }
 }

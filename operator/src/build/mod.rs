@@ -5,5 +5,6 @@
 
 pub mod deployment;
 pub mod drift;
+pub mod pod_security;
 pub mod scheduling;
 pub mod service;

@@ -21,6 +21,7 @@ pub fn build_service(wl: &WasmWorkload, mode: &str) -> Option<Service> {
             name: Some(name.clone()),
             namespace: wl.namespace(),
             labels: Some(labels::common_labels(&name, mode)),
+            annotations: (!svc.annotations.is_empty()).then(|| svc.annotations.clone()),
             owner_references: wl.controller_owner_ref(&()).map(|o| vec![o]),
             ..Default::default()
         },
@@ -73,8 +74,19 @@ mod tests {
             enabled: true,
             type_: "NodePort".into(),
             port: 8080,
+            annotations: [(
+                "service.beta.kubernetes.io/aws-load-balancer-type".to_string(),
+                "nlb".to_string(),
+            )]
+            .into(),
         });
-        let spec = build_service(&wl, "container").unwrap().spec.unwrap();
+        let svc = build_service(&wl, "container").unwrap();
+        assert_eq!(
+            svc.metadata.annotations.unwrap()["service.beta.kubernetes.io/aws-load-balancer-type"],
+            "nlb",
+            "load balancers read the Service's annotations"
+        );
+        let spec = svc.spec.unwrap();
         assert_eq!(spec.type_.as_deref(), Some("NodePort"));
         let p = &spec.ports.unwrap()[0];
         assert_eq!((p.port, p.target_port.clone()), (8080, Some(IntOrString::Int(3000))));

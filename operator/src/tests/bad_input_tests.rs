@@ -10,7 +10,7 @@
 
 use crate::api::crd::WasmWorkload;
 use crate::tests::controller_tests::{node_json, runtime_class_json, Harness};
-use crate::tests::fixtures::{cel_messages, crd_schema};
+use crate::tests::fixtures::{cel_messages, crd_schema, example_workloads};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -69,11 +69,8 @@ fn the_catalogue_covers_enough_bad_input() {
 
 #[test]
 fn the_validators_accept_the_examples() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let obj: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(schema_errors(&obj), vec![], "{}", path.display());
+    for (file, obj) in example_workloads() {
+        assert_eq!(schema_errors(&obj), vec![], "{file}");
     }
 }
 

@@ -103,6 +103,7 @@ pub fn spec() -> WasmWorkloadSpec {
             runtimes: vec!["spin".into(), "wasmtime".into()],
             command: vec!["/".into()],
             args: vec![],
+            resources: None,
         },
         fallback: FallbackSpec {
             image: Some("registry.example/hello:1.0".into()),
@@ -266,6 +267,31 @@ pub fn cel_messages(obj: &serde_json::Value) -> Vec<String> {
         Ok(()) => vec![],
         Err(errors) => errors.into_vec().into_iter().map(|e| e.message).collect(),
     }
+}
+
+/// Every document of `examples/`, by file: the WasmWorkloads and what they come with (a
+/// Secret, an autoscaler).
+pub fn example_documents() -> Vec<(String, serde_json::Value)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut out = vec![];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let docs: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        out.extend(docs.into_iter().map(|d| (file.clone(), d)));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The WasmWorkloads of `examples/`, by file.
+pub fn example_workloads() -> Vec<(String, serde_json::Value)> {
+    example_documents()
+        .into_iter()
+        .filter(|(_, d)| d["kind"] == "WasmWorkload")
+        .collect()
 }
 
 /// A failed sandbox: the pod's node has no handler for its RuntimeClass.

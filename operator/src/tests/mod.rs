@@ -15,5 +15,6 @@ mod layout_tests;
 mod leader_tests;
 mod metrics_tests;
 pub mod mock_api;
+mod pod_security_tests;
 mod property_tests;
 pub mod schema_validation_tests;

@@ -4,14 +4,19 @@
 
 use crate::api::crd::{
     FallbackPolicy, FallbackSpec, SchedulingSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec, WorkloadPort,
+    WorkloadVolume,
 };
 use crate::api::labels;
 use crate::build::deployment::build_deployment;
 use crate::build::service::build_service;
 use crate::decide::decision::Decision;
 use crate::tests::fixtures::{chosen, chosen_with, crd_schema, toleration};
+use crate::tests::pod_security_tests::restricted_violations;
 use crate::tests::schema_validation_tests::assert_valid_for_kubernetes;
-use k8s_openapi::api::core::v1::{EnvVar, Probe, ResourceRequirements, TCPSocketAction};
+use k8s_openapi::api::core::v1::{
+    ConfigMapVolumeSource, EnvVar, PersistentVolumeClaimVolumeSource, PodSecurityContext, Probe, ResourceRequirements,
+    SecretVolumeSource, SecurityContext, TCPSocketAction, VolumeMount,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::core::cel::Validator;
@@ -135,6 +140,7 @@ fn spec() -> impl Strategy<Value = WasmWorkloadSpec> {
                         runtimes: runtimes.into_iter().collect(),
                         command: vec![],
                         args,
+                        resources: None,
                     },
                     fallback: FallbackSpec {
                         image: Some(fb_image),
@@ -154,6 +160,7 @@ fn spec() -> impl Strategy<Value = WasmWorkloadSpec> {
                         enabled: service_enabled,
                         type_: svc_type.into(),
                         port: svc_port,
+                        annotations: BTreeMap::new(),
                     }),
                     ports,
                     resources: mem.map(|m| {
@@ -179,6 +186,77 @@ fn spec() -> impl Strategy<Value = WasmWorkloadSpec> {
                 }
             },
         )
+}
+
+/// What real apps add: volumes of the simple kinds with their mounts, and sometimes their own
+/// security settings (root among them).
+#[derive(Clone, Debug)]
+struct Extras {
+    volumes: Vec<(String, u8)>,
+    run_as_user: Option<i64>,
+    read_only_root: Option<bool>,
+}
+
+fn extras() -> impl Strategy<Value = Extras> {
+    (
+        prop::collection::btree_map("[a-z]([-a-z0-9]{0,20}[a-z0-9])?", 0..4u8, 0..4),
+        prop::option::of(prop::sample::select(vec![0i64, 1000, 65532])),
+        prop::option::of(any::<bool>()),
+    )
+        .prop_map(|(volumes, run_as_user, read_only_root)| Extras {
+            volumes: volumes.into_iter().collect(),
+            run_as_user,
+            read_only_root,
+        })
+}
+
+fn with_extras(mut spec: WasmWorkloadSpec, e: &Extras) -> WasmWorkloadSpec {
+    for (name, kind) in &e.volumes {
+        let mut v = WorkloadVolume {
+            name: name.clone(),
+            ..Default::default()
+        };
+        match kind {
+            0 => v.empty_dir = Some(Default::default()),
+            1 => {
+                v.config_map = Some(ConfigMapVolumeSource {
+                    name: name.clone(),
+                    ..Default::default()
+                })
+            }
+            2 => {
+                v.secret = Some(SecretVolumeSource {
+                    secret_name: Some(name.clone()),
+                    ..Default::default()
+                })
+            }
+            _ => {
+                v.persistent_volume_claim = Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: name.clone(),
+                    read_only: None,
+                })
+            }
+        }
+        spec.volumes.push(v);
+        spec.volume_mounts.push(VolumeMount {
+            name: name.clone(),
+            mount_path: format!("/mnt/{name}"),
+            ..Default::default()
+        });
+    }
+    spec.security_context = e.run_as_user.map(|u| {
+        Box::new(PodSecurityContext {
+            run_as_user: Some(u),
+            ..Default::default()
+        })
+    });
+    spec.container_security_context = e.read_only_root.map(|r| {
+        Box::new(SecurityContext {
+            read_only_root_filesystem: Some(r),
+            ..Default::default()
+        })
+    });
+    spec
 }
 
 fn workload(spec: WasmWorkloadSpec) -> WasmWorkload {
@@ -214,8 +292,8 @@ proptest! {
     #![proptest_config(Config { cases: 256, ..Config::default() })]
 
     #[test]
-    fn building_never_panics_and_keeps_its_invariants(s in spec()) {
-        let wl = workload(s);
+    fn building_never_panics_and_keeps_its_invariants(s in spec(), e in extras()) {
+        let wl = workload(with_extras(s, &e));
         for decision in decisions() {
             let d = build_deployment(&wl, &decision).expect("Wasm and Container render a Deployment");
             let spec = d.spec.as_ref().unwrap();
@@ -227,6 +305,14 @@ proptest! {
             let pod = spec.template.spec.as_ref().unwrap();
             prop_assert_eq!(pod.runtime_class_name.is_some(), matches!(decision, Decision::Wasm(_)));
             prop_assert_eq!(&template_labels[labels::MODE_KEY], decision.mode().unwrap().as_label());
+            // Unless the spec asks for root, the pods pass the restricted Pod Security Standard.
+            let violations = restricted_violations(&serde_json::to_value(pod).unwrap());
+            prop_assert_eq!(violations.is_empty(), e.run_as_user != Some(0), "{:?}", violations);
+            // Every mount names a volume of the pod, in both modes alike.
+            let volumes: Vec<&str> = pod.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
+            for m in pod.containers[0].volume_mounts.iter().flatten() {
+                prop_assert!(volumes.contains(&m.name.as_str()));
+            }
             let svc = build_service(&wl, "wasm");
             prop_assert_eq!(svc.is_some(), wl.spec.service.as_ref().is_some_and(|s| s.enabled));
             // What we send survives a round trip through JSON.
@@ -247,7 +333,8 @@ fn accepted_specs_yield_manifests_the_kubernetes_schemas_accept() {
     let (mut files, mut tried) = (vec![], 0);
     while files.len() < 64 * 3 && tried < 2000 {
         tried += 1;
-        let wl = workload(spec().new_tree(&mut runner).unwrap().current());
+        let e = extras().new_tree(&mut runner).unwrap().current();
+        let wl = workload(with_extras(spec().new_tree(&mut runner).unwrap().current(), &e));
         if !accepted(&wl, &schema, &compiled) {
             continue;
         }

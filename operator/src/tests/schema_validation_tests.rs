@@ -2,14 +2,20 @@
 //! validate against the real Kubernetes OpenAPI schemas (PyPI `kubernetes-validate`, strict) of
 //! the oldest and newest Kubernetes versions we support.
 
-use crate::api::crd::{FallbackPolicy, SchedulingSpec, WasmWorkload, WorkloadPort};
+use crate::api::crd::{FallbackPolicy, SchedulingSpec, WasmWorkload, WorkloadPort, WorkloadVolume};
 use crate::build::deployment::build_deployment;
 use crate::build::service::build_service;
 use crate::decide::decision::Decision;
 use crate::tests::fixtures::{chosen, chosen_with, toleration, workload};
 use k8s_openapi::api::core::v1::{
-    Affinity, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, NodeAffinity, NodeSelector, NodeSelectorRequirement,
+    Affinity, EnvVar, EnvVarSource, GRPCAction, HTTPGetAction, NodeAffinity, NodeSelector, NodeSelectorRequirement,
     NodeSelectorTerm, Probe, ResourceRequirements, SecretKeySelector, TopologySpreadConstraint,
+};
+use k8s_openapi::api::core::v1::{
+    CSIVolumeSource, Capabilities, ConfigMapVolumeSource, DownwardAPIVolumeFile, DownwardAPIVolumeSource,
+    EmptyDirVolumeSource, EnvFromSource, KeyToPath, ObjectFieldSelector, PersistentVolumeClaimVolumeSource,
+    PodSecurityContext, ProjectedVolumeSource, SecretEnvSource, SecretVolumeSource, SecurityContext,
+    ServiceAccountTokenProjection, TCPSocketAction, VolumeMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -134,10 +140,153 @@ fn full_workload() -> WasmWorkload {
         }],
         priority_class_name: Some("high".into()),
     }));
+    with_everything_a_real_app_needs(&mut wl);
     wl
 }
 
-fn corpus() -> Vec<(String, WasmWorkload)> {
+/// Volumes of every kind allowed, their mounts, envFrom, all three probes, security settings,
+/// per-mode resources and annotations.
+fn with_everything_a_real_app_needs(wl: &mut WasmWorkload) {
+    let s = &mut wl.spec;
+    let vol = |name: &str| WorkloadVolume {
+        name: name.into(),
+        ..Default::default()
+    };
+    s.volumes = vec![
+        WorkloadVolume {
+            config_map: Some(ConfigMapVolumeSource {
+                name: "settings".into(),
+                items: Some(vec![KeyToPath {
+                    key: "msg".into(),
+                    path: "msg.txt".into(),
+                    mode: Some(0o444),
+                }]),
+                ..Default::default()
+            }),
+            ..vol("config")
+        },
+        WorkloadVolume {
+            secret: Some(SecretVolumeSource {
+                secret_name: Some("runtime-config".into()),
+                default_mode: Some(0o400),
+                ..Default::default()
+            }),
+            ..vol("secret")
+        },
+        WorkloadVolume {
+            empty_dir: Some(EmptyDirVolumeSource {
+                medium: Some("Memory".into()),
+                size_limit: Some(Quantity("16Mi".into())),
+            }),
+            ..vol("scratch")
+        },
+        WorkloadVolume {
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: "data".into(),
+                read_only: Some(false),
+            }),
+            ..vol("data")
+        },
+        WorkloadVolume {
+            projected: Some(ProjectedVolumeSource {
+                sources: Some(vec![VolumeProjection {
+                    service_account_token: Some(ServiceAccountTokenProjection {
+                        audience: Some("vault".into()),
+                        expiration_seconds: Some(3600),
+                        path: "token".into(),
+                    }),
+                    ..Default::default()
+                }]),
+                default_mode: None,
+            }),
+            ..vol("token")
+        },
+        WorkloadVolume {
+            downward_api: Some(DownwardAPIVolumeSource {
+                items: Some(vec![DownwardAPIVolumeFile {
+                    path: "labels".into(),
+                    field_ref: Some(ObjectFieldSelector {
+                        field_path: "metadata.labels".into(),
+                        api_version: None,
+                    }),
+                    ..Default::default()
+                }]),
+                default_mode: None,
+            }),
+            ..vol("podinfo")
+        },
+        WorkloadVolume {
+            csi: Some(CSIVolumeSource {
+                driver: "secrets-store.csi.k8s.io".into(),
+                read_only: Some(true),
+                ..Default::default()
+            }),
+            ..vol("vault")
+        },
+    ];
+    s.volume_mounts = ["config", "secret", "scratch", "data", "token", "podinfo", "vault"]
+        .iter()
+        .map(|v| VolumeMount {
+            name: v.to_string(),
+            mount_path: format!("/mnt/{v}"),
+            read_only: Some(*v != "scratch" && *v != "data"),
+            ..Default::default()
+        })
+        .collect();
+    s.env_from = vec![EnvFromSource {
+        secret_ref: Some(SecretEnvSource {
+            name: "creds".into(),
+            optional: Some(true),
+        }),
+        prefix: Some("APP_".into()),
+        ..Default::default()
+    }];
+    s.liveness_probe = Some(Box::new(Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/livez".into()),
+            port: IntOrString::String("http".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
+    s.startup_probe = Some(Box::new(Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::Int(8080),
+            host: None,
+        }),
+        failure_threshold: Some(30),
+        period_seconds: Some(1),
+        ..Default::default()
+    }));
+    s.security_context = Some(Box::new(PodSecurityContext {
+        fs_group: Some(2000),
+        supplemental_groups: Some(vec![3000]),
+        ..Default::default()
+    }));
+    s.container_security_context = Some(Box::new(SecurityContext {
+        read_only_root_filesystem: Some(true),
+        capabilities: Some(Capabilities {
+            add: Some(vec!["NET_BIND_SERVICE".into()]),
+            drop: None,
+        }),
+        ..Default::default()
+    }));
+    let memory = |m: &str| {
+        Some(Box::new(ResourceRequirements {
+            limits: Some(BTreeMap::from([("memory".into(), Quantity(m.into()))])),
+            ..Default::default()
+        }))
+    };
+    s.wasm.resources = memory("64Mi");
+    s.fallback.resources = memory("16Mi");
+    s.deployment_annotations = BTreeMap::from([("team.example/owner".into(), "edge".into())]);
+    if let Some(svc) = s.service.as_mut() {
+        svc.annotations = BTreeMap::from([("service.beta.kubernetes.io/aws-load-balancer-type".into(), "nlb".into())]);
+    }
+}
+
+/// The workloads every rendering test renders: fixtures of each shape and every example.
+pub fn corpus() -> Vec<(String, WasmWorkload)> {
     let mut out = vec![
         ("design-example".to_string(), workload("hello", "demo")),
         ("full".to_string(), full_workload()),
@@ -148,28 +297,28 @@ fn corpus() -> Vec<(String, WasmWorkload)> {
     minimal.spec.fallback.policy = FallbackPolicy::WhenUnavailable;
     minimal.spec.wasm.command.clear();
     out.push(("minimal".into(), minimal));
-    let mut exec = full_workload();
-    exec.metadata.name = Some("exec".into());
-    exec.spec.readiness_probe = Some(Box::new(Probe {
-        exec: Some(ExecAction {
-            command: Some(vec!["true".into()]),
+    let mut grpc = full_workload();
+    grpc.metadata.name = Some("grpc".into());
+    grpc.spec.readiness_probe = Some(Box::new(Probe {
+        grpc: Some(GRPCAction {
+            port: 9090,
+            service: None,
         }),
         ..Default::default()
     }));
-    exec.spec.replicas = 0;
-    out.push(("exec-probe-zero-replicas".into(), exec));
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let mut wl: WasmWorkload = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    grpc.spec.replicas = 0;
+    out.push(("grpc-probe-zero-replicas".into(), grpc));
+    for (file, obj) in crate::tests::fixtures::example_workloads() {
+        let mut wl: WasmWorkload = serde_json::from_value(obj).unwrap();
         wl.metadata.namespace = Some("demo".into());
         wl.metadata.uid = Some("0000-uid".into());
-        out.push((path.file_stem().unwrap().to_string_lossy().into_owned(), wl));
+        out.push((file.trim_end_matches(".yaml").to_string(), wl));
     }
     out
 }
 
-fn decisions() -> Vec<(&'static str, Decision)> {
+/// A decision of each kind that renders a Deployment.
+pub fn decisions() -> Vec<(&'static str, Decision)> {
     let crun = chosen_with(
         "crun-wasm",
         Some(BTreeMap::from([("crun", "yes")])),
