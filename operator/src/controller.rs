@@ -13,7 +13,7 @@ use crate::build::service::build_service;
 use crate::context::Context;
 use crate::decide::decision::{decide, Decision, WasmEvidence};
 use crate::decide::discovery::{nodes_per_runtime_class, resolve, Chosen, WorkloadPlacement};
-use crate::decide::failure::{detect, Health, SandboxFailure};
+use crate::decide::failure::{detect, pods_refused, Health, SandboxFailure};
 use crate::error::Error;
 use crate::observe::generation_filter::GenerationFilter;
 use crate::observe::watches::{affected, Trigger};
@@ -325,10 +325,13 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
             reason: reason::CHILD_REJECTED,
             message: why.clone(),
         }),
-        None => rollout_trouble(wl, ctx, &observed, &decision).failure.map(|f| Trouble {
-            reason: f.reason,
-            message: f.message,
-        }),
+        // Pods refused at creation first: no pod exists to say anything else.
+        None => pods_refused(deployment.as_ref().and_then(|d| d.refused.as_deref()))
+            .or_else(|| rollout_trouble(wl, ctx, &observed, &decision).failure)
+            .map(|f| Trouble {
+                reason: f.reason,
+                message: f.message,
+            }),
     };
 
     // Status, written only when it changed.

@@ -12,6 +12,9 @@ pub const CREATE_CONTAINER_ERROR: &str = "CreateContainerError";
 pub const CRASH_LOOP_BACK_OFF: &str = "CrashLoopBackOff";
 pub const IMAGE_PULL_FAILED: &str = "ImagePullFailed";
 pub const STARTUP_TIMEOUT: &str = "StartupTimeout";
+/// The API server refused to create the pods of the workload's Deployment (admission: Pod
+/// Security, a quota, a LimitRange, a webhook). Never a reason to fall back.
+pub const PODS_REFUSED: &str = "PodsRefused";
 /// The API server refused a child the operator rendered (422).
 pub const CHILD_REJECTED: &str = "ChildRejected";
 /// A child edited by another field manager was put back (an Event reason).

@@ -197,6 +197,9 @@ pub struct CachedDeployment {
     pub runtime_class_name: Option<Box<str>>,
     /// Rollout status without its conditions.
     pub status: Option<DeploymentStatus>,
+    /// The message of a `ReplicaFailure` condition with reason `FailedCreate`: the API server
+    /// refused to create the Deployment's pods.
+    pub refused: Option<Box<str>>,
 }
 
 /// A Service as the cache keeps it: its spec hash and the fields the operator owns.
@@ -234,6 +237,16 @@ impl From<&DeploymentView> for CachedDeployment {
                 unavailable_replicas: st.unavailable_replicas,
                 ..Default::default()
             }),
+            refused: d
+                .status
+                .as_ref()
+                .and_then(|st| st.conditions.as_ref())
+                .and_then(|cs| {
+                    cs.iter().find(|c| {
+                        c.type_ == "ReplicaFailure" && c.status == "True" && c.reason.as_deref() == Some("FailedCreate")
+                    })
+                })
+                .map(|c| Box::from(c.message.as_deref().unwrap_or("no message"))),
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::api::crd::{FallbackPolicy, Mode, WasmWorkloadSpec};
 use crate::api::failure_record::FailureRecord;
 use crate::api::reason;
 use crate::decide::discovery::{Chosen, Resolution};
-use crate::decide::failure::WasmFailure;
+use crate::decide::failure::PodFailure;
 use crate::decide::runtimes::UnknownRuntimes;
 
 /// What the workload should run as.
@@ -62,7 +62,7 @@ pub struct WasmEvidence {
     /// The failure remembered on the Deployment, if any.
     pub remembered: Option<FailureRecord>,
     /// A failure of the Wasm pods running now, if any.
-    pub failure: Option<WasmFailure>,
+    pub failure: Option<PodFailure>,
 }
 
 /// Decide from the spec, the result of discovery (or the unknown runtime names that kept
@@ -137,7 +137,7 @@ pub fn decide(
 mod tests {
     use super::*;
     use crate::decide::discovery::{NOT_INSTALLED, NO_NODE};
-    use crate::decide::failure::WasmFailure;
+    use crate::decide::failure::PodFailure;
     use crate::tests::fixtures::{chosen, spec};
 
     fn no_evidence(_: &Chosen) -> WasmEvidence {
@@ -250,8 +250,8 @@ mod tests {
         })
     }
 
-    fn crash() -> WasmFailure {
-        WasmFailure {
+    fn crash() -> PodFailure {
+        PodFailure {
             reason: reason::CRASH_LOOP_BACK_OFF,
             message: "pod p: CrashLoopBackOff: x".into(),
         }

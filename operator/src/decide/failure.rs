@@ -1,4 +1,5 @@
-//! Detecting that Wasm pods fail, for the `OnFailure` fallback, and remembering that they did.
+//! Detecting that a workload's pods fail: the Wasm pods, for the `OnFailure` fallback, and the
+//! pods of either mode, for the reason the Ready condition gives.
 //!
 //! A Wasm pod fails when its sandbox cannot be created (a `FailedCreatePodSandBox` Event, as when
 //! the node has no handler for the RuntimeClass), its container cannot be created or keeps
@@ -11,9 +12,9 @@ use crate::api::views::PodView;
 use k8s_openapi::jiff::Timestamp;
 use std::time::Duration;
 
-/// Why Wasm pods failed.
+/// Why pods fail.
 #[derive(Clone, Debug, PartialEq)]
-pub struct WasmFailure {
+pub struct PodFailure {
     pub reason: &'static str,
     pub message: String,
 }
@@ -21,7 +22,7 @@ pub struct WasmFailure {
 /// What a reconcile learns from the Wasm pods: a failure, or when to look again.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Health {
-    pub failure: Option<WasmFailure>,
+    pub failure: Option<PodFailure>,
     /// The earliest startup deadline of a pod not Ready yet.
     pub recheck_in: Option<Duration>,
 }
@@ -48,6 +49,22 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
+/// Pods the API server refused to create (the Deployment's `ReplicaFailure` condition, reason
+/// `FailedCreate`): the namespace's Pod Security level, a ResourceQuota, a LimitRange, an
+/// admission webhook. The message is the server's.
+///
+/// Such a refusal never counts against Wasm under any policy: the pod never reached a node, and
+/// the pods of the other mode differ only in image and RuntimeClass, so the same admission
+/// would meet them as well. Falling back would only move the refusal to the container (and the
+/// cooldown would bring it back): the workload stays in its mode, and `Ready` names the refusal
+/// until the user mends the namespace or the spec.
+pub fn pods_refused(refusal: Option<&str>) -> Option<PodFailure> {
+    refusal.map(|message| PodFailure {
+        reason: reason::PODS_REFUSED,
+        message: truncate(&format!("the API server refused to create pods: {message}"), 1000),
+    })
+}
+
 /// Judge the Wasm pods of a workload at wall-clock `now`.
 pub fn detect(pods: &[&PodView], sandbox: &[SandboxFailure], now: Timestamp, startup_timeout: Duration) -> Health {
     let mut recheck_in: Option<Duration> = None;
@@ -58,7 +75,7 @@ pub fn detect(pods: &[&PodView], sandbox: &[SandboxFailure], now: Timestamp, sta
         let name = pod.metadata.name.as_deref().unwrap_or("?");
         if let Some(s) = sandbox.iter().find(|s| s.pod == name) {
             return Health {
-                failure: Some(WasmFailure {
+                failure: Some(PodFailure {
                     reason: reason::SANDBOX_FAILED,
                     message: truncate(&format!("pod {name}: {}", s.message), 500),
                 }),
@@ -74,7 +91,7 @@ pub fn detect(pods: &[&PodView], sandbox: &[SandboxFailure], now: Timestamp, sta
             {
                 let detail = waiting.and_then(|w| w.message.as_deref()).unwrap_or("");
                 return Health {
-                    failure: Some(WasmFailure {
+                    failure: Some(PodFailure {
                         reason: category,
                         message: truncate(&format!("pod {name}: {category}: {detail}"), 500),
                     }),
@@ -92,7 +109,7 @@ pub fn detect(pods: &[&PodView], sandbox: &[SandboxFailure], now: Timestamp, sta
         let age = Duration::try_from(now.duration_since(created)).unwrap_or(Duration::ZERO);
         if age >= startup_timeout {
             return Health {
-                failure: Some(WasmFailure {
+                failure: Some(PodFailure {
                     reason: reason::STARTUP_TIMEOUT,
                     message: format!("pod {name} not Ready within {} s", startup_timeout.as_secs()),
                 }),

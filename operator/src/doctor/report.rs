@@ -259,6 +259,20 @@ fn workload_section(w: &WorkloadFacts, facts: &Facts, config: &RuntimeConfig) ->
             format!("mode {mode}: {why}")
         },
     ));
+    // What keeps its pods from coming up, in the operator's words (the Ready condition).
+    let ready = status.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+    match ready {
+        Some(c) if c.status == "True" => lines.push(line(Verdict::Pass, format!("Ready: {}", c.message))),
+        Some(c) => lines.push(line(
+            if c.reason == "RollingOut" {
+                Verdict::Info
+            } else {
+                Verdict::Fail
+            },
+            format!("not Ready ({}): {}", c.reason, c.message),
+        )),
+        None => {}
+    }
     if wl.spec.fallback.policy == FallbackPolicy::OnFailure {
         if let Some(f) = &w.failure {
             let now = lookup(&f.runtime_class).map_or(0, |rc| {
@@ -534,6 +548,44 @@ mod tests {
             .iter()
             .any(|l| l == "its own nodeSelector, affinity and tolerations leave: no node"));
         assert!(lines.iter().any(|l| l == "mode Container: no usable Wasm RuntimeClass"));
+        assert_eq!(r.exit_code(), 1);
+    }
+
+    #[test]
+    fn pods_the_api_server_refuses_are_shown_as_a_failed_check() {
+        let mut f = facts();
+        let mut wl = workload("hello", "demo");
+        let refused = "the API server refused to create pods: pods \"hello-1\" is forbidden: exceeded quota: tiny";
+        wl.status = Some(crate::api::crd::WasmWorkloadStatus {
+            mode: Some(crate::api::crd::Mode::Wasm),
+            conditions: vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                type_: "Ready".into(),
+                status: "False".into(),
+                reason: "PodsRefused".into(),
+                message: refused.into(),
+                observed_generation: Some(1),
+                last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+                ),
+            }],
+            ..Default::default()
+        });
+        f.workload = Some(WorkloadFacts {
+            workload: wl,
+            failure: None,
+        });
+        let r = build(&f, &RuntimeConfig::default());
+        let section = r
+            .sections
+            .iter()
+            .find(|s| s.title == "WasmWorkload demo/hello")
+            .unwrap();
+        let l = section.lines.iter().find(|l| l.text.starts_with("not Ready")).unwrap();
+        assert_eq!(l.verdict, Verdict::Fail);
+        assert_eq!(l.text, format!("not Ready (PodsRefused): {refused}"));
+        assert!(r
+            .to_text()
+            .contains("✘ not Ready (PodsRefused): the API server refused to create pods"));
         assert_eq!(r.exit_code(), 1);
     }
 

@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(10);
 pub const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/demo/deployments/hello";
 const SERVICE: &str = "/api/v1/namespaces/demo/services/hello";
 pub const STATUS: &str = "/apis/wasm-operator.dev/v1alpha1/namespaces/demo/wasmworkloads/hello/status";
-const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/demo/events";
+pub const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/demo/events";
 
 pub struct Harness {
     pub world: Arc<Mutex<World>>,
@@ -216,7 +216,7 @@ pub fn node_json(name: &str, labels: Value, ready: bool) -> Value {
     })
 }
 
-fn event_reasons(h: &Harness) -> Vec<(String, String)> {
+pub fn event_reasons(h: &Harness) -> Vec<(String, String)> {
     h.writes_to("POST", EVENTS)
         .iter()
         .map(|r| {
@@ -229,7 +229,7 @@ fn event_reasons(h: &Harness) -> Vec<(String, String)> {
         .collect()
 }
 
-fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+pub fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
     status["conditions"]
         .as_array()
         .unwrap()
@@ -255,6 +255,15 @@ pub fn spin_world(w: &mut World) {
     w.put(
         "wasmworkloads",
         workload_json(FallbackPolicy::OnFailure, &["spin", "wasmtime"]),
+    );
+}
+
+/// A workload whose runtime is not installed, running its fallback under WhenUnavailable.
+pub fn container_world(w: &mut World) {
+    w.put("nodes", node_json("n1", json!({}), true));
+    w.put(
+        "wasmworkloads",
+        workload_json(FallbackPolicy::WhenUnavailable, &["spin"]),
     );
 }
 
@@ -1082,7 +1091,7 @@ fn unpullable_pod(name: &str, mode: &str, runtime_class: Option<&str>) -> Value 
     p
 }
 
-fn ready_condition_reason(h: &Harness) -> String {
+pub fn ready_condition_reason(h: &Harness) -> String {
     let w = h.world.lock().unwrap();
     let wl = w.get("wasmworkloads", Some("demo"), "hello").unwrap();
     condition(&wl["status"], "Ready")["reason"]
@@ -1148,14 +1157,7 @@ async fn a_failing_wasm_rollout_is_named_in_ready_under_every_policy() {
 
 #[tokio::test]
 async fn a_crash_looping_fallback_image_is_named_in_ready() {
-    let h = Harness::converged(|w| {
-        w.put("nodes", node_json("n1", json!({}), true));
-        w.put(
-            "wasmworkloads",
-            workload_json(FallbackPolicy::WhenUnavailable, &["spin"]),
-        );
-    })
-    .await;
+    let h = Harness::converged(container_world).await;
     let mut p = pod_json("hello-container-1", "container", None, false, 1);
     p["status"]["containerStatuses"][0]["state"] =
         json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}});

@@ -17,4 +17,5 @@ mod metrics_tests;
 pub mod mock_api;
 mod pod_security_tests;
 mod property_tests;
+mod refusal_tests;
 pub mod schema_validation_tests;
