@@ -1,4 +1,4 @@
-.PHONY: run test crd e2e bench image
+.PHONY: run test crd e2e bench image apps
 
 # Run the operator against the cluster named by KUBECONFIG (or in-cluster config).
 run:
@@ -30,4 +30,20 @@ image:
 	command -v musl-gcc >/dev/null || apt-get install -y --no-install-recommends musl-tools
 	cargo build --release --locked --target x86_64-unknown-linux-musl -p wasm-operator
 	mkdir -p target/image
-	scripts/oci_image.py target/x86_64-unknown-linux-musl/release/wasm-operator $(IMAGE) target/image/wasm-operator.tar
+	scripts/oci_image.py --ref $(IMAGE) --out target/image/wasm-operator.tar --user 65532:65532 \
+	  --entrypoint '["/wasm-operator"]' --cmd '["run"]' target/x86_64-unknown-linux-musl/release/wasm-operator=/wasm-operator
+
+# The test apps of the e2e suite (apps/), each as a Wasm image and its container twin, written as
+# OCI tarballs to target/apps/ for `ctr -n k8s.io images import --all-platforms`.
+APPS_TAG ?= 1
+apps:
+	rustup target add wasm32-wasip1 x86_64-unknown-linux-musl
+	cd apps/print-and-sleep && cargo build --release --locked --target wasm32-wasip1 && \
+	  cargo build --release --locked --target x86_64-unknown-linux-musl
+	mkdir -p target/apps
+	scripts/oci_image.py --ref localhost/print-and-sleep-wasm:$(APPS_TAG) --out target/apps/print-and-sleep-wasm.tar \
+	  --platform wasip1/wasm --entrypoint '["/print-and-sleep.wasm"]' \
+	  apps/print-and-sleep/target/wasm32-wasip1/release/print-and-sleep.wasm=/print-and-sleep.wasm
+	scripts/oci_image.py --ref localhost/print-and-sleep:$(APPS_TAG) --out target/apps/print-and-sleep.tar \
+	  --entrypoint '["/print-and-sleep"]' \
+	  apps/print-and-sleep/target/x86_64-unknown-linux-musl/release/print-and-sleep=/print-and-sleep

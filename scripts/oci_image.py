@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""Write the operator image as an OCI image layout tarball, without a container daemon.
+"""Write an OCI image layout tarball from files, without a container daemon.
 
-  oci_image.py BINARY REF OUT.tar
+  oci_image.py --ref REF --out OUT.tar [--platform OS/ARCH] [--entrypoint JSON] [--cmd JSON]
+               [--user UID:GID] SRC=DEST[:MODE] ...
 
-One layer holding BINARY as /wasm-operator, run as 65532:65532 with `run` (the Containerfile's
-image). `ctr images import`, `kind load image-archive` and `k3d image import` accept the result.
-The layer is reproducible: fixed times, owner 0:0, a stable gzip header.
+One layer holding each SRC at DEST (mode 0755 unless given). The operator's image is
+  oci_image.py --ref R --out O --entrypoint '["/wasm-operator"]' --cmd '["run"]'
+               --user 65532:65532 target/.../wasm-operator=/wasm-operator
+and a Wasm app's is a `.wasm` file with --platform wasip1/wasm (runwasi's shims run the
+entrypoint module). `ctr images import` (--all-platforms for Wasm), `kind load image-archive` and
+`k3d image import` accept the result. The layer is reproducible: fixed times, owner 0:0, a stable
+gzip header, directories in order.
 """
+import argparse
 import gzip
 import hashlib
 import io
 import json
-import sys
 import tarfile
 
 
@@ -25,16 +30,50 @@ def entry(tar, name, data, mode=0o644):
     tar.addfile(info, io.BytesIO(data))
 
 
-def main(binary, ref, out):
+def layer(files):
+    """The uncompressed layer: the parent directories of every file, then the files."""
     raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as layer:
-        with open(binary, "rb") as f:
-            entry(layer, "wasm-operator", f.read(), 0o755)
-    diff = raw.getvalue()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        made = set()
+        for src, dest, mode in files:
+            parts = dest.strip("/").split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d not in made:
+                    made.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+                    tar.addfile(info)
+            with open(src, "rb") as f:
+                entry(tar, "/".join(parts), f.read(), mode)
+    return raw.getvalue()
+
+
+def parse_file(spec):
+    src, _, dest = spec.partition("=")
+    dest, _, mode = dest.partition(":")
+    if not src or not dest.startswith("/"):
+        raise argparse.ArgumentTypeError(f"{spec}: expected SRC=/DEST[:MODE]")
+    return src, dest, int(mode, 8) if mode else 0o755
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ref", required=True, help="image name, e.g. ghcr.io/x/y:1.0")
+    p.add_argument("--out", required=True, help="tarball to write")
+    p.add_argument("--platform", default="linux/amd64", help="OS/ARCH (wasip1/wasm for a Wasm app)")
+    p.add_argument("--entrypoint", type=json.loads, help="JSON list")
+    p.add_argument("--cmd", type=json.loads, help="JSON list")
+    p.add_argument("--user", help="UID:GID the image runs as")
+    p.add_argument("files", nargs="+", type=parse_file, metavar="SRC=/DEST[:MODE]")
+    a = p.parse_args()
+
+    os_name, _, arch = a.platform.partition("/")
+    diff = layer(a.files)
     blob = gzip.compress(diff, mtime=0)
+    config = {k: v for k, v in (("Entrypoint", a.entrypoint), ("Cmd", a.cmd), ("User", a.user)) if v}
     config = json.dumps({
-        "architecture": "amd64", "os": "linux",
-        "config": {"User": "65532:65532", "Entrypoint": ["/wasm-operator"], "Cmd": ["run"]},
+        "architecture": arch, "os": os_name, "config": config,
         "rootfs": {"type": "layers", "diff_ids": [digest(diff)]},
     }, sort_keys=True).encode()
     manifest = json.dumps({
@@ -46,20 +85,17 @@ def main(binary, ref, out):
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": [{
             "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest(manifest), "size": len(manifest),
-            "platform": {"architecture": "amd64", "os": "linux"},
-            "annotations": {"org.opencontainers.image.ref.name": ref, "io.containerd.image.name": ref},
+            "platform": {"architecture": arch, "os": os_name},
+            "annotations": {"org.opencontainers.image.ref.name": a.ref, "io.containerd.image.name": a.ref},
         }],
     }, sort_keys=True).encode()
-    with tarfile.open(out, "w") as tar:
+    with tarfile.open(a.out, "w") as tar:
         entry(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         entry(tar, "index.json", index)
         for data in (config, manifest, blob):
             entry(tar, "blobs/sha256/" + digest(data)[len("sha256:"):], data)
-    print(f"{out}: {ref}, layer {len(blob)} bytes compressed, {len(diff)} bytes uncompressed")
+    print(f"{a.out}: {a.ref} ({a.platform}), layer {len(blob)} bytes compressed, {len(diff)} bytes uncompressed")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        print(__doc__, file=sys.stderr)
-        sys.exit(64)
-    main(*sys.argv[1:])
+    main()
