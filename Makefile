@@ -37,10 +37,17 @@ image:
 # OCI tarballs to target/apps/ for `ctr -n k8s.io images import --all-platforms`.
 APPS_TAG ?= 1
 apps:
-	rustup target add wasm32-wasip1 x86_64-unknown-linux-musl
+	rustup target add wasm32-wasip1 wasm32-wasip2 x86_64-unknown-linux-musl
 	cd apps/print-and-sleep && cargo build --release --locked --target wasm32-wasip1 && \
 	  cargo build --release --locked --target x86_64-unknown-linux-musl
+	cd apps/http-hello && cargo build --release --locked --lib --target wasm32-wasip2 && \
+	  cargo build --release --locked --bin http-hello --target x86_64-unknown-linux-musl
 	mkdir -p target/apps
+	scripts/oci_image.py --ref localhost/http-hello-wasm:$(APPS_TAG) --out target/apps/http-hello-wasm.tar \
+	  --platform wasip1/wasm --entrypoint '["/http-hello.wasm"]' \
+	  apps/http-hello/target/wasm32-wasip2/release/http_hello.wasm=/http-hello.wasm
+	scripts/oci_image.py --ref localhost/http-hello:$(APPS_TAG) --out target/apps/http-hello.tar \
+	  --entrypoint '["/http-hello"]' apps/http-hello/target/x86_64-unknown-linux-musl/release/http-hello=/http-hello
 	scripts/oci_image.py --ref localhost/print-and-sleep-wasm:$(APPS_TAG) --out target/apps/print-and-sleep-wasm.tar \
 	  --platform wasip1/wasm --entrypoint '["/print-and-sleep.wasm"]' \
 	  apps/print-and-sleep/target/wasm32-wasip1/release/print-and-sleep.wasm=/print-and-sleep.wasm
