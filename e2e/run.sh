@@ -23,7 +23,7 @@ kubectl apply --server-side --force-conflicts -f crds/wasmworkload.yaml
 kubectl wait --for=condition=Established crd/wasmworkloads.wasm-operator.dev --timeout=60s
 
 # Runtime names the scenarios use besides RuntimeClass names they create themselves.
-runtime_config='{"runtimes":[{"name":"e2e-missing","runtimeClasses":["e2e-never-created"]},{"name":"e2e-late","runtimeClasses":["e2e-late-rc"]}],"defaultOrder":["e2e-missing"]}'
+runtime_config='{"runtimes":[{"name":"e2e-missing","runtimeClasses":["e2e-never-created"]},{"name":"e2e-late","runtimeClasses":["e2e-late-rc"]},{"name":"e2e-removable","runtimeClasses":["e2e-removable-rc"]}],"defaultOrder":["e2e-missing"]}'
 port=${E2E_PORT:-18080}
 work=$(mktemp -d)
 pids=()
@@ -74,7 +74,7 @@ fi
 # One scenario at a time: one of them taints a node, another restarts the operator.
 skip=()
 [ "${E2E_HELM:-0}" = 1 ] || skip=(--skip chart_upgrade_rolls_out)
-E2E_METRICS_URL="http://127.0.0.1:$port" cargo test -p e2e --test scenarios -- --ignored --test-threads=1 "${skip[@]}"
+E2E_METRICS_URL="http://127.0.0.1:$port" cargo test -p e2e --tests -- --ignored --test-threads=1 "${skip[@]}"
 
 if [ "${E2E_HELM:-0}" = 1 ]; then
   helm_tool uninstall charts/wasm-operator

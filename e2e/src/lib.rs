@@ -36,6 +36,12 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("chart_upgrade_rolls_out", "E2E_HELM only: `helm upgrade` of the chart completes its rollout (a follower is Ready), and the new leader reconciles"),
     ("doctor_names_each_node_s_reason", "`doctor` on the cluster: a RuntimeClass whose handler no node has (a real sandbox failure) fails, a cordoned and a tainted node get their reason"),
     ("compare_times_both_modes_and_report_shows_it", "`compare` on a real Wasm node: both modes timed pod by pod with a progress count, every pod removed, status.comparison written and recorded by the operator in its histogram (source=comparison), and `report` shows it"),
+    // tests/hardened_namespaces.rs
+    ("restricted_namespace_runs_wasm_then_the_container_when_the_runtime_goes", "a namespace enforcing the restricted Pod Security Standard admits the workload's pods as they are rendered: a Ready Wasm pod on the shim, then, with its RuntimeClass deleted, a Ready container pod"),
+    ("a_quota_too_small_for_one_pod_is_named_and_the_mode_holds", "a ResourceQuota too small for one pod: Ready=False PodsRefused with the quota's message and one Warning Event; under OnFailure the workload stays Wasm past four startup timeouts"),
+    ("a_config_map_mounted_into_a_wasm_pod_is_read_by_the_module", "a ConfigMap mounted into a Wasm pod (restricted namespace) is read by the module, whose log shows its content; the same mount in container mode"),
+    ("a_liveness_probe_restarts_a_container_that_stops_answering", "an HTTP container that stops answering is restarted by the workload's liveness probe, and the kubelet's Event says so"),
+    ("an_autoscaler_owns_the_replicas_and_a_reapplied_manifest_does_not_fight_it", "a HorizontalPodAutoscaler scales the workload through its scale subresource to its minimum; re-applying the manifest (without replicas) client-side and server-side leaves that count"),
 ];
 
 pub const TIMEOUT: Duration = Duration::from_secs(120);
@@ -274,21 +280,113 @@ pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-/// A small long-running container image for fallbacks: E2E_CONTAINER_IMAGE, or pause.
+/// A long-running container image for fallbacks: E2E_CONTAINER_IMAGE, or the container twin
+/// of `apps/print-and-sleep` (`make apps`).
 pub fn container_image() -> String {
-    std::env::var("E2E_CONTAINER_IMAGE").unwrap_or_else(|_| "registry.k8s.io/pause:3.10".into())
+    std::env::var("E2E_CONTAINER_IMAGE").unwrap_or_else(|_| "localhost/print-and-sleep:1".into())
 }
 
-/// The Wasm image the nodes can run (E2E_WASM_IMAGE), and its command (E2E_WASM_COMMAND, a
-/// JSON list; `["/"]` for Spin images).
-fn wasm_image_and_command() -> (String, Value) {
-    let image = std::env::var("E2E_WASM_IMAGE")
-        .unwrap_or_else(|_| "ghcr.io/spinkube/containerd-shim-spin/examples/spin-rust-hello:v0.15.1".into());
+/// The Wasm image the nodes can run (E2E_WASM_IMAGE, default `apps/print-and-sleep` as `make
+/// apps` builds it), and its command (E2E_WASM_COMMAND, a JSON list; `["/"]` for Spin images;
+/// none by default: the image's entrypoint).
+fn wasm_image_and_command() -> (String, Option<Value>) {
+    let image = std::env::var("E2E_WASM_IMAGE").unwrap_or_else(|_| "localhost/print-and-sleep-wasm:1".into());
     let command = std::env::var("E2E_WASM_COMMAND")
         .ok()
-        .map(|c| serde_json::from_str(&c).expect("E2E_WASM_COMMAND is a JSON list"))
-        .unwrap_or_else(|| json!(["/"]));
+        .map(|c| serde_json::from_str(&c).expect("E2E_WASM_COMMAND is a JSON list"));
     (image, command)
+}
+
+/// The HTTP app of `apps/http-hello` in both forms (E2E_HTTP_WASM_IMAGE, E2E_HTTP_IMAGE): the
+/// wasi:http component and its container twin, both answering on port 8080.
+pub fn http_images() -> (String, String) {
+    (
+        std::env::var("E2E_HTTP_WASM_IMAGE").unwrap_or_else(|_| "localhost/http-hello-wasm:1".into()),
+        std::env::var("E2E_HTTP_IMAGE").unwrap_or_else(|_| "localhost/http-hello:1".into()),
+    )
+}
+
+/// A RuntimeClass manifest, labelled so `make e2e` removes what a failed run leaves.
+pub fn runtime_class(name: &str, handler: &str, node_selector: Option<Value>) -> Value {
+    let mut rc = json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name, "labels": {"wasm-operator.dev/e2e": "true"}}, "handler": handler});
+    if let Some(sel) = node_selector {
+        rc["scheduling"] = json!({"nodeSelector": sel});
+    }
+    rc
+}
+
+/// Create a RuntimeClass for this scenario, deleted when the scenario ends.
+pub fn create_runtime_class(s: &mut Scenario, rc: &Value) {
+    kubectl_stdin(&["apply", "-f", "-"], &rc.to_string()).expect("create RuntimeClass");
+    let name = rc["metadata"]["name"].as_str().unwrap().to_string();
+    s.cleanup(&["delete", "runtimeclass", &name, "--ignore-not-found"]);
+}
+
+/// The RuntimeClass whose pods the nodes can run: E2E_WASM_RUNTIME_CLASS when the cluster has
+/// one (its nodeSelector names the nodes with the shim), else one made for the scenario with
+/// handler E2E_WASM_HANDLER (default spin) on every node.
+pub fn wasm_runtime_class(s: &mut Scenario) -> String {
+    if let Ok(rc) = std::env::var("E2E_WASM_RUNTIME_CLASS") {
+        return rc;
+    }
+    let rc = format!("{}-cs", s.ns);
+    let handler = std::env::var("E2E_WASM_HANDLER").unwrap_or_else(|_| "spin".into());
+    create_runtime_class(s, &runtime_class(&rc, &handler, None));
+    rc
+}
+
+/// The runtime name that `make e2e`'s runtime configuration maps to REMOVABLE_RUNTIME_CLASS.
+pub const REMOVABLE_RUNTIME: &str = "e2e-removable";
+pub const REMOVABLE_RUNTIME_CLASS: &str = "e2e-removable-rc";
+
+/// A RuntimeClass the scenario may delete (REMOVABLE_RUNTIME_CLASS, named by the runtime name
+/// REMOVABLE_RUNTIME) that runs Wasm where E2E_WASM_RUNTIME_CLASS does: the same handler and
+/// scheduling (handler E2E_WASM_HANDLER on every node without one). A workload asks for it by
+/// its runtime name: a RuntimeClass asked for by its own name and then deleted is an unknown
+/// name to the operator, not a missing runtime.
+pub fn removable_wasm_runtime(s: &mut Scenario) -> &'static str {
+    let name = REMOVABLE_RUNTIME_CLASS;
+    let rc = match std::env::var("E2E_WASM_RUNTIME_CLASS") {
+        Ok(existing) => {
+            let text = kubectl(&["get", "runtimeclass", &existing, "-o", "json"])
+                .unwrap_or_else(|e| panic!("E2E_WASM_RUNTIME_CLASS={existing}: {e}"));
+            let found: Value = serde_json::from_str(&text).unwrap();
+            let mut rc = runtime_class(name, found["handler"].as_str().unwrap(), None);
+            if !found["scheduling"].is_null() {
+                rc["scheduling"] = found["scheduling"].clone();
+            }
+            rc
+        }
+        Err(_) => runtime_class(
+            name,
+            &std::env::var("E2E_WASM_HANDLER").unwrap_or_else(|_| "spin".into()),
+            None,
+        ),
+    };
+    create_runtime_class(s, &rc);
+    REMOVABLE_RUNTIME
+}
+
+/// Label the scenario's namespace to enforce the `restricted` Pod Security Standard, as
+/// hardened clusters do for application namespaces.
+pub fn enforce_restricted(s: &Scenario) {
+    kubectl(&[
+        "label",
+        "namespace",
+        &s.ns,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "--overwrite",
+    ])
+    .expect("label the namespace");
+}
+
+/// The pods of workload `name` in the scenario's namespace.
+pub async fn pods_of(s: &Scenario, name: &str) -> Vec<k8s_openapi::api::core::v1::Pod> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(s.client.clone(), &s.ns);
+    pods.list(&kube::api::ListParams::default().labels(&format!("wasm-operator.dev/workload={name}")))
+        .await
+        .expect("list the workload's pods")
+        .items
 }
 
 /// A workload named `name` asking for `runtimes`, with the given fallback policy and image.
@@ -298,12 +396,16 @@ pub fn workload(name: &str, runtimes: &[&str], policy: &str, fallback_image: Opt
         fallback["image"] = json!(image);
     }
     let (image, command) = wasm_image_and_command();
+    let mut wasm = json!({"image": image, "runtimes": runtimes});
+    if let Some(command) = command {
+        wasm["command"] = command;
+    }
     json!({
         "apiVersion": "wasm-operator.dev/v1alpha1", "kind": "WasmWorkload",
         "metadata": {"name": name},
         "spec": {
             "replicas": 1,
-            "wasm": {"image": image, "runtimes": runtimes, "command": command},
+            "wasm": wasm,
             "fallback": fallback
         }
     })
@@ -339,7 +441,12 @@ mod tests {
 
     #[test]
     fn every_listed_scenario_is_a_test_and_every_test_is_listed() {
-        let source = include_str!("../tests/scenarios.rs");
+        // The files in the order SCENARIOS lists them.
+        let source = [
+            include_str!("../tests/scenarios.rs"),
+            include_str!("../tests/hardened_namespaces.rs"),
+        ]
+        .join("\n");
         // The scenarios are the functions marked opt-in; helpers are not listed.
         let lines: Vec<&str> = source.lines().map(str::trim).collect();
         let tests: Vec<&str> = lines

@@ -5,8 +5,9 @@
 //! so (pods becoming Ready, which a simulated cluster's driver provides too).
 
 use e2e::{
-    container_image, expect_no_usable_node, helm, helm_install, kubectl, kubectl_stdin, metric_sum, mode_is,
-    operator_metrics, reason_of, restart_operator, wait_for, wait_gone, workload, Scenario, TIMEOUT,
+    container_image, create_runtime_class, expect_no_usable_node, helm, helm_install, kubectl, metric_sum, mode_is,
+    operator_metrics, reason_of, restart_operator, runtime_class, wait_for, wait_gone, wasm_runtime_class, workload,
+    Scenario, TIMEOUT,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
@@ -15,21 +16,6 @@ use kube::ResourceExt;
 use serde_json::{json, Value};
 use std::time::Duration;
 use wasm_operator::api::crd::{Mode, WasmWorkload};
-
-fn runtime_class(name: &str, handler: &str, node_selector: Option<Value>) -> Value {
-    let mut rc = json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name, "labels": {"wasm-operator.dev/e2e": "true"}}, "handler": handler});
-    if let Some(sel) = node_selector {
-        rc["scheduling"] = json!({"nodeSelector": sel});
-    }
-    rc
-}
-
-/// Create a RuntimeClass for this scenario, deleted when the scenario ends.
-fn create_runtime_class(s: &mut Scenario, rc: &Value) {
-    kubectl_stdin(&["apply", "-f", "-"], &rc.to_string()).expect("create RuntimeClass");
-    let name = rc["metadata"]["name"].as_str().unwrap().to_string();
-    s.cleanup(&["delete", "runtimeclass", &name, "--ignore-not-found"]);
-}
 
 fn runtime_class_of(d: &Deployment) -> Option<String> {
     d.spec.as_ref()?.template.spec.as_ref()?.runtime_class_name.clone()
@@ -302,19 +288,6 @@ async fn bad_specs_are_refused_with_the_cel_message() {
         let err = s.apply(&manifest).expect_err("the API server refuses it");
         assert!(err.contains(message), "expected {message:?} in: {err}");
     }
-}
-
-/// The RuntimeClass whose pods the nodes can run: E2E_WASM_RUNTIME_CLASS when the cluster has
-/// one (its nodeSelector names the nodes with the shim), else one made for the scenario with
-/// handler E2E_WASM_HANDLER (default spin) on every node.
-fn wasm_runtime_class(s: &mut Scenario) -> String {
-    if let Ok(rc) = std::env::var("E2E_WASM_RUNTIME_CLASS") {
-        return rc;
-    }
-    let rc = format!("{}-cs", s.ns);
-    let handler = std::env::var("E2E_WASM_HANDLER").unwrap_or_else(|_| "spin".into());
-    create_runtime_class(s, &runtime_class(&rc, &handler, None));
-    rc
 }
 
 #[tokio::test]
