@@ -333,4 +333,32 @@ mod tests {
             assert!(!OwnedFields::from_meta(&meta(vec![other])).cover(&service(80)));
         }
     }
+
+    #[test]
+    fn a_real_server_s_set_for_a_rendering_with_every_field_is_ours_exactly() {
+        // Volumes (keyed by name), mounts (by mountPath), envFrom (atomic), three probes,
+        // security contexts, resources and annotations, as kube-apiserver v1.36.2 recorded them.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/server-replies");
+        let read = |f: &str| -> Value {
+            serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{f}")).unwrap()).unwrap()
+        };
+        let applied = read("full-deployment-applied.json");
+        let fields = read("full-deployment-fields.json");
+        let server = OwnedFields::from_fields_v1(&fields);
+        assert!(server.cover(&applied), "the server's record covers what we applied");
+        let mut renamed = applied.clone();
+        renamed["spec"]["template"]["spec"]["volumes"][0]["name"] = json!("renamed");
+        assert!(!server.cover(&renamed), "a volume the server does not hold for us");
+        // A hand edit takes a mount and an envFrom away from the operator's entry: drift.
+        let container = |f: &mut Value| -> Value {
+            f["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"].take()
+        };
+        for taken in ["f:volumeMounts", "f:envFrom", "f:securityContext", "f:livenessProbe"] {
+            let mut edited = fields.clone();
+            let mut c = container(&mut edited);
+            c.as_object_mut().unwrap().remove(taken).expect(taken);
+            edited["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"] = c;
+            assert!(!OwnedFields::from_fields_v1(&edited).cover(&applied), "{taken}");
+        }
+    }
 }
