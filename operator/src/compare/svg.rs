@@ -10,13 +10,55 @@ const WIDTH: f64 = 720.0;
 const LEFT: f64 = 110.0;
 const RIGHT: f64 = 30.0;
 const ROW: f64 = 70.0;
-const TOP: f64 = 50.0;
+/// The title's font size, and the width of its widest character there (a bold `W` is about
+/// 0.95 em in common sans-serif fonts): what a line may hold is judged by that, so it fits
+/// whatever characters the names are made of.
+const TITLE_SIZE: f64 = 13.0;
+const TITLE_LINE: f64 = 17.0;
+const WIDEST_CHAR: f64 = TITLE_SIZE * 0.95;
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Lines of at most `max` characters: broken at spaces, and inside a word only where the word
+/// alone is longer (names run up to 253 characters with no space in them).
+fn wrap(text: &str, max: usize) -> Vec<String> {
+    let mut lines: Vec<String> = vec![];
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let fits = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count() <= max;
+        if !line.is_empty() && !fits {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        for ch in word.chars() {
+            if line.chars().count() == max {
+                lines.push(std::mem::take(&mut line));
+            }
+            line.push(ch);
+        }
+    }
+    lines.push(line);
+    lines
+}
+
+/// The title, wrapped to the chart's width: whose workload, which node, which RuntimeClass.
+fn title_lines(c: &Comparison) -> Vec<String> {
+    let max = ((WIDTH - 20.0) / WIDEST_CHAR).floor() as usize;
+    [
+        format!("{}/{}", c.namespace, c.workload),
+        format!("cold start, creation → Ready, on node {}", c.node),
+        format!("RuntimeClass {}", c.runtime_class),
+    ]
+    .iter()
+    .flat_map(|part| wrap(part, max))
+    .collect()
 }
 
 /// A round step for about five ticks up to `max`.
@@ -51,21 +93,23 @@ pub fn render(c: &Comparison) -> String {
     let axis_max = (max / step).ceil() * step;
     let plot = WIDTH - LEFT - RIGHT;
     let x = |s: f64| LEFT + plot * (s / axis_max);
-    let height = TOP + ROW * 2.0 + 60.0;
+    let title = title_lines(c);
+    let top = 22.0 + TITLE_LINE * title.len() as f64 + 12.0;
+    let height = top + ROW * 2.0 + 60.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
     );
-    let _ = writeln!(
-        out,
-        r#"<text x="10" y="22" font-size="13" font-weight="bold">{}</text>"#,
-        escape(&format!(
-            "{}/{}: cold start, creation → Ready, on node {} (RuntimeClass {})",
-            c.namespace, c.workload, c.node, c.runtime_class
-        ))
-    );
-    let axis_y = TOP + ROW * 2.0;
+    for (i, line) in title.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            r#"<text x="10" y="{:.1}" font-size="{TITLE_SIZE}" font-weight="bold">{}</text>"#,
+            22.0 + TITLE_LINE * i as f64,
+            escape(line)
+        );
+    }
+    let axis_y = top + ROW * 2.0;
     let _ = writeln!(
         out,
         r##"<line x1="{LEFT}" y1="{axis_y}" x2="{}" y2="{axis_y}" stroke="#444"/>"##,
@@ -77,13 +121,13 @@ pub fn render(c: &Comparison) -> String {
         let tx = x(s);
         let _ = writeln!(
             out,
-            r##"<line x1="{tx:.1}" y1="{TOP}" x2="{tx:.1}" y2="{axis_y}" stroke="#ddd"/><text x="{tx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            r##"<line x1="{tx:.1}" y1="{top}" x2="{tx:.1}" y2="{axis_y}" stroke="#ddd"/><text x="{tx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
             axis_y + 16.0,
             seconds_label(s)
         );
     }
     for (row, (name, m, colour)) in modes.iter().enumerate() {
-        let mid = TOP + ROW * row as f64 + ROW / 2.0;
+        let mid = top + ROW * row as f64 + ROW / 2.0;
         let _ = writeln!(
             out,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="end" font-weight="bold">{name}</text>"#,
@@ -208,6 +252,55 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "svg");
+    }
+
+    #[test]
+    fn a_title_of_the_longest_names_is_wrapped_inside_the_chart_and_loses_nothing() {
+        // The API's limits: a namespace is a DNS label (63), a workload and a node name DNS
+        // subdomains (253), as is a RuntimeClass name.
+        let long = |c: char, n: usize| std::iter::repeat_n(c, n).collect::<String>();
+        let mut c = comparison();
+        c.namespace = long('n', 63);
+        c.workload = format!("{}.w", long('w', 251));
+        c.node = long('m', 253);
+        c.runtime_class = long('r', 253);
+        let svg = render(&c);
+        let lines: Vec<String> = svg
+            .lines()
+            .filter(|l| l.contains("font-weight=\"bold\"") && l.contains(&format!("font-size=\"{TITLE_SIZE}\"")))
+            .map(|l| {
+                let text = &l[l.find('>').unwrap() + 1..];
+                text[..text.find('<').unwrap()].to_string()
+            })
+            .collect();
+        assert!(lines.len() >= 6, "{lines:?}");
+        for l in &lines {
+            let width = 10.0 + l.chars().count() as f64 * WIDEST_CHAR;
+            assert!(width <= WIDTH, "{width} px: {l}");
+        }
+        let joined: String = lines.concat();
+        for name in [&c.namespace, &c.workload, &c.node, &c.runtime_class] {
+            assert!(joined.contains(name.as_str()), "every character of {name} is shown");
+        }
+        // The plot starts below the last title line.
+        let first_row_label = svg.find(">Wasm</text>").unwrap();
+        let last_title = svg.rfind(&lines[lines.len() - 1]).unwrap();
+        assert!(last_title < first_row_label);
+        let y_of = |needle: &str| -> f64 {
+            let i = svg.find(needle).unwrap();
+            let line_start = svg[..i].rfind('\n').map_or(0, |n| n + 1);
+            let line = &svg[line_start..];
+            let y = &line[line.find(" y=\"").unwrap() + 4..];
+            y[..y.find('"').unwrap()].parse().unwrap()
+        };
+        assert!(y_of(">Wasm</text>") - 20.0 > y_of(&lines[lines.len() - 1]));
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_inside_words_only_when_it_must() {
+        assert_eq!(wrap("ab cd ef", 5), ["ab cd", "ef"]);
+        assert_eq!(wrap("abcdefgh", 3), ["abc", "def", "gh"]);
+        assert_eq!(wrap("short", 40), ["short"]);
     }
 
     #[test]
