@@ -4,6 +4,7 @@
 
 use crate::api::crd::{Mode, WasmWorkload};
 use crate::report::footprint::named_image_size;
+use crate::report::units::human_bytes;
 use k8s_openapi::api::core::v1::Node;
 use kube::ResourceExt;
 use serde::Serialize;
@@ -89,8 +90,8 @@ fn secs(v: Option<f64>) -> String {
     v.map_or("—".into(), |s| format!("{s:.3}"))
 }
 
-fn num(v: Option<i64>) -> String {
-    v.map_or("—".into(), |b| b.to_string())
+fn size(v: Option<i64>) -> String {
+    v.map_or("—".into(), human_bytes)
 }
 
 impl Report {
@@ -103,8 +104,8 @@ impl Report {
             "RUNTIME",
             "COLD P50 (s)",
             "COLD P95 (s)",
-            "IMAGE (B)",
-            "MEMORY (B)",
+            "IMAGE",
+            "MEMORY",
             "COMPARED P50 WASM/CTR (s)",
             "WHY NOT WASM",
         ]
@@ -126,8 +127,8 @@ impl Report {
                 },
                 secs(r.cold_start_p50),
                 secs(r.cold_start_p95),
-                num(r.image_size_bytes),
-                num(r.memory_bytes),
+                size(r.image_size_bytes),
+                size(r.memory_bytes),
                 compared,
                 why,
             ]);
@@ -152,12 +153,12 @@ impl Report {
         }
         let t = &self.totals;
         out.push_str(&format!(
-            "\n{} workload(s): {} Wasm, {} container, {} pending; image bytes saved against the fallback images: {}\n",
+            "\n{} workload(s): {} Wasm, {} container, {} pending; image size saved against the fallback images: {}\n",
             self.rows.len(),
             t.wasm,
             t.container,
             t.pending,
-            t.image_bytes_saved
+            human_bytes(t.image_bytes_saved)
         ));
         out
     }
@@ -231,9 +232,16 @@ mod tests {
         let text = r.render(false);
         assert!(text.contains("0.580/0.760"), "{text}");
         assert!(text.contains(
-            "3 workload(s): 1 Wasm, 1 container, 1 pending; image bytes saved against the fallback images: 979000"
+            "3 workload(s): 1 Wasm, 1 container, 1 pending; image size saved against the fallback images: 956.1 KiB"
         ));
+        assert!(text.contains("20.5 KiB"), "sizes in human units: {text}");
+        assert!(!text.contains("21000") && !text.contains("979000"), "{text}");
+        // JSON keeps the bytes.
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["rows"][0]["imageSizeBytes"], 21_000);
+        assert_eq!(json["totals"]["imageBytesSaved"], 979_000);
         let md = r.render(true);
         assert!(md.lines().nth(1).unwrap().starts_with("|---|"), "{md}");
+        assert!(md.contains("| 20.5 KiB |"), "{md}");
     }
 }

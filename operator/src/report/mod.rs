@@ -10,4 +10,5 @@ pub mod footprint;
 pub mod http;
 pub mod metrics;
 pub mod status;
+pub mod units;
 pub mod workload_gauges;
