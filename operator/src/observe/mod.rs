@@ -9,4 +9,5 @@ pub mod generation_filter;
 pub mod pod_index;
 pub mod record_cache;
 pub mod stores;
+pub mod watch_errors;
 pub mod watches;

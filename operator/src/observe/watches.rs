@@ -8,6 +8,7 @@ use crate::api::views::{CachedDeployment, CachedService, DeploymentView, PodView
 use crate::decide::runtimes::RuntimeConfig;
 use crate::observe::pod_index::PodIndex;
 use crate::observe::record_cache::RecordCache;
+use crate::observe::watch_errors::{Loudness, WatchErrors};
 use crate::report::coldstart::ColdStartTracker;
 use crate::report::footprint::MemoryFigures;
 use crate::report::metrics::Metrics;
@@ -118,28 +119,49 @@ fn clear_managed_fields<K: Resource>(obj: &mut K) {
     obj.meta_mut().managed_fields = None;
 }
 
-/// Drive a watch in its own task, sending triggers; watch errors are logged and retried with backoff.
+/// Drive a watch in its own task, sending triggers. Errors are retried with backoff by the
+/// watcher; how loud each is in the log is `watch_errors`' call, and re-lists are counted.
 fn spawn_watch<K, S>(
     kind: &'static str,
     stream: S,
     mut to_triggers: impl FnMut(Event<K>) -> Vec<Trigger> + Send + 'static,
+    metrics: &Metrics,
     tx: UnboundedSender<Trigger>,
 ) where
     K: Send + 'static,
     S: Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
 {
+    let relists = metrics.watch_relists.with_label_values(&[kind]);
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
+        let mut errors = WatchErrors::default();
         while let Some(item) = stream.next().await {
             match item {
                 Ok(event) => {
+                    let failures = errors.recovered();
+                    if failures > 0 {
+                        tracing::info!(kind, failures, "watch works again");
+                    }
                     for t in to_triggers(event) {
                         if tx.unbounded_send(t).is_err() {
                             return; // the controller is gone
                         }
                     }
                 }
-                Err(e) => tracing::warn!(kind, error = %e, "watch failed; retrying with backoff"),
+                Err(e) => match errors.judge(&e, std::time::Instant::now()) {
+                    Loudness::Relist => {
+                        relists.inc();
+                        tracing::info!(kind, reason = %e, "watch expired; listing again");
+                    }
+                    Loudness::Transient => tracing::info!(kind, error = %e, "watch failed; retrying with backoff"),
+                    Loudness::Persistent => tracing::warn!(
+                        kind,
+                        error = %e,
+                        failures = errors.failures,
+                        "watch keeps failing; retrying with backoff"
+                    ),
+                    Loudness::StillFailing => tracing::debug!(kind, error = %e, "watch still failing"),
+                },
             }
         }
     });
@@ -220,6 +242,7 @@ fn watch_pods(
     let index = Arc::new(RwLock::new(PodIndex::default()));
     let tracker = Arc::new(Mutex::new(ColdStartTracker::default()));
     let (idx, trk) = (index.clone(), tracker.clone());
+    let watch_metrics = metrics.clone();
     spawn_watch(
         "Pod",
         stream,
@@ -262,6 +285,7 @@ fn watch_pods(
             };
             workload_of(&pod).map(Trigger::Owner).into_iter().collect()
         },
+        &watch_metrics,
         tx,
     );
     (pods, index, tracker)
@@ -273,6 +297,7 @@ fn watch_sandbox_failures(
     client: &kube::Client,
     namespace: Option<&str>,
     pods: Store<PodView>,
+    metrics: &Metrics,
     tx: UnboundedSender<Trigger>,
 ) -> Store<CoreEvent> {
     let config = watcher::Config::default()
@@ -296,6 +321,7 @@ fn watch_sandbox_failures(
             }
             _ => vec![],
         },
+        metrics,
         tx,
     );
     events
@@ -313,12 +339,12 @@ pub fn start(
     tx: UnboundedSender<Trigger>,
 ) -> crate::observe::stores::Stores {
     let (pods, pod_index, cold_starts) = watch_pods(&client, namespace, metrics.clone(), tx.clone());
-    let sandbox_events = watch_sandbox_failures(&client, namespace, pods.clone(), tx.clone());
+    let sandbox_events = watch_sandbox_failures(&client, namespace, pods.clone(), &metrics, tx.clone());
     let memory = MemoryFigures::default();
     tokio::spawn(crate::report::footprint::poll_memory(
         client.clone(),
         namespace.map(String::from),
-        metrics,
+        metrics.clone(),
         memory.clone(),
         memory_poll,
     ));
@@ -332,6 +358,7 @@ pub fn start(
         "Deployment",
         dstream,
         cached_owned(&deployments, |d: &DeploymentView| CachedDeployment::from(d)),
+        &metrics,
         tx.clone(),
     );
     // Services as metadata only, and of that only the spec hash and resourceVersion.
@@ -343,6 +370,7 @@ pub fn start(
         cached_owned(&services, |s: &PartialObjectMeta<Service>| {
             CachedService::from(&s.metadata)
         }),
+        &metrics,
         tx.clone(),
     );
 
@@ -361,6 +389,7 @@ pub fn start(
             }
             Event::Init | Event::InitDone => vec![],
         },
+        &metrics,
         tx.clone(),
     );
 
@@ -395,6 +424,7 @@ pub fn start(
                 vec![]
             }
         },
+        &metrics,
         tx,
     );
     crate::observe::stores::Stores {

@@ -18,6 +18,9 @@ const RECONCILE_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// The kinds the operator watches besides its WasmWorkloads (the `kind` of the re-list counter).
+pub const WATCHED_KINDS: &[&str] = &["Pod", "Event", "Deployment", "Service", "RuntimeClass", "Node"];
+
 /// `source` of the cold starts of the workloads' own pods.
 pub const SOURCE_DEPLOYMENT: &str = "deployment";
 /// `source` of the cold starts of `wasm-operator compare` runs.
@@ -36,6 +39,8 @@ pub struct Metrics {
     pub reconcile_errors: IntCounterVec,
     /// 1 while this instance holds the leader Lease (or runs without election).
     pub leader: IntGauge,
+    /// Watches the API server expired (410 Gone), answered by a fresh list, per kind.
+    pub watch_relists: IntCounterVec,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
@@ -122,6 +127,17 @@ impl Metrics {
                 )
                 .unwrap(),
             ),
+            watch_relists: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "wasm_operator_watch_relists_total",
+                        "Watches the API server expired (410 Gone, after its restart or a long disconnect), answered by listing again, per kind",
+                    ),
+                    &["kind"],
+                )
+                .unwrap(),
+            ),
             registry,
         }
         .with_error_categories_at_zero()
@@ -131,6 +147,9 @@ impl Metrics {
     fn with_error_categories_at_zero(self) -> Self {
         for category in crate::error::CATEGORIES {
             self.reconcile_errors.with_label_values(&[category]);
+        }
+        for kind in WATCHED_KINDS {
+            self.watch_relists.with_label_values(&[kind]);
         }
         self
     }

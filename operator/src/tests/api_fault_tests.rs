@@ -120,6 +120,9 @@ async fn a_deployment_deleted_while_its_watch_was_gone_is_made_again() {
     }
     let d = h.nth_write("PATCH", DEPLOYMENT, 2).await;
     assert_eq!(d.body.unwrap()["kind"], "Deployment");
+    // Routine: counted as a re-list of its kind (and logged at info, not as a warning).
+    let relists = |kind: &str| h.metrics.watch_relists.with_label_values(&[kind]).get();
+    assert_eq!((relists("Deployment"), relists("Service")), (1, 0));
     h.settle().await;
     assert_eq!(h.writes_to("PATCH", DEPLOYMENT).len(), 2);
 }
