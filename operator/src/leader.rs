@@ -1,8 +1,10 @@
 //! Leader election with a coordination.k8s.io/v1 Lease, so the chart can run two replicas: only
 //! the holder of the Lease reconciles. The holder renews it every third of its duration; another
 //! instance takes it over once it has not been renewed for a whole duration; on SIGTERM the
-//! holder releases it (empty holder) so a successor need not wait. Writes are optimistic
-//! (`replace` with the resourceVersion read), so two instances never both win.
+//! holder releases it (empty holder), and a follower, which watches the Lease, takes it the
+//! moment it sees that, instead of at its next retry: a rollout's gap without a leader is one
+//! watch event and one write. Writes are optimistic (`replace` with the resourceVersion read),
+//! so two instances never both win.
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
@@ -123,15 +125,36 @@ pub async fn try_acquire(api: &Api<Lease>, settings: &LeaseSettings) -> Result<b
     }
 }
 
-/// Wait until we hold the Lease.
+/// Every change of the Lease as it happens (the watch's first listing is not a change).
+fn lease_changes(api: &Api<Lease>, name: &str) -> impl futures::Stream<Item = ()> + Send {
+    use futures::StreamExt;
+    use kube::runtime::{watcher, WatchStreamExt};
+    watcher::watcher(
+        api.clone(),
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+    )
+    .default_backoff()
+    .filter_map(|event| {
+        let change = matches!(event, Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)));
+        futures::future::ready(change.then_some(()))
+    })
+}
+
+/// Wait until we hold the Lease: try now, then at each change of the Lease (a release, a
+/// deletion, a renewal) or after a retry period, whichever comes first.
 pub async fn acquire(api: &Api<Lease>, settings: &LeaseSettings) {
+    use futures::StreamExt;
+    let mut changes = std::pin::pin!(lease_changes(api, &settings.name));
     loop {
         match try_acquire(api, settings).await {
             Ok(true) => return,
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "leader election: cannot read or write the Lease"),
         }
-        tokio::time::sleep(settings.renew_every()).await;
+        tokio::select! {
+            () = tokio::time::sleep(settings.renew_every()) => {}
+            Some(()) = changes.next() => {}
+        }
     }
 }
 

@@ -116,8 +116,8 @@ pub const PERMISSIONS: &[Permission] = &[
         scope: Scope::OwnNamespace,
         group: "coordination.k8s.io",
         resource: "leases",
-        verbs: &["get", "create", "update"],
-        why: "leader election: read, create and renew (optimistically) the wasm-operator Lease",
+        verbs: &["get", "list", "watch", "create", "update"],
+        why: "leader election: read, create and renew (optimistically) the wasm-operator Lease, and watch it to take it the moment it is released",
     },
 ];
 

@@ -25,13 +25,17 @@ struct Instance {
 
 impl Instance {
     fn start(client: kube::Client, identity: &str) -> Instance {
+        Instance::with_lease(client, identity, LEASE)
+    }
+
+    fn with_lease(client: kube::Client, identity: &str, duration: Duration) -> Instance {
         let metrics = Metrics::new();
         let (shutdown_tx, shutdown_rx) = futures::channel::oneshot::channel::<()>();
         let settings = LeaseSettings {
             namespace: "ops".into(),
             name: "wasm-operator".into(),
             identity: identity.into(),
-            duration: LEASE,
+            duration,
             owner: None,
         };
         let api = kube::Api::<Lease>::namespaced(client.clone(), "ops");
@@ -150,5 +154,58 @@ async fn only_the_leader_reconciles_and_a_follower_takes_over() {
     );
     assert_eq!(holder(&world).as_deref(), Some("c"));
     c.task.abort();
+    crate::tests::controller_tests::assert_permitted(&world);
+}
+
+#[tokio::test]
+async fn a_follower_takes_a_released_lease_at_once_not_at_its_next_retry() {
+    // A rolling upgrade: the new pod (b) waits as a follower while the old leader (a) runs,
+    // then a gets SIGTERM and releases the Lease. b's retry period here is 3 s; it must lead
+    // well within a second of the release, having seen it on its watch of the Lease.
+    let lease = Duration::from_secs(9);
+    let mut world = World::default();
+    spin_world(&mut world);
+    let (client, world) = mock_api::client(world);
+    let mut a = Instance::with_lease(client.clone(), "a", lease);
+    a.wait_leading("a").await;
+    let b = Instance::with_lease(client.clone(), "b", lease);
+    // b has tried once and is waiting for its next try (or a change of the Lease).
+    wait_until(&world, "b's first try", Duration::from_secs(10), |w| {
+        w.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/leases/wasm-operator") && r.method == "GET")
+            .count()
+            >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = a.shutdown.take().unwrap().send(());
+    wait_until(&world, "b holding the Lease", Duration::from_secs(10), |w| {
+        w.get("leases", Some("ops"), "wasm-operator")
+            .is_some_and(|l| l["spec"]["holderIdentity"] == "b")
+    })
+    .await;
+    // From a's write that released the Lease to b's that took it, as the API server saw them.
+    let writes: Vec<_> = world
+        .lock()
+        .unwrap()
+        .writes()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path.ends_with("/leases/wasm-operator"))
+        .collect();
+    let holder_of = |r: &mock_api::Recorded| r.body.as_ref().unwrap()["spec"]["holderIdentity"].clone();
+    let release = writes
+        .iter()
+        .find(|r| holder_of(r).is_null())
+        .expect("a released the Lease");
+    let taken = writes.iter().find(|r| holder_of(r) == "b").expect("b took the Lease");
+    let gap = taken.at.duration_since(release.at);
+    assert!(
+        gap < Duration::from_millis(500),
+        "b took {gap:?} to take the released Lease"
+    );
+    b.wait_leading("b").await;
+    a.task.await.unwrap();
+    b.task.abort();
     crate::tests::controller_tests::assert_permitted(&world);
 }
