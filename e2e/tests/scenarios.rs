@@ -697,7 +697,9 @@ async fn doctor_names_each_node_s_reason() {
     let facts = doctor::gather(&s.client, &ask).await.unwrap();
     let text = report::build(&facts, &wasm_operator::decide::runtimes::RuntimeConfig::default()).to_text();
     assert!(
-        text.contains(&format!("· {node}: taint {key}=yes:NoSchedule not tolerated")),
+        text.contains(&format!(
+            "· {node}: usable by workloads that tolerate {key}=yes:NoSchedule"
+        )),
         "{text}"
     );
 }

@@ -132,26 +132,39 @@ pub fn node_verdict(rc: &RuntimeClass, node: &Node, placement: WorkloadPlacement
     {
         return NodeVerdict::WorkloadAffinity;
     }
-    let rc_tolerations = scheduling.and_then(|s| s.tolerations.as_deref()).unwrap_or(&[]);
+    match untolerated_taints(rc, node, placement).into_iter().next() {
+        Some(t) => NodeVerdict::Taint(t),
+        None => NodeVerdict::Usable,
+    }
+}
+
+/// The NoSchedule/NoExecute taints of `node` that neither the RuntimeClass's tolerations nor the
+/// workload's cover, as `key=value:effect`.
+pub fn untolerated_taints(rc: &RuntimeClass, node: &Node, placement: WorkloadPlacement<'_>) -> Vec<String> {
+    let rc_tolerations = rc
+        .scheduling
+        .as_ref()
+        .and_then(|s| s.tolerations.as_deref())
+        .unwrap_or(&[]);
     let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or(&[]);
-    let untolerated = taints
+    taints
         .iter()
         .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-        .find(|t| {
+        .filter(|t| {
             !rc_tolerations
                 .iter()
                 .chain(placement.tolerations.iter())
                 .any(|tol| tolerates(tol, t))
-        });
-    match untolerated {
-        Some(t) => NodeVerdict::Taint(format!(
-            "{}{}:{}",
-            t.key,
-            t.value.as_deref().map(|v| format!("={v}")).unwrap_or_default(),
-            t.effect
-        )),
-        None => NodeVerdict::Usable,
-    }
+        })
+        .map(|t| {
+            format!(
+                "{}{}:{}",
+                t.key,
+                t.value.as_deref().map(|v| format!("={v}")).unwrap_or_default(),
+                t.effect
+            )
+        })
+        .collect()
 }
 
 /// Number of nodes a pod of the workload could be scheduled on with this RuntimeClass.

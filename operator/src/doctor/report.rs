@@ -4,7 +4,7 @@
 
 use crate::api::crd::{FallbackPolicy, WasmWorkload};
 use crate::api::failure_record::FailureRecord;
-use crate::decide::discovery::{node_verdict, NodeVerdict, WorkloadPlacement};
+use crate::decide::discovery::{node_verdict, untolerated_taints, NodeVerdict, WorkloadPlacement};
 use crate::decide::runtimes::RuntimeConfig;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::node::v1::RuntimeClass;
@@ -138,6 +138,8 @@ fn runtime_class_section(rc: &RuntimeClass, facts: &Facts) -> Section {
     )];
     let missing_handler = format!("no runtime for \"{}\"", rc.handler);
     let mut usable = 0;
+    // Nodes that only taints keep it from: usable by workloads that tolerate them.
+    let mut with_toleration: Vec<(String, Vec<String>)> = vec![];
     for node in &facts.nodes {
         let n = node_name(node);
         let verdict = node_verdict(rc, node, WorkloadPlacement::default());
@@ -154,6 +156,13 @@ fn runtime_class_section(rc: &RuntimeClass, facts: &Facts) -> Section {
         if verdict == NodeVerdict::Usable {
             usable += 1;
             lines.push(line(Verdict::Pass, format!("{n}: usable")));
+        } else if let NodeVerdict::Taint(_) = verdict {
+            let taints = untolerated_taints(rc, node, WorkloadPlacement::default());
+            lines.push(line(
+                Verdict::Info,
+                format!("{n}: usable by workloads that tolerate {}", taints.join(", ")),
+            ));
+            with_toleration.push((n.to_string(), taints));
         } else {
             lines.push(line(Verdict::Info, format!("{n}: {verdict}")));
         }
@@ -171,6 +180,23 @@ fn runtime_class_section(rc: &RuntimeClass, facts: &Facts) -> Section {
     }
     lines.push(if usable > 0 {
         line(Verdict::Pass, format!("usable on {usable} node(s)"))
+    } else if !with_toleration.is_empty() {
+        // Not a failure: dedicated nodes are tainted on purpose, and workloads that tolerate
+        // the taint run Wasm there.
+        let mut taints: Vec<&str> = with_toleration
+            .iter()
+            .flat_map(|(_, t)| t.iter().map(String::as_str))
+            .collect();
+        taints.sort_unstable();
+        taints.dedup();
+        line(
+            Verdict::Info,
+            format!(
+                "usable by workloads that tolerate {} ({} node(s)), by no others",
+                taints.join(", "),
+                with_toleration.len()
+            ),
+        )
     } else {
         line(Verdict::Fail, "usable on no node")
     });
@@ -495,7 +521,7 @@ mod tests {
         for want in [
             "ready: usable",
             "cordoned: unschedulable (cordoned)",
-            "tainted: taint gpu:NoSchedule not tolerated",
+            "tainted: usable by workloads that tolerate gpu:NoSchedule",
             "plain: lacks label spin=yes of the RuntimeClass's nodeSelector",
             "down: not Ready",
             "ready: 1 pod(s) ran with it",
@@ -549,6 +575,44 @@ mod tests {
             .any(|l| l == "its own nodeSelector, affinity and tolerations leave: no node"));
         assert!(lines.iter().any(|l| l == "mode Container: no usable Wasm RuntimeClass"));
         assert_eq!(r.exit_code(), 1);
+    }
+
+    #[test]
+    fn a_runtime_class_usable_only_with_a_toleration_informs_and_does_not_fail() {
+        let wasmedge = runtime_class("wasmedge", None, vec![]);
+        let f = Facts {
+            runtime_classes: vec![Arc::new(wasmedge)],
+            nodes: vec![
+                node("down", &[], false, false, vec![]),
+                node(
+                    "gpu-1",
+                    &[],
+                    true,
+                    false,
+                    vec![
+                        taint("dedicated", Some("gpu"), "NoSchedule"),
+                        taint("spot", None, "NoExecute"),
+                    ],
+                ),
+            ],
+            installation: facts().installation,
+            ..Default::default()
+        };
+        let r = build(&f, &RuntimeConfig::default());
+        let lines = texts(&r, "RuntimeClass wasmedge");
+        assert!(
+            lines.contains(
+                &"gpu-1: usable by workloads that tolerate dedicated=gpu:NoSchedule, spot:NoExecute".to_string()
+            ),
+            "{lines:#?}"
+        );
+        assert!(lines.contains(
+            &"usable by workloads that tolerate dedicated=gpu:NoSchedule, spot:NoExecute (1 node(s)), by no others"
+                .to_string()
+        ));
+        let section = r.sections.iter().find(|s| s.title == "RuntimeClass wasmedge").unwrap();
+        assert!(section.lines.iter().all(|l| l.verdict != Verdict::Fail), "{lines:#?}");
+        assert_eq!(r.exit_code(), 0, "only real failures count: {}", r.to_text());
     }
 
     #[test]

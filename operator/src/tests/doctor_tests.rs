@@ -78,7 +78,7 @@ async fn the_full_report_and_its_exit_codes() {
     for want in [
         "RuntimeClass wasmtime-spin-v2 | Pass | n1: usable",
         "RuntimeClass wasmtime-spin-v2 | Info | n2: unschedulable (cordoned)",
-        "RuntimeClass wasmtime-spin-v2 | Info | n3: taint gpu=x:NoSchedule not tolerated",
+        "RuntimeClass wasmtime-spin-v2 | Info | n3: usable by workloads that tolerate gpu=x:NoSchedule",
         "RuntimeClass broken | Fail | n1: the handler is missing: 1 FailedCreatePodSandBox Event(s) say no runtime for \"nope\" is configured",
         "RuntimeClass broken | Info | n3: lacks label broken=yes of the RuntimeClass's nodeSelector",
         "WasmWorkload demo/hello | Pass | spin → RuntimeClass wasmtime-spin-v2: chosen, usable on 1 node(s)",
