@@ -209,13 +209,12 @@ fn measure(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Option<M
     let ns = wl.namespace().unwrap_or_default();
     let name = wl.name_any();
     let previous = wl.status.as_ref();
-    let samples_before = previous.and_then(|p| p.cold_start.as_ref()).map_or(0, |c| c.samples);
     let cold_start = ctx
         .stores
         .cold_starts
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .summary(&ns, &name, samples_before);
+        .summary(&ns, &name, previous.and_then(|p| p.cold_start.as_ref()));
     let Some(mode) = mode.filter(|m| *m != Mode::Pending) else {
         return Measurements {
             cold_start,

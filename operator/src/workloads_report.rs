@@ -20,6 +20,8 @@ pub struct Row {
     pub why_not_wasm: String,
     pub cold_start_p50: Option<f64>,
     pub cold_start_p95: Option<f64>,
+    /// The pods the percentiles are over.
+    pub cold_start_pods: Option<i64>,
     pub image_size_bytes: Option<i64>,
     pub memory_bytes: Option<i64>,
     /// The last comparison: Wasm and container p50.
@@ -74,6 +76,7 @@ pub fn build(workloads: &[WasmWorkload], nodes: &[Node]) -> Report {
                 why_not_wasm: st.fallback_reason.clone().unwrap_or_default(),
                 cold_start_p50: st.cold_start.as_ref().map(|c| c.p50_seconds),
                 cold_start_p95: st.cold_start.as_ref().map(|c| c.p95_seconds),
+                cold_start_pods: st.cold_start.as_ref().map(|c| c.window_samples),
                 image_size_bytes: image,
                 memory_bytes: st.footprint.as_ref().and_then(|f| f.memory_working_set_bytes),
                 compared_p50: st
@@ -104,6 +107,7 @@ impl Report {
             "RUNTIME",
             "COLD P50 (s)",
             "COLD P95 (s)",
+            "OF PODS",
             "IMAGE",
             "MEMORY",
             "COMPARED P50 WASM/CTR (s)",
@@ -127,6 +131,7 @@ impl Report {
                 },
                 secs(r.cold_start_p50),
                 secs(r.cold_start_p95),
+                r.cold_start_pods.map_or("—".into(), |n| n.to_string()),
                 size(r.image_size_bytes),
                 size(r.memory_bytes),
                 compared,
@@ -188,7 +193,9 @@ mod tests {
                 last_seconds: 0.5,
                 p50_seconds: 0.5,
                 p95_seconds: 0.7,
-                samples: 3,
+                samples: 9,
+                window_samples: 3,
+                recent_millis: vec![500, 400, 700],
             }),
             footprint: Some(FootprintStatus {
                 image_size_bytes: Some(21_000),

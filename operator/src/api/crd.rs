@@ -54,8 +54,8 @@ use std::collections::BTreeMap;
     printcolumn(
         name = "Cold start",
         type_ = "number",
-        json_path = ".status.coldStart.lastSeconds",
-        description = "Last cold start in seconds"
+        json_path = ".status.coldStart.p50Seconds",
+        description = "Median cold start in seconds, over status.coldStart.windowSamples recent pods"
     ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
@@ -477,18 +477,27 @@ impl Mode {
     }
 }
 
-/// Cold-start summary of the workload's pods.
+/// Cold-start summary of the workload's pods: creation to first Ready, timed from the watch.
+/// The percentiles are over the recent window (`windowSamples` pods, kept here so an operator
+/// restart does not shrink it to the pods it saw since).
 #[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ColdStartStatus {
     /// The most recent sample.
     pub last_seconds: f64,
-    /// Median of the kept samples.
+    /// Median of the recent window.
     pub p50_seconds: f64,
-    /// 95th percentile of the kept samples.
+    /// 95th percentile (nearest rank) of the recent window: with few samples, the slowest.
     pub p95_seconds: f64,
-    /// Number of samples.
+    /// Pods timed since the workload was created.
     pub samples: i64,
+    /// Pods the percentiles are computed over (the recent window).
+    #[serde(default)]
+    pub window_samples: i64,
+    /// The recent window itself, in milliseconds, oldest first (at most 64).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub recent_millis: Vec<u32>,
 }
 
 /// The last comparison of the two modes (`wasm-operator compare`).

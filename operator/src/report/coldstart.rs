@@ -48,17 +48,23 @@ struct PodTrack {
     counted: bool,
 }
 
-/// The samples of one workload kept for its status: the last `WINDOW` watch-timed ones.
+/// The samples of one workload kept for its status: the last `WINDOW` watch-timed ones, in
+/// milliseconds.
 #[derive(Debug, Default)]
 struct Window {
-    recent: VecDeque<f64>,
+    recent: VecDeque<u32>,
     last: f64,
     total: i64,
     /// Samples counted in status before this process started, read once.
     base: Option<i64>,
 }
 
-const WINDOW: usize = 64;
+/// The samples the percentiles are over (and status keeps, so a restart does not lose them).
+pub const WINDOW: usize = 64;
+
+fn millis(seconds: f64) -> u32 {
+    (seconds * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32
+}
 
 #[derive(Debug, Default)]
 pub struct ColdStartTracker {
@@ -88,7 +94,7 @@ fn api_cold_start(pod: &PodView) -> Option<f64> {
     (secs >= 0.0).then_some(secs)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+fn percentile(sorted: &[u32], p: f64) -> u32 {
     // Nearest rank: the smallest sample with at least p of the samples at or below it.
     let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
@@ -155,7 +161,7 @@ impl ColdStartTracker {
             if w.recent.len() == WINDOW {
                 w.recent.pop_front();
             }
-            w.recent.push_back(seconds);
+            w.recent.push_back(millis(seconds));
             w.last = seconds;
             w.total += 1;
         }
@@ -186,20 +192,39 @@ impl ColdStartTracker {
         self.pods.len()
     }
 
-    /// The workload's cold-start summary from watch-timed samples. `status_samples` is the count
-    /// in the workload's status; the first call takes it as the count from before this process
-    /// started, so the total carries across operator restarts without counting twice.
-    pub fn summary(&mut self, namespace: &str, workload: &str, status_samples: i64) -> Option<ColdStartStatus> {
+    /// The workload's cold-start summary from watch-timed samples, or None when this process
+    /// has timed none of its pods (status then keeps what it had). `previous` is the summary
+    /// in the workload's status: the first call takes its count as the one from before this
+    /// process started, and its recent window as the samples before this process's, so both
+    /// carry across operator restarts without counting twice and a percentile is always over
+    /// the samples it claims.
+    pub fn summary(
+        &mut self,
+        namespace: &str,
+        workload: &str,
+        previous: Option<&ColdStartStatus>,
+    ) -> Option<ColdStartStatus> {
         let w = self.windows.get_mut(&(namespace.to_string(), workload.to_string()))?;
-        let base = *w.base.get_or_insert(status_samples.max(0));
-        let mut sorted: Vec<f64> = w.recent.iter().copied().collect();
-        sorted.sort_by(f64::total_cmp);
-        let round = |s: f64| (s * 1000.0).round() / 1000.0;
+        if w.base.is_none() {
+            w.base = Some(previous.map_or(0, |p| p.samples.max(0)));
+            let before = previous.map(|p| p.recent_millis.as_slice()).unwrap_or(&[]);
+            for ms in before.iter().rev() {
+                if w.recent.len() == WINDOW {
+                    break;
+                }
+                w.recent.push_front(*ms);
+            }
+        }
+        let mut sorted: Vec<u32> = w.recent.iter().copied().collect();
+        sorted.sort_unstable();
+        let seconds = |ms: u32| f64::from(ms) / 1000.0;
         Some(ColdStartStatus {
-            last_seconds: round(w.last),
-            p50_seconds: round(percentile(&sorted, 0.5)),
-            p95_seconds: round(percentile(&sorted, 0.95)),
-            samples: base + w.total,
+            last_seconds: (w.last * 1000.0).round() / 1000.0,
+            p50_seconds: seconds(percentile(&sorted, 0.5)),
+            p95_seconds: seconds(percentile(&sorted, 0.95)),
+            samples: w.base.unwrap_or(0) + w.total,
+            window_samples: sorted.len() as i64,
+            recent_millis: w.recent.iter().copied().collect(),
         })
     }
 }
@@ -264,7 +289,7 @@ mod tests {
         );
         t.relist_done();
         assert_eq!(t.tracked_pods(), 1);
-        let s = t.summary("demo", "hello", 0).unwrap();
+        let s = t.summary("demo", "hello", None).unwrap();
         assert_eq!(s.samples, 1);
     }
 
@@ -276,7 +301,7 @@ mod tests {
         let s = t.observe(&p, false, Instant::now()).unwrap();
         assert_eq!((s.seconds, s.timing), (3.0, Timing::Api));
         assert!(
-            t.summary("demo", "hello", 0).is_none(),
+            t.summary("demo", "hello", None).is_none(),
             "API-timed samples stay out of the ms summary"
         );
 
@@ -311,25 +336,82 @@ mod tests {
             t.observe(&pod(&name, "hello", "wasm", false, false, false), true, t0);
             t.observe(&pod(&name, "hello", "wasm", true, true, true), true, t0 + ms(*delay));
         }
-        let s = t.summary("demo", "hello", 7).unwrap();
+        let before = ColdStartStatus {
+            samples: 7,
+            ..Default::default()
+        };
+        let s = t.summary("demo", "hello", Some(&before)).unwrap();
         assert_eq!(
-            (s.last_seconds, s.p50_seconds, s.p95_seconds, s.samples),
-            (0.1, 0.03, 0.1, 12)
+            (
+                s.last_seconds,
+                s.p50_seconds,
+                s.p95_seconds,
+                s.samples,
+                s.window_samples
+            ),
+            (0.1, 0.03, 0.1, 12, 5)
         );
+        assert_eq!(s.recent_millis, vec![10, 20, 30, 40, 100]);
         assert_eq!(
-            t.summary("demo", "hello", 12).unwrap().samples,
+            t.summary("demo", "hello", Some(&s)).unwrap().samples,
             12,
             "status already counts them"
         );
         t.forget_workload("demo", "hello");
-        assert!(t.summary("demo", "hello", 0).is_none());
+        assert!(t.summary("demo", "hello", None).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_restart_one_slow_pod_is_one_sample_among_the_window_not_the_median() {
+        // Before the restart: four starts of 0.7–1.6 s, in status. After it, the first pod the
+        // new process times took 19.4 s (the scheduler stalled through an API outage).
+        let before = ColdStartStatus {
+            last_seconds: 0.9,
+            p50_seconds: 0.9,
+            p95_seconds: 1.6,
+            samples: 4,
+            window_samples: 4,
+            recent_millis: vec![700, 1200, 1600, 900],
+        };
+        let mut t = ColdStartTracker::default();
+        let t0 = Instant::now();
+        t.observe(&pod("slow", "hello", "wasm", false, false, false), true, t0);
+        t.observe(&pod("slow", "hello", "wasm", true, true, true), true, t0 + ms(19_421));
+        let s = t.summary("demo", "hello", Some(&before)).unwrap();
+        assert_eq!(s.window_samples, 5);
+        assert_eq!(s.samples, 5);
+        assert_eq!(s.last_seconds, 19.421, "the last one is what it was");
+        assert_eq!(s.p50_seconds, 1.2, "the median of the five, not the outlier");
+        assert_eq!(
+            s.p95_seconds, 19.421,
+            "p95 of five is the slowest, and says over how many"
+        );
+        assert_eq!(s.recent_millis, vec![700, 1200, 1600, 900, 19_421]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_window_keeps_the_latest_64_across_a_restart() {
+        let before = ColdStartStatus {
+            samples: 100,
+            window_samples: 64,
+            recent_millis: (1..=64).collect(),
+            ..Default::default()
+        };
+        let mut t = ColdStartTracker::default();
+        let t0 = Instant::now();
+        t.observe(&pod("p", "hello", "wasm", false, false, false), true, t0);
+        t.observe(&pod("p", "hello", "wasm", true, true, true), true, t0 + ms(500));
+        let s = t.summary("demo", "hello", Some(&before)).unwrap();
+        assert_eq!((s.window_samples, s.samples), (64, 101));
+        assert_eq!(s.recent_millis.first(), Some(&2), "the oldest one dropped");
+        assert_eq!(s.recent_millis.last(), Some(&500));
     }
 
     #[test]
     fn percentile_is_nearest_rank() {
-        let v = [1.0, 2.0, 3.0, 4.0];
-        assert_eq!(percentile(&v, 0.5), 2.0);
-        assert_eq!(percentile(&v, 0.95), 4.0);
-        assert_eq!(percentile(&[7.0], 0.5), 7.0);
+        let v = [1, 2, 3, 4];
+        assert_eq!(percentile(&v, 0.5), 2);
+        assert_eq!(percentile(&v, 0.95), 4);
+        assert_eq!(percentile(&[7], 0.5), 7);
     }
 }

@@ -785,6 +785,40 @@ async fn cold_starts_are_timed_from_watch_events_into_status_and_metrics() {
 }
 
 #[tokio::test]
+async fn a_restarted_operator_computes_percentiles_over_the_window_status_kept() {
+    // A previous process timed four pods (0.7–1.6 s) and wrote them to status; this one starts
+    // with that status and times one slow pod.
+    let h = Harness::converged(|w| {
+        spin_world(w);
+        let mut wl = workload_json(FallbackPolicy::OnFailure, &["spin", "wasmtime"]);
+        wl["status"] = json!({"coldStart": {"lastSeconds": 0.9, "p50Seconds": 0.9, "p95Seconds": 1.6,
+            "samples": 4, "windowSamples": 4, "recentMillis": [700, 1200, 1600, 900]}});
+        w.put("wasmworkloads", wl);
+    })
+    .await;
+    h.world.lock().unwrap().put(
+        "pods",
+        pod_json("hello-wasm-slow", "wasm", Some("wasmtime-spin-v2"), false, 0),
+    );
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    h.world.lock().unwrap().put(
+        "pods",
+        pod_json("hello-wasm-slow", "wasm", Some("wasmtime-spin-v2"), true, 0),
+    );
+    let st = h
+        .status_where("the fifth sample", |st| st["coldStart"]["samples"] == 5)
+        .await;
+    let cs = &st["coldStart"];
+    assert_eq!(cs["windowSamples"], 5);
+    assert_eq!(
+        cs["p50Seconds"], 1.2,
+        "the median of five, not the one this process saw"
+    );
+    assert!(cs["lastSeconds"].as_f64().unwrap() >= 1.8);
+    assert_eq!(cs["recentMillis"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
 async fn usable_nodes_are_gauged_and_a_deleted_workload_loses_its_series() {
     let h = Harness::start(|w| {
         spin_world(w);
