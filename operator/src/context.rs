@@ -21,6 +21,8 @@ pub struct Context {
     pub stores: Stores,
     /// Per-object backoff after failed reconciles.
     pub backoff: Backoff,
+    /// The wall clock of startup deadlines and fallback cooldowns.
+    pub clock: crate::clock::Clock,
     failures: Mutex<HashMap<ObjectRef<WasmWorkload>, u32>>,
 }
 
@@ -33,6 +35,7 @@ impl Context {
             runtimes,
             stores,
             backoff: Backoff::default(),
+            clock: crate::clock::Clock::default(),
             failures: Mutex::new(HashMap::new()),
         }
     }

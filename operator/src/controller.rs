@@ -13,7 +13,7 @@ use crate::build::service::build_service;
 use crate::context::Context;
 use crate::decide::decision::{decide, Decision, WasmEvidence};
 use crate::decide::discovery::{nodes_per_runtime_class, resolve, Chosen, WorkloadPlacement};
-use crate::decide::failure::{detect, pods_refused, Health, SandboxFailure};
+use crate::decide::failure::{detect, node_trouble, pods_refused, Health, SandboxFailure};
 use crate::error::Error;
 use crate::observe::generation_filter::GenerationFilter;
 use crate::observe::watches::{affected, Trigger};
@@ -73,6 +73,12 @@ fn observe(ctx: &Context, ns: &str, name: &str) -> Observed {
     }
 }
 
+/// Whether a pod has been Ready since it was created, as the pod watch saw it.
+fn was_ready(ctx: &Context) -> impl Fn(&PodView) -> bool + '_ {
+    let tracker = ctx.stores.cold_starts.lock().unwrap_or_else(|e| e.into_inner());
+    move |p: &PodView| p.metadata.uid.as_deref().is_some_and(|uid| tracker.has_been_ready(uid))
+}
+
 /// What the pods of one rollout say (those of `mode`, and of RuntimeClass `rc` in Wasm mode):
 /// a failure, or when a pod's startup deadline passes.
 fn pod_health(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Mode, rc: Option<&str>) -> Health {
@@ -101,10 +107,11 @@ fn pod_health(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Mode,
         })
         .collect();
     let timeout = Duration::from_secs(u64::try_from(wl.spec.fallback.startup_timeout_seconds).unwrap_or(60));
-    detect(&pods, &sandbox, k8s_openapi::jiff::Timestamp::now(), timeout)
+    detect(&pods, &sandbox, ctx.clock.now(), timeout, &was_ready(ctx))
 }
 
-/// What the Wasm pods of the chosen RuntimeClass say, and when to look at them again.
+/// What the Wasm pods of the chosen RuntimeClass say, and when to look at them again. A
+/// failure the pods' node shares (`node_trouble`) does not count against Wasm.
 fn wasm_evidence(
     wl: &WasmWorkload,
     ctx: &Context,
@@ -121,15 +128,30 @@ fn wasm_evidence(
             WasmEvidence {
                 remembered,
                 failure: None,
+                rolled_out: false,
             },
             None,
         );
     }
     let health = pod_health(wl, ctx, observed, Mode::Wasm, Some(rc));
+    let failure = health.failure.filter(|f| {
+        let Some(failing) = f.pod.as_ref() else { return true };
+        let pods = ctx.stores.pods.state();
+        let all: Vec<&PodView> = pods.iter().map(Arc::as_ref).collect();
+        match node_trouble(failing, &observed.nodes, &all, &was_ready(ctx)) {
+            Some(why) => {
+                tracing::info!(workload = %wl.name_any(), namespace = ?wl.namespace(), failure = %f.message, %why,
+                    "a failure of Wasm pods that their node shares: not counted against Wasm");
+                false
+            }
+            None => true,
+        }
+    });
     (
         WasmEvidence {
             remembered,
-            failure: health.failure,
+            failure,
+            rolled_out: deployment.is_some_and(|d| d.rolled_out(wl.spec.replicas)),
         },
         health.recheck_in,
     )
@@ -196,11 +218,17 @@ pub fn decide_for(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> (Dec
         });
     let mut recheck = None;
     let generation = wl.metadata.generation.unwrap_or(0);
-    let decision = decide(&wl.spec, generation, discovery, |chosen| {
+    let now = ctx.clock.now();
+    let decision = decide(&wl.spec, generation, discovery, now, |chosen| {
         let (evidence, again) = wasm_evidence(wl, ctx, observed, chosen);
         recheck = again;
         evidence
     });
+    // A fallback cooling down: look again when Wasm is due another try.
+    if let Decision::Container { record: Some(r), .. } = &decision {
+        let due = Duration::try_from(r.retry_time().duration_since(now)).unwrap_or(Duration::ZERO);
+        recheck = Some(recheck.map_or(due, |c: Duration| c.min(due)));
+    }
     (decision, recheck)
 }
 

@@ -11,6 +11,7 @@ pub mod observe;
 pub mod report;
 
 pub mod apply;
+pub mod clock;
 pub mod compare;
 pub mod context;
 pub mod controller;

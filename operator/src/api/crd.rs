@@ -207,6 +207,7 @@ pub struct WasmSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.policy == 'Never' || (has(self.image) && size(self.image) > 0)").message("fallback.image is required unless fallback.policy is Never"))]
+#[x_kube(validation = Rule::new("self.maxCooldownSeconds >= self.cooldownSeconds").message("fallback.maxCooldownSeconds must not be below fallback.cooldownSeconds"))]
 pub struct FallbackSpec {
     /// Ordinary container image of the same application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,6 +236,25 @@ pub struct FallbackSpec {
     #[serde(default = "default_startup_timeout")]
     #[schemars(range(min = 1, max = 3600))]
     pub startup_timeout_seconds: i32,
+
+    /// With `OnFailure`: after falling back, Wasm is tried again after this many seconds, and
+    /// after twice as long for each failure in a row since (up to `maxCooldownSeconds`).
+    #[serde(default = "default_cooldown")]
+    #[schemars(range(min = 10, max = 86400))]
+    pub cooldown_seconds: i32,
+
+    /// With `OnFailure`: the longest cooldown between two tries of Wasm.
+    #[serde(default = "default_max_cooldown")]
+    #[schemars(range(min = 10, max = 604800))]
+    pub max_cooldown_seconds: i32,
+}
+
+fn default_cooldown() -> i32 {
+    300
+}
+
+fn default_max_cooldown() -> i32 {
+    3600
 }
 
 fn default_startup_timeout() -> i32 {
@@ -262,6 +282,8 @@ impl Default for FallbackSpec {
             resources: None,
             policy: FallbackPolicy::default(),
             startup_timeout_seconds: default_startup_timeout(),
+            cooldown_seconds: default_cooldown(),
+            max_cooldown_seconds: default_max_cooldown(),
         }
     }
 }
@@ -419,6 +441,10 @@ pub struct WasmWorkloadStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_reason: Option<String>,
 
+    /// After Wasm pods failed (`OnFailure`): how many times in a row, and when Wasm is tried again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasm_retry: Option<WasmRetryStatus>,
+
     /// Pods of the Deployment.
     #[serde(default)]
     pub replicas: i32,
@@ -446,6 +472,16 @@ pub struct WasmWorkloadStatus {
     /// Ready, RuntimeResolved and Progressing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// When a workload that fell back after Wasm failures tries Wasm again.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WasmRetryStatus {
+    /// Failures of Wasm in a row; each doubles the cooldown (up to fallback.maxCooldownSeconds).
+    pub failures: i64,
+    /// When Wasm is tried again (RFC 3339), unless the spec or the usable runtimes change first.
+    pub next_attempt: String,
 }
 
 /// How the workload runs.

@@ -202,6 +202,20 @@ pub struct CachedDeployment {
     pub refused: Option<Box<str>>,
 }
 
+impl CachedDeployment {
+    /// Whether the rollout of the current spec is done: the controller saw this generation and
+    /// `desired` pods are updated and Ready, with no old ones left.
+    pub fn rolled_out(&self, desired: i32) -> bool {
+        let Some(st) = self.status.as_ref() else {
+            return false;
+        };
+        st.observed_generation.unwrap_or(0) >= self.generation.unwrap_or(0)
+            && st.updated_replicas.unwrap_or(0) >= desired
+            && st.replicas.unwrap_or(0) == desired
+            && st.ready_replicas.unwrap_or(0) >= desired
+    }
+}
+
 /// A Service as the cache keeps it: its spec hash and the fields the operator owns.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CachedService {

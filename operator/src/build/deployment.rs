@@ -66,8 +66,14 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
     let common = labels::common_labels(&name, mode.as_label());
     // The user's annotations first, so the operator's own keys win.
     let mut annotations = spec.deployment_annotations.clone();
-    // A fallback caused by failing Wasm pods is remembered on the Deployment, so it is sticky.
-    if let Decision::Container { record: Some(r), .. } = decision {
+    // Failures of Wasm are remembered on the Deployment: in the fallback they keep it in place
+    // for its cooldown, and while Wasm is tried again they count the next failure.
+    let record = match decision {
+        Decision::Container { record: Some(r), .. } => Some(r),
+        Decision::Wasm(c) => c.after_failures.as_deref(),
+        _ => None,
+    };
+    if let Some(r) = record {
         annotations.insert(FAILURE_ANNOTATION.to_string(), r.to_annotation());
     }
 

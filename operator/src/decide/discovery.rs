@@ -194,6 +194,10 @@ pub struct Chosen {
     pub candidate: Candidate,
     pub runtime_class: Arc<RuntimeClass>,
     pub usable_nodes: usize,
+    /// Set when Wasm is tried again after a fallback's cooldown: the failures so far, kept on
+    /// the Deployment until the Wasm pods are Ready, so that another failure lengthens the
+    /// cooldown.
+    pub after_failures: Option<Box<crate::api::failure_record::FailureRecord>>,
 }
 
 /// Outcome of discovery for one workload: the first usable candidate, and why earlier ones were not.
@@ -239,6 +243,7 @@ pub fn resolve(
                     candidate: candidate.clone(),
                     runtime_class: rc,
                     usable_nodes: count,
+                    after_failures: None,
                 }),
                 rejected,
             };

@@ -17,6 +17,25 @@ use std::time::Duration;
 pub struct PodFailure {
     pub reason: &'static str,
     pub message: String,
+    /// The failing pod's node and creation time, where known: whether the failure is the
+    /// node's (`node_trouble`) is judged from them.
+    pub pod: Option<FailingPod>,
+}
+
+/// Where and since when the pod that failed was.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FailingPod {
+    pub node: Option<String>,
+    pub created: Option<Timestamp>,
+}
+
+impl FailingPod {
+    fn of(pod: &PodView) -> Option<FailingPod> {
+        Some(FailingPod {
+            node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+            created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        })
+    }
 }
 
 /// What a reconcile learns from the Wasm pods: a failure, or when to look again.
@@ -62,11 +81,65 @@ pub fn pods_refused(refusal: Option<&str>) -> Option<PodFailure> {
     refusal.map(|message| PodFailure {
         reason: reason::PODS_REFUSED,
         message: truncate(&format!("the API server refused to create pods: {message}"), 1000),
+        pod: None,
     })
 }
 
-/// Judge the Wasm pods of a workload at wall-clock `now`.
-pub fn detect(pods: &[&PodView], sandbox: &[SandboxFailure], now: Timestamp, startup_timeout: Duration) -> Health {
+/// Why a failure of a Wasm pod is its node's and not Wasm's, if it is: the node is not Ready,
+/// its readiness changed after the pod was created (a kubelet or container runtime restarted,
+/// as a node upgrade does), or a container pod on the same node that had been Ready is not
+/// Ready now. `pods` are every pod the operator watches; `was_ready` says whether one has been
+/// Ready since it was created. Such a failure falls back no workload: the container would fare
+/// no better on that node.
+pub fn node_trouble(
+    failing: &FailingPod,
+    nodes: &[std::sync::Arc<k8s_openapi::api::core::v1::Node>],
+    pods: &[&PodView],
+    was_ready: &dyn Fn(&PodView) -> bool,
+) -> Option<String> {
+    let name = failing.node.as_deref()?;
+    let node = nodes.iter().find(|n| n.metadata.name.as_deref() == Some(name))?;
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+    match ready {
+        Some(c) if c.status != "True" => return Some(format!("node {name} is not Ready ({})", c.status)),
+        None => return Some(format!("node {name} reports no Ready condition")),
+        Some(c) => {
+            let changed = c.last_transition_time.as_ref().map(|t| t.0);
+            if let (Some(changed), Some(created)) = (changed, failing.created) {
+                if changed > created {
+                    return Some(format!(
+                        "node {name} became Ready again at {changed}, after the pod was created"
+                    ));
+                }
+            }
+        }
+    }
+    pods.iter()
+        .filter(|p| p.mode == Some(crate::api::crd::Mode::Container))
+        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
+        .filter(|p| p.metadata.deletion_timestamp.is_none() && !p.condition_true("Ready"))
+        .find(|p| was_ready(p))
+        .map(|p| {
+            format!(
+                "container pod {} on node {name} lost its readiness too",
+                p.metadata.name.as_deref().unwrap_or("?")
+            )
+        })
+}
+
+/// Judge the pods of a workload at wall-clock `now`. A pod that has been Ready since it was
+/// created (`was_ready`) has started: losing readiness later is no startup timeout.
+pub fn detect(
+    pods: &[&PodView],
+    sandbox: &[SandboxFailure],
+    now: Timestamp,
+    startup_timeout: Duration,
+    was_ready: &dyn Fn(&PodView) -> bool,
+) -> Health {
     let mut recheck_in: Option<Duration> = None;
     for pod in pods {
         if pod.metadata.deletion_timestamp.is_some() {
@@ -78,6 +151,7 @@ pub fn detect(pods: &[&PodView], sandbox: &[SandboxFailure], now: Timestamp, sta
                 failure: Some(PodFailure {
                     reason: reason::SANDBOX_FAILED,
                     message: truncate(&format!("pod {name}: {}", s.message), 500),
+                    pod: FailingPod::of(pod),
                 }),
                 recheck_in: None,
             };
@@ -94,12 +168,13 @@ pub fn detect(pods: &[&PodView], sandbox: &[SandboxFailure], now: Timestamp, sta
                     failure: Some(PodFailure {
                         reason: category,
                         message: truncate(&format!("pod {name}: {category}: {detail}"), 500),
+                        pod: FailingPod::of(pod),
                     }),
                     recheck_in: None,
                 };
             }
         }
-        if pod.condition_true("Ready") {
+        if pod.condition_true("Ready") || was_ready(pod) {
             continue;
         }
         let Some(created) = pod.metadata.creation_timestamp.as_ref().map(|t| t.0) else {
@@ -112,6 +187,7 @@ pub fn detect(pods: &[&PodView], sandbox: &[SandboxFailure], now: Timestamp, sta
                 failure: Some(PodFailure {
                     reason: reason::STARTUP_TIMEOUT,
                     message: format!("pod {name} not Ready within {} s", startup_timeout.as_secs()),
+                    pod: FailingPod::of(pod),
                 }),
                 recheck_in: None,
             };
@@ -136,11 +212,15 @@ mod tests {
 
     const TIMEOUT: Duration = Duration::from_secs(60);
 
+    fn never(_: &PodView) -> bool {
+        false
+    }
+
     #[test]
     fn a_healthy_ready_pod_is_no_failure() {
         let mut p = pod("ok", "hello", "wasm", true, true, true);
         set_times(&mut p, 100, 101);
-        assert_eq!(detect(&[&p], &[], at(1000), TIMEOUT), Health::default());
+        assert_eq!(detect(&[&p], &[], at(1000), TIMEOUT, &never), Health::default());
     }
 
     #[test]
@@ -148,7 +228,7 @@ mod tests {
         let mut p = pod("bad", "hello", "wasm", true, false, false);
         set_times(&mut p, 100, 0);
         set_waiting(&mut p, "CrashLoopBackOff", "back-off 10s restarting failed container");
-        let h = detect(&[&p], &[], at(110), TIMEOUT);
+        let h = detect(&[&p], &[], at(110), TIMEOUT, &never);
         let f = h.failure.unwrap();
         assert_eq!(f.reason, "CrashLoopBackOff");
         assert_eq!(
@@ -178,7 +258,7 @@ mod tests {
             pod: "stuck".into(),
             message: "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for \"spin\" is configured".into(),
         };
-        let f = detect(&[&p], &[ev], at(101), TIMEOUT).failure.unwrap();
+        let f = detect(&[&p], &[ev], at(101), TIMEOUT, &never).failure.unwrap();
         assert_eq!(f.reason, "SandboxFailed");
         assert!(f.message.contains("no runtime for \"spin\" is configured"));
     }
@@ -187,10 +267,10 @@ mod tests {
     fn not_ready_in_time_times_out_and_before_that_says_when_to_look_again() {
         let mut p = pod("slow", "hello", "wasm", true, true, false);
         set_times(&mut p, 100, 0);
-        let h = detect(&[&p], &[], at(130), TIMEOUT);
+        let h = detect(&[&p], &[], at(130), TIMEOUT, &never);
         assert_eq!(h.failure, None);
         assert_eq!(h.recheck_in, Some(Duration::from_secs(30)));
-        let f = detect(&[&p], &[], at(160), TIMEOUT).failure.unwrap();
+        let f = detect(&[&p], &[], at(160), TIMEOUT, &never).failure.unwrap();
         assert_eq!(
             (f.reason, f.message.as_str()),
             ("StartupTimeout", "pod slow not Ready within 60 s")
@@ -201,8 +281,84 @@ mod tests {
     fn a_creation_time_ahead_of_our_clock_counts_as_just_created() {
         let mut p = pod("skewed", "hello", "wasm", true, true, false);
         set_times(&mut p, 200, 0);
-        let h = detect(&[&p], &[], at(190), TIMEOUT);
+        let h = detect(&[&p], &[], at(190), TIMEOUT, &never);
         assert_eq!((h.failure, h.recheck_in), (None, Some(TIMEOUT)));
+    }
+
+    #[test]
+    fn a_pod_that_was_ready_and_lost_it_is_no_startup_timeout() {
+        // A container runtime restart: the pod started long ago, was Ready, and is not now.
+        let mut p = pod("blinked", "hello", "wasm", true, true, false);
+        set_times(&mut p, 100, 0);
+        let was_ready = |_: &PodView| true;
+        assert_eq!(detect(&[&p], &[], at(1000), TIMEOUT, &was_ready), Health::default());
+        assert_eq!(
+            detect(&[&p], &[], at(1000), TIMEOUT, &never).failure.unwrap().reason,
+            "StartupTimeout",
+            "one never Ready still times out"
+        );
+    }
+
+    fn node_with_ready(
+        name: &str,
+        status: &str,
+        changed_secs: i64,
+    ) -> std::sync::Arc<k8s_openapi::api::core::v1::Node> {
+        use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+        std::sync::Arc::new(Node {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            spec: None,
+            status: Some(NodeStatus {
+                conditions: Some(vec![NodeCondition {
+                    type_: "Ready".into(),
+                    status: status.into(),
+                    last_transition_time: Some(Time(at(changed_secs))),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+        })
+    }
+
+    fn on_node(mut p: PodView, node: &str) -> PodView {
+        p.spec.as_mut().unwrap().node_name = Some(node.into());
+        p
+    }
+
+    #[test]
+    fn a_failure_the_node_shares_is_the_node_s() {
+        let failing = FailingPod {
+            node: Some("n1".into()),
+            created: Some(at(100)),
+        };
+        let healthy = [node_with_ready("n1", "True", 50)];
+        assert_eq!(node_trouble(&failing, &healthy, &[], &never), None, "a Wasm failure");
+        // The node went NotReady and back after the pod was created.
+        let flapped = [node_with_ready("n1", "True", 150)];
+        assert!(node_trouble(&failing, &flapped, &[], &never)
+            .unwrap()
+            .contains("became Ready again"));
+        let down = [node_with_ready("n1", "False", 150)];
+        assert!(node_trouble(&failing, &down, &[], &never)
+            .unwrap()
+            .contains("not Ready"));
+        // A container pod on the same node that had been Ready lost it too.
+        let ctr = on_node(pod("web-1", "web", "container", true, true, false), "n1");
+        let elsewhere = on_node(pod("web-2", "web", "container", true, true, false), "n2");
+        let was_ready = |_: &PodView| true;
+        assert!(node_trouble(&failing, &healthy, &[&ctr], &was_ready)
+            .unwrap()
+            .contains("container pod web-1 on node n1"));
+        assert_eq!(node_trouble(&failing, &healthy, &[&elsewhere], &was_ready), None);
+        assert_eq!(
+            node_trouble(&failing, &healthy, &[&ctr], &never),
+            None,
+            "a container that never came up fails for its own reasons"
+        );
     }
 
     #[test]
@@ -211,6 +367,6 @@ mod tests {
         set_times(&mut p, 100, 0);
         set_waiting(&mut p, "CrashLoopBackOff", "");
         p.metadata.deletion_timestamp = p.metadata.creation_timestamp.clone();
-        assert_eq!(detect(&[&p], &[], at(1000), TIMEOUT), Health::default());
+        assert_eq!(detect(&[&p], &[], at(1000), TIMEOUT, &never), Health::default());
     }
 }

@@ -308,11 +308,12 @@ fn workload_section(w: &WorkloadFacts, facts: &Facts, config: &RuntimeConfig) ->
                     .filter(|n| node_verdict(rc, n, placement) == NodeVerdict::Usable)
                     .count()
             });
+            let when = f.retry_time().strftime("%Y-%m-%dT%H:%M:%SZ");
             lines.push(line(
                 Verdict::Info,
                 format!(
-                    "fell back after {} with RuntimeClass {}; it tries Wasm again when the spec changes (generation {}) or the usable nodes of {} change (then {}, now {now})",
-                    f.reason, f.runtime_class, f.generation, f.runtime_class, f.usable_nodes
+                    "fell back after {} with RuntimeClass {} ({} failure(s) in a row); it tries Wasm again at {when}, or sooner when the spec changes (generation {}) or the usable nodes of {} change (then {}, now {now})",
+                    f.reason, f.runtime_class, f.failures, f.generation, f.runtime_class, f.usable_nodes
                 ),
             ));
         }
@@ -613,6 +614,32 @@ mod tests {
         let section = r.sections.iter().find(|s| s.title == "RuntimeClass wasmedge").unwrap();
         assert!(section.lines.iter().all(|l| l.verdict != Verdict::Fail), "{lines:#?}");
         assert_eq!(r.exit_code(), 0, "only real failures count: {}", r.to_text());
+    }
+
+    #[test]
+    fn a_fallback_says_when_wasm_is_tried_again() {
+        let mut f = facts();
+        let mut wl = workload("hello", "demo");
+        wl.spec.wasm.runtimes = vec!["spin".into()];
+        f.workload = Some(WorkloadFacts {
+            workload: wl,
+            failure: Some(FailureRecord {
+                generation: 1,
+                runtime_class: "wasmtime-spin-v2".into(),
+                usable_nodes: 1,
+                reason: "StartupTimeout".into(),
+                message: "m".into(),
+                failures: 2,
+                retry_at: Some(1_800_000_000),
+            }),
+        });
+        let lines = texts(&build(&f, &RuntimeConfig::default()), "WasmWorkload demo/hello");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("(2 failure(s) in a row); it tries Wasm again at 2027-01-15T08:00:00Z")),
+            "{lines:#?}"
+        );
     }
 
     #[test]

@@ -570,6 +570,8 @@ mod tests {
             usable_nodes: 1,
             reason: "CrashLoopBackOff".into(),
             message: "m".into(),
+            failures: 1,
+            retry_at: Some(1_000),
         };
         d.metadata.annotations = Some(
             [

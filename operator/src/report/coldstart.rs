@@ -168,6 +168,12 @@ impl ColdStartTracker {
         Some(sample)
     }
 
+    /// Whether the pod has been Ready since it was created, as far as the watch saw (a pod
+    /// listed Ready counts; one listed not Ready after a restart is taken as never Ready).
+    pub fn has_been_ready(&self, uid: &str) -> bool {
+        self.pods.get(uid).is_some_and(|t| t.counted)
+    }
+
     /// The pod is gone.
     pub fn forget_pod(&mut self, uid: &str) {
         self.pods.remove(uid);

@@ -2,7 +2,7 @@
 //! the same inputs give the same status, and a condition's lastTransitionTime only moves when its
 //! status flips, so writing the result again changes nothing.
 
-use crate::api::crd::{ColdStartStatus, FootprintStatus, Mode, WasmWorkload, WasmWorkloadStatus};
+use crate::api::crd::{ColdStartStatus, FootprintStatus, Mode, WasmRetryStatus, WasmWorkload, WasmWorkloadStatus};
 use crate::api::labels;
 use crate::api::reason;
 use crate::api::views::CachedDeployment;
@@ -48,19 +48,11 @@ fn rollout(deployment: Option<&CachedDeployment>, desired: i32) -> Rollout {
         return Rollout::default();
     };
     let st = d.status.clone().unwrap_or_default();
-    let generation = d.generation.unwrap_or(0);
-    let replicas = st.replicas.unwrap_or(0);
-    let ready = st.ready_replicas.unwrap_or(0);
-    let updated = st.updated_replicas.unwrap_or(0);
-    let done = st.observed_generation.unwrap_or(0) >= generation
-        && updated >= desired
-        && replicas == desired
-        && ready >= desired;
     Rollout {
-        replicas,
-        ready,
-        updated,
-        done,
+        replicas: st.replicas.unwrap_or(0),
+        ready: st.ready_replicas.unwrap_or(0),
+        updated: st.updated_replicas.unwrap_or(0),
+        done: d.rolled_out(desired),
     }
 }
 
@@ -175,11 +167,19 @@ pub fn compute_status(
         ],
     };
 
+    let wasm_retry = match decision {
+        Decision::Container { record: Some(r), .. } => Some(WasmRetryStatus {
+            failures: i64::from(r.failures),
+            next_attempt: r.retry_time().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        }),
+        _ => None,
+    };
     WasmWorkloadStatus {
         observed_generation: generation,
         mode: Some(mode),
         runtime_class_name,
         fallback_reason,
+        wasm_retry,
         replicas: r.replicas,
         ready_replicas: r.ready,
         selector: Some(labels::pod_selector(&wl.name_any())),

@@ -23,6 +23,8 @@ pub const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/demo/events";
 pub struct Harness {
     pub world: Arc<Mutex<World>>,
     pub metrics: Metrics,
+    /// The reconciles' wall clock, to move past a cooldown.
+    pub clock: crate::clock::Clock,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -46,6 +48,7 @@ impl Harness {
             base: Duration::from_millis(20),
             cap: Duration::from_secs(2),
         };
+        let clock = ctx.clock.clone();
         let ctx = Arc::new(ctx);
         let settings = Settings {
             namespace: None,
@@ -58,7 +61,12 @@ impl Harness {
             || {},
             futures::future::pending().boxed(),
         ));
-        Harness { world, metrics, task }
+        Harness {
+            world,
+            metrics,
+            clock,
+            task,
+        }
     }
 
     /// Start, and wait until the workload is reconciled (its first status write) and all
@@ -601,7 +609,7 @@ async fn scaling_the_workload_scales_the_deployment_and_disabling_the_service_de
         .all(|c| c["observedGeneration"] == 2));
 }
 
-fn now_rfc3339(offset_secs: i64) -> String {
+pub fn now_rfc3339(offset_secs: i64) -> String {
     let t = k8s_openapi::jiff::Timestamp::now().as_second() + offset_secs;
     k8s_openapi::jiff::Timestamp::from_second(t)
         .unwrap()

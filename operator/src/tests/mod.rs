@@ -10,6 +10,7 @@ pub mod controller_tests;
 mod crd_tests;
 mod dashboard_tests;
 mod doctor_tests;
+mod fallback_retry_tests;
 pub mod fixtures;
 mod layout_tests;
 mod leader_tests;
