@@ -42,6 +42,8 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("a_config_map_mounted_into_a_wasm_pod_is_read_by_the_module", "a ConfigMap mounted into a Wasm pod (restricted namespace) is read by the module, whose log shows its content; the same mount in container mode"),
     ("a_liveness_probe_restarts_a_container_that_stops_answering", "an HTTP container that stops answering is restarted by the workload's liveness probe, and the kubelet's Event says so"),
     ("an_autoscaler_owns_the_replicas_and_a_reapplied_manifest_does_not_fight_it", "a HorizontalPodAutoscaler scales the workload through its scale subresource to its minimum; re-applying the manifest (without replicas) client-side and server-side leaves that count"),
+    // tests/runtime_restart.rs
+    ("a_container_runtime_restart_does_not_send_wasm_to_the_fallback", "E2E_RESTART_RUNTIME restarts the Wasm node's container runtime (containerd and every shim): the Wasm pod, Ready before, is restarted by the kubelet and the OnFailure workload (startup timeout 5 s) never leaves Wasm"),
 ];
 
 pub const TIMEOUT: Duration = Duration::from_secs(120);
@@ -367,6 +369,17 @@ pub fn removable_wasm_runtime(s: &mut Scenario) -> &'static str {
     REMOVABLE_RUNTIME
 }
 
+/// Put a node's cordon and taints back as they are now when the scenario ends (a merge patch
+/// of both), whatever the scenario does to them: the person running the suite may have
+/// cordoned or tainted nodes on purpose.
+pub fn restore_node_when_done(s: &mut Scenario, node: &str) {
+    let text = kubectl(&["get", "node", node, "-o", "json"]).unwrap_or_else(|e| panic!("node {node}: {e}"));
+    let found: Value = serde_json::from_str(&text).unwrap();
+    let spec = &found["spec"];
+    let patch = json!({"spec": {"unschedulable": spec["unschedulable"].clone(), "taints": spec["taints"].clone()}});
+    s.cleanup(&["patch", "node", node, "--type=merge", "-p", &patch.to_string()]);
+}
+
 /// Label the scenario's namespace to enforce the `restricted` Pod Security Standard, as
 /// hardened clusters do for application namespaces.
 pub fn enforce_restricted(s: &Scenario) {
@@ -445,6 +458,7 @@ mod tests {
         let source = [
             include_str!("../tests/scenarios.rs"),
             include_str!("../tests/hardened_namespaces.rs"),
+            include_str!("../tests/runtime_restart.rs"),
         ]
         .join("\n");
         // The scenarios are the functions marked opt-in; helpers are not listed.

@@ -6,8 +6,8 @@
 
 use e2e::{
     container_image, create_runtime_class, expect_no_usable_node, helm, helm_install, kubectl, metric_sum, mode_is,
-    operator_metrics, reason_of, restart_operator, runtime_class, wait_for, wait_gone, wasm_runtime_class, workload,
-    Scenario, TIMEOUT,
+    operator_metrics, reason_of, restart_operator, restore_node_when_done, runtime_class, wait_for, wait_gone,
+    wasm_runtime_class, workload, Scenario, TIMEOUT,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
@@ -208,10 +208,10 @@ async fn scale_follows() {
     .await;
 }
 
-/// Wait for the first Wasm pod of the scenario and for its FailedCreatePodSandBox Event. A
-/// kubelet reports it for a handler it lacks; on a simulated cluster without a kubelet, write
-/// the Event it would have written.
-async fn sandbox_fails(s: &Scenario) {
+/// Wait for the first Wasm pod of the scenario and for its FailedCreatePodSandBox Event; returns
+/// the pod. A kubelet reports it for a handler it lacks; on a simulated cluster without a
+/// kubelet, write the Event it would have written.
+async fn sandbox_fails(s: &Scenario) -> Pod {
     let pods: Api<Pod> = Api::namespaced(s.client.clone(), &s.ns);
     let params = ListParams::default().labels("wasm-operator.dev/mode=wasm");
     let deadline = tokio::time::Instant::now() + TIMEOUT;
@@ -246,6 +246,7 @@ async fn sandbox_fails(s: &Scenario) {
         .unwrap();
         events.create(&PostParams::default(), &ev).await.unwrap();
     }
+    pod
 }
 
 #[tokio::test]
@@ -663,15 +664,27 @@ async fn doctor_names_each_node_s_reason() {
     let mut wl = workload("app", &[&missing], "Never", None);
     wl["spec"]["fallback"]["startupTimeoutSeconds"] = json!(3600);
     s.apply(&wl).unwrap();
-    sandbox_fails(&s).await;
-    // Then one node tainted, and cordoned.
+    // The node the failed pod was scheduled to (the scheduler's pick, among however many).
+    let failed = sandbox_fails(&s).await;
     let nodes: Api<Node> = Api::all(s.client.clone());
-    let node = nodes.list(&ListParams::default()).await.unwrap().items[0].name_any();
+    let node = match failed.spec.as_ref().and_then(|p| p.node_name.clone()) {
+        Some(n) => n,
+        // No scheduler placed it (a simulated cluster): any node that takes pods.
+        None => nodes
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|n| n.spec.as_ref().and_then(|s| s.unschedulable) != Some(true))
+            .expect("a schedulable node")
+            .name_any(),
+    };
+    // Then that node tainted, and cordoned; its cordon and taints are put back as they were.
+    restore_node_when_done(&mut s, &node);
     let key = format!("e2e.wasm-operator.dev/{}", s.ns);
     kubectl(&["taint", "node", &node, &format!("{key}=yes:NoSchedule")]).unwrap();
-    s.cleanup(&["taint", "node", &node, &format!("{key}=yes:NoSchedule-")]);
     kubectl(&["cordon", &node]).unwrap();
-    s.cleanup(&["uncordon", &node]);
     let ask = doctor::Ask {
         workload: Some((s.ns.clone(), "app".into())),
         lease_namespace: "wasm-system".into(),
