@@ -42,6 +42,9 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("a_config_map_mounted_into_a_wasm_pod_is_read_by_the_module", "a ConfigMap mounted into a Wasm pod (restricted namespace) is read by the module, whose log shows its content; the same mount in container mode"),
     ("a_liveness_probe_restarts_a_container_that_stops_answering", "an HTTP container that stops answering is restarted by the workload's liveness probe, and the kubelet's Event says so"),
     ("an_autoscaler_owns_the_replicas_and_a_reapplied_manifest_does_not_fight_it", "a HorizontalPodAutoscaler scales the workload through its scale subresource to its minimum; re-applying the manifest (without replicas) client-side and server-side leaves that count"),
+    // tests/http_app.rs
+    ("the_http_app_answers_through_its_service_in_both_modes", "apps/http-hello, a wasi:http component and its container twin, answers GET / through the API server's service proxy from Wasm pods, then (its RuntimeClass deleted) from container pods; status.coldStart names the readiness probe's period"),
+    ("compare_http_first_responses_agree_with_the_suite_s_own_poll", "`compare --http /` times each pod to its app's first 2xx through the pod proxy, within 50 ms of the suite's own poll of the same pods, with the probe's lag and status.comparison"),
     // tests/runtime_restart.rs
     ("a_container_runtime_restart_does_not_send_wasm_to_the_fallback", "E2E_RESTART_RUNTIME restarts the Wasm node's container runtime (containerd and every shim): the Wasm pod, Ready before, is restarted by the kubelet and the OnFailure workload (startup timeout 5 s) never leaves Wasm"),
 ];
@@ -458,6 +461,7 @@ mod tests {
         let source = [
             include_str!("../tests/scenarios.rs"),
             include_str!("../tests/hardened_namespaces.rs"),
+            include_str!("../tests/http_app.rs"),
             include_str!("../tests/runtime_restart.rs"),
         ]
         .join("\n");

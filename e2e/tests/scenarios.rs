@@ -732,6 +732,7 @@ async fn compare_times_both_modes_and_report_shows_it() {
         node: None,
         ready_timeout: TIMEOUT,
         memory_wait: Duration::from_secs(20),
+        http_path: None,
     };
     let mut progress = vec![];
     let c = run::compare(

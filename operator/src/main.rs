@@ -75,6 +75,10 @@ struct CompareArgs {
     /// Also write a chart of both modes' cold starts to this SVG file.
     #[arg(long, value_name = "FILE")]
     svg: Option<std::path::PathBuf>,
+    /// Also time each pod to its app's first 2xx answer for this path (e.g. `/`), on the
+    /// workload's first port, through the API server's pod proxy, polled every 10–20 ms.
+    #[arg(long, value_name = "PATH")]
+    http: Option<String>,
     /// The runtime configuration the operator runs with; built-in defaults when unset.
     #[arg(long, env = "RUNTIME_CONFIG")]
     runtime_config: Option<std::path::PathBuf>,
@@ -102,6 +106,7 @@ async fn compare(args: CompareArgs) -> ExitCode {
         node: args.node,
         ready_timeout: std::time::Duration::from_secs(args.timeout),
         memory_wait: std::time::Duration::from_secs(args.memory_wait),
+        http_path: args.http,
     };
     let cancel = shutdown_signal();
     let mut progress = wasm_operator::compare::progress::terminal();

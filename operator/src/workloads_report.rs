@@ -22,6 +22,8 @@ pub struct Row {
     pub cold_start_p95: Option<f64>,
     /// The pods the percentiles are over.
     pub cold_start_pods: Option<i64>,
+    /// The readiness probe's period, which bounds how soon a pod counts as started.
+    pub probe_period_seconds: Option<i32>,
     pub image_size_bytes: Option<i64>,
     pub memory_bytes: Option<i64>,
     /// The last comparison: Wasm and container p50.
@@ -77,6 +79,7 @@ pub fn build(workloads: &[WasmWorkload], nodes: &[Node]) -> Report {
                 cold_start_p50: st.cold_start.as_ref().map(|c| c.p50_seconds),
                 cold_start_p95: st.cold_start.as_ref().map(|c| c.p95_seconds),
                 cold_start_pods: st.cold_start.as_ref().map(|c| c.window_samples),
+                probe_period_seconds: st.cold_start.as_ref().and_then(|c| c.probe_period_seconds),
                 image_size_bytes: image,
                 memory_bytes: st.footprint.as_ref().and_then(|f| f.memory_working_set_bytes),
                 compared_p50: st
@@ -108,6 +111,7 @@ impl Report {
             "COLD P50 (s)",
             "COLD P95 (s)",
             "OF PODS",
+            "PROBE EVERY",
             "IMAGE",
             "MEMORY",
             "COMPARED P50 WASM/CTR (s)",
@@ -132,6 +136,7 @@ impl Report {
                 secs(r.cold_start_p50),
                 secs(r.cold_start_p95),
                 r.cold_start_pods.map_or("—".into(), |n| n.to_string()),
+                r.probe_period_seconds.map_or("—".into(), |p| format!("{p} s")),
                 size(r.image_size_bytes),
                 size(r.memory_bytes),
                 compared,
@@ -196,6 +201,7 @@ mod tests {
                 samples: 9,
                 window_samples: 3,
                 recent_millis: vec![500, 400, 700],
+                probe_period_seconds: Some(10),
             }),
             footprint: Some(FootprintStatus {
                 image_size_bytes: Some(21_000),
@@ -242,6 +248,7 @@ mod tests {
             "3 workload(s): 1 Wasm, 1 container, 1 pending; image size saved against the fallback images: 956.1 KiB"
         ));
         assert!(text.contains("20.5 KiB"), "sizes in human units: {text}");
+        assert!(text.contains("PROBE EVERY") && text.contains("10 s"), "{text}");
         assert!(!text.contains("21000") && !text.contains("979000"), "{text}");
         // JSON keeps the bytes.
         let json = serde_json::to_value(&r).unwrap();

@@ -534,6 +534,11 @@ pub struct ColdStartStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub recent_millis: Vec<u32>,
+    /// The readiness probe's period, when the workload has one: a pod is Ready (and its cold
+    /// start ends) only when a probe passes, up to this long after its app can answer, so the
+    /// figures above are bounded below by nothing faster than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_period_seconds: Option<i32>,
 }
 
 /// The last comparison of the two modes (`wasm-operator compare`).
@@ -546,6 +551,9 @@ pub struct ComparisonStatus {
     pub node: String,
     /// The RuntimeClass of the Wasm pods.
     pub runtime_class: String,
+    /// With `compare --http`: the request each pod's app was timed to its first 2xx answer for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
     /// What the Wasm pods showed.
     pub wasm: ModeComparison,
     /// What the container pods showed.
@@ -579,6 +587,16 @@ pub struct ModeComparison {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 100))]
     pub cold_starts_seconds: Vec<f64>,
+    /// With `--http`: median time from creation to the app's first 2xx answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_response_p50_seconds: Option<f64>,
+    /// With `--http`: 95th percentile of the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_response_p95_seconds: Option<f64>,
+    /// With `--http`: each first response, in seconds, in the order the pods started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub first_responses_seconds: Vec<f64>,
 }
 
 /// Footprint of the workload's pods.

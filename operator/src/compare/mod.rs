@@ -5,6 +5,7 @@
 //! (`progress.rs`), the table (`table.rs`) and the SVG chart (`svg.rs`).
 
 pub mod error;
+pub mod first_response;
 pub mod memory;
 pub mod pods;
 pub mod progress;

@@ -40,6 +40,9 @@ pub struct Settings {
     pub ready_timeout: Duration,
     /// How long the memory pods wait for metrics.k8s.io to report them; zero skips memory.
     pub memory_wait: Duration,
+    /// `--http PATH`: also time each pod to its app's first 2xx answer for PATH, on the
+    /// workload's first port, through the API server's pod proxy.
+    pub http_path: Option<String>,
 }
 
 /// What a comparison found.
@@ -50,6 +53,9 @@ pub struct Comparison {
     pub namespace: String,
     pub node: String,
     pub runtime_class: String,
+    /// The path asked for with `--http`, and on which port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
     pub wasm: ModeSummary,
     pub container: ModeSummary,
     /// Size of each mode's image on the node, from node.status.images.
@@ -74,9 +80,13 @@ pub const NEEDS: &[(&str, &str, &str, bool)] = &[
     ("wasm-operator.dev", "wasmworkloads/status", "patch", true),
 ];
 
-async fn check_permissions(client: &kube::Client, ns: &str) -> Result<(), CompareError> {
+/// What `--http` needs besides: asking the pods' apps through the API server's pod proxy.
+pub const NEEDS_FOR_HTTP: (&str, &str, &str, bool) = ("", "pods/proxy", "get", true);
+
+async fn check_permissions(client: &kube::Client, ns: &str, http: bool) -> Result<(), CompareError> {
     let mut missing = vec![];
-    for (group, resource, verb, namespaced) in NEEDS {
+    let needs = NEEDS.iter().chain(http.then_some(&NEEDS_FOR_HTTP));
+    for (group, resource, verb, namespaced) in needs {
         let (resource_name, subresource) = match resource.split_once('/') {
             Some((r, sub)) => (r, Some(sub.to_string())),
             None => (*resource, None),
@@ -124,8 +134,20 @@ pub async fn compare(
     cancel: impl std::future::Future<Output = ()>,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Comparison, CompareError> {
-    check_permissions(client, ns).await?;
+    check_permissions(client, ns, settings.http_path.is_some()).await?;
     let wl = Api::<WasmWorkload>::namespaced(client.clone(), ns).get(name).await?;
+    let http = match &settings.http_path {
+        None => None,
+        Some(path) => {
+            let port = wl.spec.ports.first().map(|p| p.container_port).ok_or_else(|| {
+                CompareError::Refused(format!("--http needs a port: {ns}/{name} lists none in spec.ports"))
+            })?;
+            Some(crate::compare::timing::HttpCheck {
+                path: format!("/{}", path.trim_start_matches('/')),
+                port,
+            })
+        }
+    };
     let Some(fallback_image) = wl.spec.fallback.image.clone() else {
         return Err(CompareError::Refused(format!(
             "{ns}/{name} has no fallback image: there is no container to compare Wasm against"
@@ -172,7 +194,10 @@ pub async fn compare(
         (Mode::Wasm, named_image_size([&*node], &wl.spec.wasm.image).is_some()),
         (Mode::Container, named_image_size([&*node], &fallback_image).is_some()),
     ]);
+    let http_label = http.as_ref().map(|h| format!("GET {} on port {}", h.path, h.port));
     let mut batches = Batches::new(
+        client,
+        http,
         &pods,
         &wl,
         &chosen,
@@ -198,6 +223,7 @@ pub async fn compare(
         namespace: ns.to_string(),
         node: node_name,
         runtime_class: chosen.candidate.runtime_class.clone(),
+        http: http_label,
         wasm: summarise(&runs, Mode::Wasm),
         container: summarise(&runs, Mode::Container),
         wasm_image_bytes: named_image_size([&node], &wl.spec.wasm.image),
@@ -308,6 +334,13 @@ async fn write_status(client: &kube::Client, ns: &str, name: &str, c: &Compariso
         image_size_bytes: image,
         memory_working_set_bytes: memory,
         cold_starts_seconds: m.warm_seconds.iter().map(|s| (s * 1000.0).round() / 1000.0).collect(),
+        first_response_p50_seconds: m.first_response.map(|s| s.p50),
+        first_response_p95_seconds: m.first_response.map(|s| s.p95),
+        first_responses_seconds: m
+            .first_response_seconds
+            .iter()
+            .map(|s| (s * 1000.0).round() / 1000.0)
+            .collect(),
     };
     let status = ComparisonStatus {
         time: k8s_openapi::jiff::Timestamp::now()
@@ -315,6 +348,7 @@ async fn write_status(client: &kube::Client, ns: &str, name: &str, c: &Compariso
             .map_or_else(|_| String::new(), |t| t.to_string()),
         node: c.node.clone(),
         runtime_class: c.runtime_class.clone(),
+        http: c.http.clone(),
         wasm: mode(&c.wasm, c.wasm_image_bytes, c.wasm_memory_bytes),
         container: mode(&c.container, c.container_image_bytes, c.container_memory_bytes),
     };

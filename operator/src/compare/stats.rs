@@ -15,8 +15,13 @@ pub fn alternation(pods: usize) -> Vec<Mode> {
 /// How one pod of the comparison ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// Creation → Ready, in seconds, with the phases the pod status gave.
-    Ready { seconds: f64, phases: Phases },
+    /// Creation → Ready, in seconds, with the phases the pod status gave, and creation → the
+    /// app's first 2xx answer when it was asked (`--http`).
+    Ready {
+        seconds: f64,
+        phases: Phases,
+        first_response: Option<f64>,
+    },
     /// Never Ready: why (an image pull failure, a sandbox failure, the deadline…).
     Failed { reason: String },
 }
@@ -87,6 +92,15 @@ pub struct ModeSummary {
     pub warm_seconds: Vec<f64>,
     /// The first starts themselves (seconds).
     pub first_seconds: Vec<f64>,
+    /// Creation → the app's first 2xx answer, of the warm starts (`--http`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_response: Option<Spread>,
+    /// Those first responses themselves, in start order (seconds).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub first_response_seconds: Vec<f64>,
+    /// Ready − first response, pod by pod: what the readiness probe's period adds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_lag: Option<Spread>,
 }
 
 /// Summarise the runs of one mode.
@@ -111,7 +125,24 @@ pub fn summarise(runs: &[Run], mode: Mode) -> ModeSummary {
             .collect()
     };
     let (warm_seconds, first_seconds) = (ready(false), ready(true));
+    let answered: Vec<(f64, f64)> = mine
+        .iter()
+        .filter(|r| !r.first_on_node)
+        .filter_map(|r| match r.outcome {
+            Outcome::Ready {
+                seconds,
+                first_response: Some(first),
+                ..
+            } => Some((seconds, first)),
+            _ => None,
+        })
+        .collect();
+    let first_response_seconds: Vec<f64> = answered.iter().map(|(_, f)| *f).collect();
+    let lags: Vec<f64> = answered.iter().map(|(ready, first)| ready - first).collect();
     ModeSummary {
+        first_response: spread(&first_response_seconds),
+        first_response_seconds,
+        ready_lag: spread(&lags),
         warm: spread(&warm_seconds),
         first: spread(&first_seconds),
         scheduled: spread(&phase(|p| p.scheduled)),
@@ -145,6 +176,7 @@ mod tests {
             mode,
             first_on_node: first,
             outcome: Outcome::Ready {
+                first_response: None,
                 seconds,
                 phases: Phases {
                     scheduled: Some(0.01),

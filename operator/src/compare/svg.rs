@@ -16,6 +16,8 @@ const ROW: f64 = 70.0;
 const TITLE_SIZE: f64 = 13.0;
 const TITLE_LINE: f64 = 17.0;
 const WIDEST_CHAR: f64 = TITLE_SIZE * 0.95;
+/// Characters of the legend (11 px, plain text of our own) to a line.
+const LEGEND_CHARS: usize = 100;
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -85,7 +87,12 @@ pub fn render(c: &Comparison) -> String {
     let modes: [(&str, &ModeSummary, &str); 2] = [("Wasm", &c.wasm, "#6a3fc8"), ("container", &c.container, "#d9822b")];
     let all = modes
         .iter()
-        .flat_map(|(_, m, _)| m.warm_seconds.iter().chain(&m.first_seconds))
+        .flat_map(|(_, m, _)| {
+            m.warm_seconds
+                .iter()
+                .chain(&m.first_seconds)
+                .chain(&m.first_response_seconds)
+        })
         .copied()
         .filter(|s| s.is_finite() && *s >= 0.0);
     let max = all.fold(0.0_f64, f64::max).max(0.001);
@@ -95,7 +102,14 @@ pub fn render(c: &Comparison) -> String {
     let x = |s: f64| LEFT + plot * (s / axis_max);
     let title = title_lines(c);
     let top = 22.0 + TITLE_LINE * title.len() as f64 + 12.0;
-    let height = top + ROW * 2.0 + 60.0;
+    let legend = wrap(
+        &format!(
+            "filled: warm starts (creation → Ready); hollow: first start on the node (pull included); bars: p50 and p95 of the warm starts{}",
+            if c.http.is_some() { "; squares: the app's first 2xx answer" } else { "" }
+        ),
+        LEGEND_CHARS,
+    );
+    let height = top + ROW * 2.0 + 46.0 + 14.0 * legend.len() as f64;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -151,6 +165,16 @@ pub fn render(c: &Comparison) -> String {
                 seconds_label(*s)
             );
         }
+        // The app's first 2xx answers (`--http`): squares below the dots.
+        for s in m.first_response_seconds.iter().filter(|s| s.is_finite() && **s >= 0.0) {
+            let _ = writeln!(
+                out,
+                r#"<rect x="{:.1}" y="{:.1}" width="7" height="7" fill="none" stroke="{colour}" stroke-width="1.5"><title>first response {}</title></rect>"#,
+                x(*s) - 3.5,
+                mid + 14.0,
+                seconds_label(*s)
+            );
+        }
         if let Some(w) = m.warm {
             for (q, v, len) in [("p50", w.p50, 18.0), ("p95", w.p95, 12.0)] {
                 let _ = writeln!(
@@ -173,11 +197,14 @@ pub fn render(c: &Comparison) -> String {
             );
         }
     }
-    let _ = writeln!(
-        out,
-        r#"<text x="10" y="{:.1}" font-size="11">filled: warm starts; hollow: first start on the node (pull included); bars: p50 and p95 of the warm starts</text>"#,
-        height - 10.0
-    );
+    for (i, line) in legend.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            r#"<text x="10" y="{:.1}" font-size="11">{}</text>"#,
+            axis_y + 38.0 + 14.0 * i as f64,
+            escape(line)
+        );
+    }
     out.push_str("</svg>\n");
     out
 }
@@ -203,6 +230,7 @@ mod tests {
             namespace: "demo".into(),
             node: "n1".into(),
             runtime_class: "wasmtime".into(),
+            http: None,
             wasm: mode(&[0.5, 0.6, 0.55], &[2.0]),
             container: mode(&[0.6, 1.4], &[]),
             wasm_image_bytes: None,
@@ -301,6 +329,27 @@ mod tests {
         assert_eq!(wrap("ab cd ef", 5), ["ab cd", "ef"]);
         assert_eq!(wrap("abcdefgh", 3), ["abc", "def", "gh"]);
         assert_eq!(wrap("short", 40), ["short"]);
+    }
+
+    #[test]
+    fn first_responses_are_squares_on_the_same_axis() {
+        let mut c = comparison();
+        c.http = Some("GET / on port 8080".into());
+        c.wasm.first_response_seconds = vec![0.3, 0.35, 0.32];
+        c.container.first_response_seconds = vec![2.5];
+        let svg = render(&c);
+        assert_eq!(svg.matches("<rect ").count(), 4);
+        assert!(svg.contains("squares: the app's first 2xx answer"));
+        // 2.5 s is the latest time: the axis reaches it, so every square is inside the plot.
+        let xs: Vec<f64> = svg
+            .match_indices("<rect x=\"")
+            .map(|(i, m)| {
+                let rest = &svg[i + m.len()..];
+                rest[..rest.find('"').unwrap()].parse::<f64>().unwrap() + 3.5
+            })
+            .collect();
+        assert!(xs.iter().all(|x| (LEFT..=WIDTH - RIGHT).contains(x)), "{xs:?}");
+        assert!(!render(&comparison()).contains("<rect "), "none without --http");
     }
 
     #[test]

@@ -4,7 +4,10 @@ use crate::compare::run::Comparison;
 use crate::compare::stats::{ratio, ModeSummary, Spread};
 
 fn secs(v: Option<f64>) -> String {
-    v.map_or("—".into(), |s| format!("{:.3} s", s))
+    // + 0.0 turns a negative zero (a lag of -0.0001 s, rounded) into 0.000.
+    v.map_or("—".into(), |s| {
+        format!("{:.3} s", (s * 1000.0).round() / 1000.0 + 0.0)
+    })
 }
 
 fn bytes(v: Option<i64>) -> String {
@@ -29,13 +32,18 @@ fn times(v: Option<f64>) -> String {
     }
 }
 
+/// The row of what the readiness probe adds after the app first answered.
+const LAG: &str = "Ready after the first response p50 (probe lag)";
+
 /// The rows: what, Wasm, container, Wasm ÷ container.
 fn rows(c: &Comparison) -> Vec<[String; 4]> {
     let pick =
         |m: &ModeSummary, f: fn(&Spread) -> f64, first: bool| (if first { m.first } else { m.warm }).as_ref().map(f);
     let mut rows = vec![];
     let mut row = |what: &str, w: Option<f64>, k: Option<f64>| {
-        rows.push([what.to_string(), secs(w), secs(k), times(ratio(w, k))]);
+        // A ratio of two lags says nothing: that row has none.
+        let r = if what == LAG { String::new() } else { times(ratio(w, k)) };
+        rows.push([what.to_string(), secs(w), secs(k), r]);
     };
     row(
         "cold start p50",
@@ -62,6 +70,34 @@ fn rows(c: &Comparison) -> Vec<[String; 4]> {
         pick(&c.wasm, |s| s.p50, true),
         pick(&c.container, |s| s.p50, true),
     );
+    if c.http.is_some() {
+        let first = |m: &ModeSummary, f: fn(&Spread) -> f64| m.first_response.as_ref().map(f);
+        row(
+            "first response p50",
+            first(&c.wasm, |s| s.p50),
+            first(&c.container, |s| s.p50),
+        );
+        row(
+            "first response p95",
+            first(&c.wasm, |s| s.p95),
+            first(&c.container, |s| s.p95),
+        );
+        row(
+            "first response min",
+            first(&c.wasm, |s| s.min),
+            first(&c.container, |s| s.min),
+        );
+        row(
+            "first response max",
+            first(&c.wasm, |s| s.max),
+            first(&c.container, |s| s.max),
+        );
+        row(
+            LAG,
+            c.wasm.ready_lag.map(|s| s.p50),
+            c.container.ready_lag.map(|s| s.p50),
+        );
+    }
     row(
         "scheduled p50",
         c.wasm.scheduled.map(|s| s.p50),
@@ -95,10 +131,15 @@ fn rows(c: &Comparison) -> Vec<[String; 4]> {
 
 /// The table; `markdown` for pipes and a header rule, else aligned columns.
 pub fn render(c: &Comparison, markdown: bool) -> String {
-    let title = format!(
+    let mut title = format!(
         "{}/{} on node {} (RuntimeClass {})",
         c.namespace, c.workload, c.node, c.runtime_class
     );
+    if let Some(http) = &c.http {
+        title.push_str(&format!(
+            "; first response: {http}, asked through the API server's pod proxy every 10–20 ms"
+        ));
+    }
     let header = ["", "Wasm", "container", "Wasm/container"].map(String::from);
     let mut all = vec![header];
     all.extend(rows(c));

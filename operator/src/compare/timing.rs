@@ -1,26 +1,41 @@
 //! Starting a batch of comparison pods and timing each from its creation to Ready on this
-//! process's clock, from a watch on the run's label; a pod that fails or is not Ready in time is
-//! a failure with its reason.
+//! process's clock, from a watch on the run's label, and (with `--http`) to its app's first 2xx
+//! answer through the pod proxy; a pod that fails, is not Ready or gives no answer in time is a
+//! failure with its reason.
 
 use crate::api::crd::{Mode, WasmWorkload};
 use crate::compare::error::CompareError;
+use crate::compare::first_response::first_response;
 use crate::compare::pods::{comparison_pod, PodPlan};
 use crate::compare::stats::{Outcome, Phases, Run};
 use crate::decide::discovery::Chosen;
 use crate::decide::failure::waiting_reason_category;
-use futures::stream::BoxStream;
-use futures::TryStreamExt;
+use futures::future::BoxFuture;
+use futures::stream::{BoxStream, FuturesUnordered};
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// How much longer than the Ready timeout a batch waits for the polls of `--http` to end.
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
+
 /// The run's pods as the watch delivers them.
 pub type PodEvents = BoxStream<'static, Result<Pod, kube::runtime::watcher::Error>>;
 
+/// Ask the app of each pod for `path` on `port` until it answers (`compare --http PATH`).
+#[derive(Clone, Debug)]
+pub struct HttpCheck {
+    pub path: String,
+    pub port: i32,
+}
+
 /// What every pod of a run shares.
 pub struct Batches<'a> {
+    pub client: &'a kube::Client,
+    pub http: Option<HttpCheck>,
     pub pods: &'a Api<Pod>,
     pub wl: &'a WasmWorkload,
     pub chosen: &'a Chosen,
@@ -89,11 +104,38 @@ struct Starting {
     created: Instant,
     first: bool,
     phases: Phases,
+    /// Creation → Ready, once seen.
+    ready: Option<f64>,
+    /// Creation → first 2xx (or why none), once known; asked only with `--http`.
+    answer: Option<Result<f64, String>>,
+}
+
+impl Starting {
+    /// The run, once everything it waits for is known.
+    fn outcome(&self, http: bool) -> Option<Outcome> {
+        let seconds = self.ready?;
+        match (&self.answer, http) {
+            (_, false) => Some(Outcome::Ready {
+                seconds,
+                phases: self.phases,
+                first_response: None,
+            }),
+            (None, true) => None,
+            (Some(Ok(first)), true) => Some(Outcome::Ready {
+                seconds,
+                phases: self.phases,
+                first_response: Some(*first),
+            }),
+            (Some(Err(why)), true) => Some(Outcome::Failed { reason: why.clone() }),
+        }
+    }
 }
 
 impl<'a> Batches<'a> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
+        client: &'a kube::Client,
+        http: Option<HttpCheck>,
         pods: &'a Api<Pod>,
         wl: &'a WasmWorkload,
         chosen: &'a Chosen,
@@ -104,6 +146,8 @@ impl<'a> Batches<'a> {
         watch: PodEvents,
     ) -> Self {
         Self {
+            client,
+            http,
             pods,
             wl,
             chosen,
@@ -128,6 +172,7 @@ impl<'a> Batches<'a> {
     ) -> Result<Vec<(String, Run)>, CompareError> {
         let deadline = (self.ready_timeout + extra_life).as_secs() + 60;
         let mut pending: HashMap<String, Starting> = HashMap::new();
+        let mut answers: FuturesUnordered<BoxFuture<'a, (String, Result<f64, String>)>> = FuturesUnordered::new();
         for mode in modes {
             let plan = PodPlan {
                 run: self.run.to_string(),
@@ -141,59 +186,102 @@ impl<'a> Batches<'a> {
                 .ok_or_else(|| CompareError::Refused("the workload renders no pod".into()))?;
             let first = !self.present.insert(*mode, true).unwrap_or(false);
             let made = self.pods.create(&PostParams::default(), &pod).await?;
-            self.created.push(made.name_any());
+            let created = Instant::now();
+            let name = made.name_any();
+            self.created.push(name.clone());
+            if let Some(check) = self.http.clone() {
+                let (client, ns, timeout) = (self.client, made.namespace().unwrap_or_default(), self.ready_timeout);
+                let pod_name = name.clone();
+                answers.push(Box::pin(async move {
+                    let answer =
+                        first_response(client, &ns, &pod_name, check.port, &check.path, created, timeout).await;
+                    (pod_name, answer)
+                }));
+            }
             pending.insert(
-                made.name_any(),
+                name,
                 Starting {
                     mode: *mode,
-                    created: Instant::now(),
+                    created,
                     first,
                     phases: Phases::default(),
+                    ready: None,
+                    answer: None,
                 },
             );
         }
+        let http = self.http.is_some();
         let mut out = vec![];
         let started = Instant::now();
+        // The polls give up on their own at the timeout, counted from each pod's creation:
+        // the batch waits a little longer for their verdicts.
+        let batch_timeout = self.ready_timeout + if http { ANSWER_GRACE } else { Duration::ZERO };
         while !pending.is_empty() {
-            let left = self.ready_timeout.saturating_sub(started.elapsed());
-            let pod = match tokio::time::timeout(left, self.watch.try_next()).await {
-                Ok(Ok(Some(p))) => p,
-                Ok(Ok(None)) | Ok(Err(_)) => continue,
-                Err(_) => {
-                    let reason = format!("not Ready within {} s", self.ready_timeout.as_secs());
-                    for (name, p) in pending.drain() {
-                        let run = Run {
-                            mode: p.mode,
-                            first_on_node: p.first,
-                            outcome: Outcome::Failed { reason: reason.clone() },
-                        };
-                        judged(&run);
-                        out.push((name, run));
+            let left = batch_timeout.saturating_sub(started.elapsed());
+            let name = tokio::select! {
+                event = tokio::time::timeout(left, self.watch.try_next()) => match event {
+                    Ok(Ok(Some(pod))) => {
+                        let name = pod.name_any();
+                        let Some(entry) = pending.get_mut(&name) else { continue };
+                        let since = entry.created.elapsed().as_secs_f64();
+                        if entry.phases.scheduled.is_none() && condition_true(&pod, "PodScheduled") {
+                            entry.phases.scheduled = Some(since);
+                        }
+                        if entry.phases.started.is_none() && containers_running(&pod) {
+                            entry.phases.started = Some(since);
+                        }
+                        match judge(&pod) {
+                            Some(Ok(())) => {
+                                entry.ready.get_or_insert(since);
+                            }
+                            // A pod that fails is done, whatever its app said.
+                            Some(Err(reason)) => entry.answer = Some(Err(reason)),
+                            None => {}
+                        }
+                        name
                     }
-                    break;
+                    Ok(Ok(None)) | Ok(Err(_)) => continue,
+                    Err(_) => {
+                        for (name, p) in pending.drain() {
+                            let reason = match (&p.ready, &p.answer) {
+                                (Some(_), _) => "no 2xx answer within the timeout".to_string(),
+                                (None, Some(Err(why))) => why.clone(),
+                                (None, _) => format!("not Ready within {} s", self.ready_timeout.as_secs()),
+                            };
+                            let run = Run {
+                                mode: p.mode,
+                                first_on_node: p.first,
+                                outcome: Outcome::Failed { reason },
+                            };
+                            judged(&run);
+                            out.push((name, run));
+                        }
+                        break;
+                    }
+                },
+                Some((name, answer)) = answers.next(), if !answers.is_empty() => {
+                    let Some(entry) = pending.get_mut(&name) else { continue };
+                    entry.answer.get_or_insert(answer);
+                    name
                 }
             };
-            let name = pod.name_any();
-            let Some(entry) = pending.get_mut(&name) else { continue };
-            let since = entry.created.elapsed().as_secs_f64();
-            if entry.phases.scheduled.is_none() && condition_true(&pod, "PodScheduled") {
-                entry.phases.scheduled = Some(since);
-            }
-            if entry.phases.started.is_none() && containers_running(&pod) {
-                entry.phases.started = Some(since);
-            }
-            if let Some(verdict) = judge(&pod) {
+            let Some(entry) = pending.get(&name) else { continue };
+            let failed = matches!(entry.answer, Some(Err(_))) && (entry.ready.is_none() || http);
+            let outcome = if failed {
+                entry
+                    .answer
+                    .clone()
+                    .and_then(|a| a.err())
+                    .map(|reason| Outcome::Failed { reason })
+            } else {
+                entry.outcome(http)
+            };
+            if let Some(outcome) = outcome {
                 let p = pending.remove(&name).expect("present");
                 let run = Run {
                     mode: p.mode,
                     first_on_node: p.first,
-                    outcome: match verdict {
-                        Ok(()) => Outcome::Ready {
-                            seconds: since,
-                            phases: p.phases,
-                        },
-                        Err(reason) => Outcome::Failed { reason },
-                    },
+                    outcome,
                 };
                 judged(&run);
                 out.push((name, run));

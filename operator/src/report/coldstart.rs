@@ -231,6 +231,8 @@ impl ColdStartTracker {
             samples: w.base.unwrap_or(0) + w.total,
             window_samples: sorted.len() as i64,
             recent_millis: w.recent.iter().copied().collect(),
+            // The spec's to say; status fills it in.
+            probe_period_seconds: None,
         })
     }
 }
@@ -378,6 +380,7 @@ mod tests {
             samples: 4,
             window_samples: 4,
             recent_millis: vec![700, 1200, 1600, 900],
+            probe_period_seconds: None,
         };
         let mut t = ColdStartTracker::default();
         let t0 = Instant::now();

@@ -183,12 +183,23 @@ pub fn compute_status(
         replicas: r.replicas,
         ready_replicas: r.ready,
         selector: Some(labels::pod_selector(&wl.name_any())),
-        cold_start: measured.cold_start.or_else(|| previous.cold_start.clone()),
+        cold_start: measured
+            .cold_start
+            .or_else(|| previous.cold_start.clone())
+            .map(|c| ColdStartStatus {
+                probe_period_seconds: probe_period(wl),
+                ..c
+            }),
         footprint: measured.footprint.or_else(|| previous.footprint.clone()),
         // Written by `compare`; kept, or every reconcile would see a status to write.
         comparison: previous.comparison.clone(),
         conditions: carry_transition_times(&previous.conditions, conditions),
     }
+}
+
+/// The readiness probe's period (Kubernetes' default 10 s when unset), when there is a probe.
+fn probe_period(wl: &WasmWorkload) -> Option<i32> {
+    wl.spec.readiness_probe.as_ref().map(|p| p.period_seconds.unwrap_or(10))
 }
 
 /// A condition of the status by type.
@@ -350,6 +361,36 @@ mod tests {
             find(&flipped, RUNTIME_RESOLVED).unwrap().last_transition_time,
             t(100),
             "unchanged status keeps its time"
+        );
+    }
+
+    #[test]
+    fn the_cold_start_says_which_probe_period_bounds_it() {
+        let mut wl = workload("hello", "demo");
+        let measured = || Measurements {
+            cold_start: Some(ColdStartStatus {
+                last_seconds: 1.2,
+                ..Default::default()
+            }),
+            footprint: None,
+        };
+        let decision = Decision::Wasm(chosen("spin"));
+        let s = compute_status(&wl, &decision, None, None, &t(1), measured());
+        assert_eq!(s.cold_start.unwrap().probe_period_seconds, None, "no probe, no bound");
+        wl.spec.readiness_probe = Some(Box::default());
+        let s = compute_status(&wl, &decision, None, None, &t(1), measured());
+        assert_eq!(
+            s.cold_start.as_ref().unwrap().probe_period_seconds,
+            Some(10),
+            "Kubernetes' default"
+        );
+        wl.spec.readiness_probe.as_mut().unwrap().period_seconds = Some(2);
+        wl.status = Some(s);
+        let kept = compute_status(&wl, &decision, None, None, &t(2), Measurements::default());
+        assert_eq!(
+            kept.cold_start.unwrap().probe_period_seconds,
+            Some(2),
+            "follows the spec"
         );
     }
 

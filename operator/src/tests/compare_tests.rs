@@ -13,17 +13,18 @@ use std::time::Duration;
 
 const PODS: &str = "/api/v1/namespaces/demo/pods";
 
-fn settings(pods: usize) -> Settings {
+pub fn settings(pods: usize) -> Settings {
     Settings {
         pods,
         concurrency: 1,
         node: None,
         ready_timeout: Duration::from_secs(5),
         memory_wait: Duration::ZERO,
+        http_path: None,
     }
 }
 
-fn world() -> World {
+pub fn world() -> World {
     let mut w = World::default();
     w.put("runtimeclasses", runtime_class_json("wasmtime-spin-v2", "spin", None));
     w.put("nodes", node_json("n1", json!({}), true));
@@ -33,7 +34,7 @@ fn world() -> World {
 
 /// Play the kubelet: every comparison pod becomes Ready, or (`pull_fails` for that mode) waits
 /// on an image pull that fails.
-fn kubelet(world: Arc<Mutex<World>>, pull_fails: Option<&'static str>) -> tokio::task::JoinHandle<()> {
+pub fn kubelet(world: Arc<Mutex<World>>, pull_fails: Option<&'static str>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut done: Vec<String> = vec![];
         loop {
@@ -93,7 +94,7 @@ fn requests(world: &Mutex<World>, method: &str) -> Vec<crate::tests::mock_api::R
 }
 
 /// `compare hello -n demo` with these settings, never cancelled.
-async fn compare_hello(
+pub async fn compare_hello(
     client: &kube::Client,
     settings: &Settings,
     progress: &mut (dyn FnMut(crate::compare::progress::Progress) + Send),

@@ -92,6 +92,21 @@ pub struct World {
     resource_version: u64,
     /// (group, resource, verb) that SelfSubjectAccessReviews answer as not allowed.
     pub denied: Vec<(String, String, String)>,
+    /// How pods' apps answer through the API server's pod proxy: given the pod, the path after
+    /// `proxy/`, and how many requests reached that pod before, the status code. Unset: only
+    /// `/readyz` answers (the operator's own pod, for the doctor).
+    pub pod_proxy: Option<PodProxy>,
+    proxied: HashMap<String, usize>,
+}
+
+/// A scripted app behind the pod proxy.
+pub type PodProxy = Arc<dyn Fn(&str, &str, usize) -> u16 + Send + Sync>;
+
+/// The body a v1.36 API server sends when the pod proxy cannot connect to the port yet.
+fn proxy_unavailable(pod: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": format!("error trying to reach service: dial tcp 10.88.0.9:8080: connect: connection refused ({pod})"),
+           "reason": "ServiceUnavailable", "code": 503})
 }
 
 impl World {
@@ -365,6 +380,15 @@ fn merge_service_ports(obj: &mut Value, kept: Vec<Value>, name: &str) -> Result<
     Ok(())
 }
 
+/// (pod, path after `proxy/`) of a request through the pod proxy.
+fn proxied_pod(path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix("/api/v1/namespaces/")?;
+    let (_, rest) = rest.split_once("/pods/")?;
+    let (pod_port, after) = rest.split_once("/proxy")?;
+    let pod = pod_port.split(':').next()?;
+    Some((pod.to_string(), after.trim_start_matches('/').to_string()))
+}
+
 fn respond(code: StatusCode, body: &Value) -> Response<MockBody> {
     Response::builder()
         .status(code)
@@ -427,6 +451,27 @@ async fn answer(world: &Mutex<World>, req: Request<Body>) -> Response<MockBody> 
     });
     if let Some((code, body)) = w.take_fault(&method, &path) {
         return respond(StatusCode::from_u16(code).unwrap(), &body);
+    }
+    // A pod's app through the API server's proxy, as the test scripts it.
+    if let (Some(app), Some((pod, rest))) = (w.pod_proxy.clone(), proxied_pod(&path)) {
+        let nth = w.proxied.entry(pod.clone()).or_default();
+        let code = app(&pod, &rest, *nth);
+        *nth += 1;
+        return match code {
+            503 => respond(StatusCode::SERVICE_UNAVAILABLE, &proxy_unavailable(&pod)),
+            code => Response::builder()
+                .status(StatusCode::from_u16(code).unwrap())
+                .header("content-type", "text/plain")
+                .body(
+                    Full::new(Bytes::from(if code == 200 {
+                        "Hello from http-hello\n"
+                    } else {
+                        "not found\n"
+                    }))
+                    .boxed_unsync(),
+                )
+                .expect("valid response"),
+        };
     }
     // A pod's endpoint through the API server's proxy: the operator's /readyz answers ready.
     if path.ends_with("/proxy/readyz") {

@@ -5,12 +5,13 @@
 mod api_fault_tests;
 mod bad_input_tests;
 mod chart_tests;
-mod compare_tests;
+pub mod compare_tests;
 pub mod controller_tests;
 mod crd_tests;
 mod dashboard_tests;
 mod doctor_tests;
 mod fallback_retry_tests;
+mod first_response_tests;
 pub mod fixtures;
 mod layout_tests;
 mod leader_tests;
