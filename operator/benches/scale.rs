@@ -2,8 +2,9 @@
 //! (this process) that answers the Kubernetes REST calls it makes for N generated workloads with
 //! their pods. Prints the figures of BENCHMARKS.md as a table.
 //!
-//!   cargo bench -p wasm-operator --bench scale            # N = 1,000 and 10,000
-//!   cargo bench -p wasm-operator --bench scale -- 2000    # other sizes
+//!   cargo bench -p wasm-operator --bench scale            # 1,000 and 10,000 workloads of one
+//!                                                         # pod, 10,000 of three
+//!   cargo bench -p wasm-operator --bench scale -- 2000 5000:3   # other sizes (workloads[:pods each])
 //!
 //! The load API keeps lists paged (limit/continue), watches open, stores applied objects and
 //! sends them back on the watches; Deployments it stores are Ready at once, so a workload is
@@ -176,13 +177,13 @@ async fn handle(State(world): State<Shared>, req: Request) -> Response {
     }
 }
 
-fn workload(i: usize) -> Value {
+fn workload(i: usize, replicas: usize) -> Value {
     json!({
         "apiVersion": "wasm-operator.dev/v1alpha1", "kind": "WasmWorkload",
         "metadata": {"name": format!("app-{i}"), "namespace": format!("bench-{}", i % NAMESPACES), "uid": format!("uid-wl-{i}"), "generation": 1,
                      "creationTimestamp": "2026-01-01T00:00:00Z"},
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "wasm": {"image": "registry.example/hello-wasm:1.0", "runtimes": ["spin", "wasmtime"], "command": ["/"]},
             "fallback": {"image": "registry.example/hello:1.0", "policy": "OnFailure", "startupTimeoutSeconds": 60},
             "ports": [{"name": "http", "containerPort": 8080}],
@@ -193,10 +194,11 @@ fn workload(i: usize) -> Value {
     })
 }
 
-fn pod(i: usize) -> Value {
+/// Pod `j` of workload `i`.
+fn pod(i: usize, j: usize) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": format!("app-{i}-5d8f7c9b4-x2x{i}"), "namespace": format!("bench-{}", i % NAMESPACES), "uid": format!("uid-pod-{i}"),
+        "metadata": {"name": format!("app-{i}-5d8f7c9b4-x{j}x{i}"), "namespace": format!("bench-{}", i % NAMESPACES), "uid": format!("uid-pod-{i}-{j}"),
                      "creationTimestamp": "2026-01-01T00:00:00Z",
                      "labels": {"app.kubernetes.io/managed-by": "wasm-operator", "wasm-operator.dev/workload": format!("app-{i}"), "wasm-operator.dev/mode": "wasm", "pod-template-hash": "5d8f7c9b4"},
                      "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"},
@@ -221,15 +223,17 @@ fn node(i: usize, extra_label: &str) -> Value {
     })
 }
 
-async fn start_load_api(n: usize) -> (SocketAddr, Shared) {
+async fn start_load_api(n: usize, pods_each: usize) -> (SocketAddr, Shared) {
     let mut w = World::default();
     w.put("runtimeclasses", json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "wasmtime-spin-v2"}, "handler": "spin"}));
     for i in 0..3 {
         w.put("nodes", node(i, "a"));
     }
     for i in 0..n {
-        w.put("wasmworkloads", workload(i));
-        w.put("pods", pod(i));
+        w.put("wasmworkloads", workload(i, pods_each));
+        for j in 0..pods_each {
+            w.put("pods", pod(i, j));
+        }
     }
     let shared = Arc::new(Mutex::new(w));
     let app = axum::Router::new().fallback(handle).with_state(shared.clone());
@@ -406,6 +410,7 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Dur
 
 struct Figures {
     n: usize,
+    pods_each: usize,
     healthz_ms: f64,
     rss_steady_mib: f64,
     rss_peak_mib: f64,
@@ -420,8 +425,8 @@ struct Figures {
     series: usize,
 }
 
-fn run(rt: &tokio::runtime::Runtime, n: usize) -> Figures {
-    let (api, world) = rt.block_on(start_load_api(n));
+fn run(rt: &tokio::runtime::Runtime, n: usize, pods_each: usize) -> Figures {
+    let (api, world) = rt.block_on(start_load_api(n, pods_each));
     let started = Instant::now();
     let op = spawn_operator(api);
     let pid = op.child.id();
@@ -479,6 +484,7 @@ fn run(rt: &tokio::runtime::Runtime, n: usize) -> Figures {
     scrapes.sort_by(f64::total_cmp);
     Figures {
         n,
+        pods_each,
         healthz_ms: healthz.as_secs_f64() * 1000.0,
         rss_steady_mib: steady.iter().sum::<f64>() / steady.len() as f64,
         rss_peak_mib: sampler.peak_mib(),
@@ -495,7 +501,7 @@ fn run(rt: &tokio::runtime::Runtime, n: usize) -> Figures {
 }
 
 fn idle_rss(rt: &tokio::runtime::Runtime) -> (f64, f64) {
-    let (api, _world) = rt.block_on(start_load_api(0));
+    let (api, _world) = rt.block_on(start_load_api(0, 0));
     let op = spawn_operator(api);
     let healthz = wait_until("/healthz", Duration::from_secs(30), || {
         get(op.metrics, "/healthz").is_some_and(|(c, _)| c == 200)
@@ -511,8 +517,19 @@ fn idle_rss(rt: &tokio::runtime::Runtime) -> (f64, f64) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let sizes = if sizes.is_empty() { vec![1_000, 10_000] } else { sizes };
+    // `N` or `N:P`: N workloads of P pods each (1 when not given).
+    let sizes: Vec<(usize, usize)> = std::env::args()
+        .skip(1)
+        .filter_map(|a| {
+            let (n, p) = a.split_once(':').unwrap_or((&a, "1"));
+            Some((n.parse().ok()?, p.parse().ok()?))
+        })
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![(1_000, 1), (10_000, 1), (10_000, 3)]
+    } else {
+        sizes
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -525,13 +542,14 @@ fn main() {
     println!("wasm-operator scale benchmark");
     println!("release binary: {:.1} MiB; idle RSS (0 workloads, caches synced): {idle:.1} MiB; /healthz after start: {idle_healthz:.0} ms", binary as f64 / 1048576.0);
     println!();
-    println!("| N | converge (reconciles/s) | converge total (s) | no-op resync (/s) | resync writes | reconcile p50 / p99 no-op (ms) | reconcile p99 converge (ms) | RSS steady (MiB) | RSS peak (MiB) | /healthz (ms) | /metrics scrape (ms) | series |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for n in sizes {
-        let f = run(&rt, n);
+    println!("| N | pods each | converge (reconciles/s) | converge total (s) | no-op resync (/s) | resync writes | reconcile p50 / p99 no-op (ms) | reconcile p99 converge (ms) | RSS steady (MiB) | RSS peak from start (MiB) | /healthz (ms) | /metrics scrape (ms) | series |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (n, pods_each) in sizes {
+        let f = run(&rt, n, pods_each);
         println!(
-            "| {} | {:.0} | {:.1} | {:.0} | {} | {:.2} / {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {} |",
+            "| {} | {} | {:.0} | {:.1} | {:.0} | {} | {:.2} / {:.2} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {} |",
             f.n,
+            f.pods_each,
             f.converge_per_s,
             f.converge_total_s,
             f.resync_per_s,

@@ -332,6 +332,11 @@ async fn run(args: RunArgs) -> Result<(), String> {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });
+    // Its own memory against its container's limit, from the start (the initial lists peak).
+    tokio::spawn(wasm_operator::report::memory_limit::watch(
+        metrics.clone(),
+        std::time::Duration::from_secs(5),
+    ));
     // In a cluster logs start at once (waiting for the API server is worth saying); outside one,
     // a missing cluster gets one sentence, not client logs too.
     if startup::in_cluster() {

@@ -41,6 +41,10 @@ pub struct Metrics {
     pub leader: IntGauge,
     /// Watches the API server expired (410 Gone), answered by a fresh list, per kind.
     pub watch_relists: IntCounterVec,
+    /// The operator's resident set size.
+    pub memory_rss: IntGauge,
+    /// Its container's memory limit (0: none).
+    pub memory_limit: IntGauge,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
@@ -135,6 +139,22 @@ impl Metrics {
                         "Watches the API server expired (410 Gone, after its restart or a long disconnect), answered by listing again, per kind",
                     ),
                     &["kind"],
+                )
+                .unwrap(),
+            ),
+            memory_rss: register(
+                r,
+                IntGauge::new(
+                    "wasm_operator_memory_rss_bytes",
+                    "The operator's resident set size (its caches grow with workloads and pods)",
+                )
+                .unwrap(),
+            ),
+            memory_limit: register(
+                r,
+                IntGauge::new(
+                    "wasm_operator_memory_limit_bytes",
+                    "The memory limit of the operator's cgroup (its container's resources.limits.memory); 0 when there is none",
                 )
                 .unwrap(),
             ),

@@ -8,6 +8,7 @@ pub mod comparison_runs;
 pub mod events;
 pub mod footprint;
 pub mod http;
+pub mod memory_limit;
 pub mod metrics;
 pub mod status;
 pub mod units;
