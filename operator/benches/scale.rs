@@ -25,7 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasm_operator::api::api_path::ApiPath;
 
-const NAMESPACES: usize = 10;
+mod common;
+
+use common::{node, pod, workload};
 
 /// What the load API holds and has seen.
 #[derive(Default)]
@@ -175,52 +177,6 @@ async fn handle(State(world): State<Shared>, req: Request) -> Response {
         }
         _ => json_response(StatusCode::METHOD_NOT_ALLOWED, &json!({"kind": "Status", "code": 405})),
     }
-}
-
-fn workload(i: usize, replicas: usize) -> Value {
-    json!({
-        "apiVersion": "wasm-operator.dev/v1alpha1", "kind": "WasmWorkload",
-        "metadata": {"name": format!("app-{i}"), "namespace": format!("bench-{}", i % NAMESPACES), "uid": format!("uid-wl-{i}"), "generation": 1,
-                     "creationTimestamp": "2026-01-01T00:00:00Z"},
-        "spec": {
-            "replicas": replicas,
-            "wasm": {"image": "registry.example/hello-wasm:1.0", "runtimes": ["spin", "wasmtime"], "command": ["/"]},
-            "fallback": {"image": "registry.example/hello:1.0", "policy": "OnFailure", "startupTimeoutSeconds": 60},
-            "ports": [{"name": "http", "containerPort": 8080}],
-            "service": {"enabled": true, "type": "ClusterIP", "port": 80},
-            "env": [{"name": "GREETING", "value": "hello"}],
-            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}}
-        }
-    })
-}
-
-/// Pod `j` of workload `i`.
-fn pod(i: usize, j: usize) -> Value {
-    json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": format!("app-{i}-5d8f7c9b4-x{j}x{i}"), "namespace": format!("bench-{}", i % NAMESPACES), "uid": format!("uid-pod-{i}-{j}"),
-                     "creationTimestamp": "2026-01-01T00:00:00Z",
-                     "labels": {"app.kubernetes.io/managed-by": "wasm-operator", "wasm-operator.dev/workload": format!("app-{i}"), "wasm-operator.dev/mode": "wasm", "pod-template-hash": "5d8f7c9b4"},
-                     "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"},
-                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("app-{i}-5d8f7c9b4"), "uid": "rs", "controller": true}]},
-        "spec": {"runtimeClassName": "wasmtime-spin-v2", "nodeName": format!("node-{}", i % 3),
-                 "containers": [{"name": "app", "image": "registry.example/hello-wasm:1.0", "command": ["/"], "ports": [{"name": "http", "containerPort": 8080}],
-                                 "env": [{"name": "GREETING", "value": "hello"}], "resources": {"limits": {"memory": "64Mi"}}}]},
-        "status": {"phase": "Running", "podIP": "10.0.0.1", "hostIP": "192.0.2.1", "startTime": "2026-01-01T00:00:00Z",
-                   "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "True"},
-                                  {"type": "ContainersReady", "status": "True"}, {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:01Z"}],
-                   "containerStatuses": [{"name": "app", "ready": true, "restartCount": 0, "image": "registry.example/hello-wasm:1.0", "imageID": "registry.example/hello-wasm@sha256:abc",
-                                          "state": {"running": {"startedAt": "2026-01-01T00:00:01Z"}}}]}
-    })
-}
-
-fn node(i: usize, extra_label: &str) -> Value {
-    json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": format!("node-{i}"), "labels": {"kubernetes.io/hostname": format!("node-{i}"), "bench": extra_label}},
-        "status": {"conditions": [{"type": "Ready", "status": "True"}],
-                   "images": [{"names": ["registry.example/hello-wasm@sha256:abc", "registry.example/hello-wasm:1.0"], "sizeBytes": 21000}]}
-    })
 }
 
 async fn start_load_api(n: usize, pods_each: usize) -> (SocketAddr, Shared) {

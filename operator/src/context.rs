@@ -1,7 +1,7 @@
 //! What every reconcile shares: the client, the event recorder, metrics, configuration, the
 //! caches of the objects the decision reads, and the per-object failure counts for backoff.
 
-use crate::api::crd::WasmWorkload;
+use crate::api::stored_workload::StoredWorkload;
 use crate::decide::runtimes::RuntimeConfig;
 use crate::error::Backoff;
 use crate::observe::stores::Stores;
@@ -23,7 +23,7 @@ pub struct Context {
     pub backoff: Backoff,
     /// The wall clock of startup deadlines and fallback cooldowns.
     pub clock: crate::clock::Clock,
-    failures: Mutex<HashMap<ObjectRef<WasmWorkload>, u32>>,
+    failures: Mutex<HashMap<ObjectRef<StoredWorkload>, u32>>,
 }
 
 impl Context {
@@ -41,7 +41,7 @@ impl Context {
     }
 
     /// Count a failure of this object and return how long to wait before the next try.
-    pub fn record_failure(&self, obj: ObjectRef<WasmWorkload>) -> Duration {
+    pub fn record_failure(&self, obj: ObjectRef<StoredWorkload>) -> Duration {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let n = failures.entry(obj).or_insert(0);
         *n = n.saturating_add(1);
@@ -49,7 +49,7 @@ impl Context {
     }
 
     /// A success resets the object's backoff.
-    pub fn record_success(&self, obj: &ObjectRef<WasmWorkload>) {
+    pub fn record_success(&self, obj: &ObjectRef<StoredWorkload>) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         failures.remove(obj);
     }

@@ -5,6 +5,7 @@ use crate::api::crd::FootprintStatus;
 use crate::api::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
 use crate::api::labels::FIELD_MANAGER;
 use crate::api::reason;
+use crate::api::stored_workload::StoredWorkload;
 use crate::api::views::{CachedDeployment, CachedService, DeploymentView, PodView};
 use crate::apply::{apply_child, is_invalid, Written};
 use crate::build::deployment::build_deployment;
@@ -39,6 +40,8 @@ use std::time::{Duration, Instant};
 
 /// A successful reconcile looks again after this long even if nothing changed.
 pub const RESYNC: Duration = Duration::from_secs(3600);
+/// How often the resync takes its next share of the workloads.
+const RESYNC_TICK: Duration = Duration::from_secs(10);
 
 fn now() -> Time {
     // Whole seconds: the API stores no more, so what we compare against is what we wrote.
@@ -286,13 +289,17 @@ fn apply_params() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
-pub async fn reconcile(wl: Arc<WasmWorkload>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(stored: Arc<StoredWorkload>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let result = reconcile_workload(&wl, &ctx).await;
+    // The cache keeps the spec and status as text: the typed workload lives for this reconcile.
+    let result = match stored.workload() {
+        Ok(wl) => reconcile_workload(&wl, &ctx).await,
+        Err(source) => Err(Error::Deserialize { source }),
+    };
     ctx.metrics
         .observe_reconcile(started.elapsed(), result.as_ref().err().map(Error::category));
     if result.is_ok() {
-        ctx.record_success(&ObjectRef::from_obj(wl.as_ref()));
+        ctx.record_success(&ObjectRef::from_obj(stored.as_ref()));
     }
     result
 }
@@ -396,8 +403,11 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
         Decision::Invalid { .. } => Action::await_change(),
         // The API server refuses what we render: a spec change or an edit of the child is needed.
         _ if rejected.is_some() => Action::await_change(),
-        // Wasm pods still starting: look again when the first startup deadline passes.
-        _ => Action::requeue(recheck.map_or(RESYNC, |r| r.min(RESYNC) + Duration::from_millis(100))),
+        // Wasm pods still starting: look again when the first startup deadline passes. Otherwise
+        // the next change does, or the staggered resync (observe::resync).
+        _ => recheck.map_or(Action::await_change(), |r| {
+            Action::requeue(r.min(RESYNC) + Duration::from_millis(100))
+        }),
     })
 }
 
@@ -463,7 +473,7 @@ async fn publish(wl: &WasmWorkload, ctx: &Context, type_: EventType, reason: &st
     }
 }
 
-pub fn error_policy(wl: Arc<WasmWorkload>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(wl: Arc<StoredWorkload>, error: &Error, ctx: Arc<Context>) -> Action {
     // Our own backoff, or longer when the API server asked for it (429 Retry-After).
     let delay = ctx
         .record_failure(ObjectRef::from_obj(wl.as_ref()))
@@ -518,7 +528,7 @@ pub async fn run(
     }
     ready();
 
-    let api = crate::observe::watches::scoped::<WasmWorkload>(&ctx.client, settings.namespace.as_deref());
+    let api = crate::observe::watches::scoped::<StoredWorkload>(&ctx.client, settings.namespace.as_deref());
     let (reader, writer) = reflector::store();
     let metrics = ctx.metrics.clone();
     let cold_starts = ctx.stores.cold_starts.clone();
@@ -527,13 +537,7 @@ pub async fn run(
     let seen = generations.clone();
     let primary = watcher::watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
-        // Nothing reads a workload's labels or annotations (a kubectl last-applied annotation is
-        // a whole copy of the object): the cache does not keep them.
-        .modify(|w: &mut WasmWorkload| {
-            w.metadata.managed_fields = None;
-            w.metadata.annotations = None;
-            w.metadata.labels = None;
-        })
+        .modify(crate::observe::watches::prune_workload)
         .reflect(writer)
         .inspect(move |ev| match ev {
             Ok(Event::Delete(w)) => {
@@ -549,7 +553,7 @@ pub async fn run(
             // A comparison arrives as a status write, which the generation filter below drops.
             Ok(Event::Apply(w) | Event::InitApply(w)) => {
                 if let Some(c) = comparisons.news(w) {
-                    metrics.record_comparison(&w.namespace().unwrap_or_default(), &w.name_any(), c);
+                    metrics.record_comparison(&w.namespace().unwrap_or_default(), &w.name_any(), &c);
                 }
             }
             _ => {}
@@ -573,8 +577,9 @@ pub async fn run(
         stream::iter(affected(&t, &workloads, &runtimes))
     });
 
+    let resync = crate::observe::resync::staggered(reader.clone(), RESYNC, RESYNC_TICK);
     Controller::for_stream(primary, reader)
-        .reconcile_on(secondary)
+        .reconcile_on(stream::select(secondary, resync))
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))
         .shutdown_on_signal()
         .graceful_shutdown_on(StopSync(std::sync::Mutex::new(stop)))

@@ -16,6 +16,12 @@ pub enum Error {
 
     #[error("WasmWorkload {0} has no namespace")]
     NoNamespace(String),
+
+    #[error("could not read the cached WasmWorkload: {source}")]
+    Deserialize {
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// Every value `Error::category` can return.
@@ -28,6 +34,7 @@ pub const CATEGORIES: &[&str] = &[
     "unreachable",
     "serialize",
     "no_namespace",
+    "deserialize",
 ];
 
 impl Error {
@@ -44,6 +51,7 @@ impl Error {
             Error::Kube(_) => "unreachable",
             Error::Serialize { .. } => "serialize",
             Error::NoNamespace(_) => "no_namespace",
+            Error::Deserialize { .. } => "deserialize",
         }
     }
 }

@@ -7,8 +7,10 @@
 pub mod api_path;
 pub mod crd;
 pub mod failure_record;
+pub mod interned;
 pub mod labels;
 pub mod owned_fields;
 pub mod rbac;
 pub mod reason;
+pub mod stored_workload;
 pub mod views;

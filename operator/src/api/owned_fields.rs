@@ -136,24 +136,80 @@ fn extend(hash: u64, segment: &str) -> u64 {
 
 const ROOT: u64 = 0xcbf2_9ce4_8422_2325;
 
+/// The hash of `f:metadata/f:ownerReferences`: its `k:{"uid":…}` entries differ per child
+/// and are kept apart from the shape (see `Shape`).
+fn owner_refs() -> u64 {
+    extend(extend(ROOT, "f:metadata"), "f:ownerReferences")
+}
+
+/// A segment under `hash` as the shape stores it, and the hash of the owner uid it names.
+fn shape_segment(hash: u64, segment: &str) -> (std::borrow::Cow<'_, str>, u64) {
+    if segment.starts_with("k:") && hash == owner_refs() {
+        ("k:owner".into(), extend(ROOT, segment))
+    } else {
+        (segment.into(), 0)
+    }
+}
+
+/// The paths of an Apply entry without its owner uids: children rendered from workloads of the
+/// same shape own the same paths, so they share one `Shape` (at 10,000 workloads of one shape,
+/// one instead of 10,000; about a kilobyte each).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Shape {
+    nodes: Box<[u64]>,
+    leaves: Box<[u64]>,
+}
+
+/// The shapes alive, by content. An entry whose last user is gone is swept when the map has
+/// doubled since the last sweep.
+#[derive(Default)]
+struct Shapes {
+    live: std::collections::HashMap<u64, std::sync::Weak<Shape>>,
+    swept_at: usize,
+}
+
+static SHAPES: std::sync::Mutex<Option<Shapes>> = std::sync::Mutex::new(None);
+
+fn intern(shape: Shape) -> std::sync::Arc<Shape> {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let key = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(&shape);
+    let mut guard = SHAPES.lock().unwrap_or_else(|e| e.into_inner());
+    let shapes = guard.get_or_insert_with(Shapes::default);
+    if let Some(found) = shapes.live.get(&key).and_then(std::sync::Weak::upgrade) {
+        if *found == shape {
+            return found;
+        }
+        // A hash collision of two shapes: the newcomer goes unshared.
+        return std::sync::Arc::new(shape);
+    }
+    let shape = std::sync::Arc::new(shape);
+    shapes.live.insert(key, std::sync::Arc::downgrade(&shape));
+    if shapes.live.len() > 2 * shapes.swept_at + 64 {
+        shapes.live.retain(|_, w| w.strong_count() > 0);
+        shapes.swept_at = shapes.live.len();
+    }
+    shape
+}
+
 /// What the operator's Apply entry of a child owns: a hash of every path in it, and apart the
-/// paths owned whole (atomic lists, maps and structs, scalars). Shared, so the caches hand out
-/// copies for the price of a reference count, and a verdict found once for a rendering is kept
-/// for as long as the object on the server stays the same.
+/// paths owned whole (atomic lists, maps and structs, scalars); the owner uids apart again.
+/// Shared, so the caches hand out copies for the price of a reference count, and a verdict
+/// found once for a rendering is kept for as long as the object on the server stays the same.
 #[derive(Clone, Debug, Default)]
 pub struct OwnedFields(std::sync::Arc<Owned>);
 
 #[derive(Debug, Default)]
 struct Owned {
-    nodes: Box<[u64]>,
-    leaves: Box<[u64]>,
+    shape: Option<std::sync::Arc<Shape>>,
+    /// The owner uids of the entry, hashed and summed (order does not matter).
+    owners: u64,
     /// The spec hash of a rendering found covered (0: none yet).
     covered: AtomicU64,
 }
 
 impl PartialEq for OwnedFields {
     fn eq(&self, other: &Self) -> bool {
-        self.0.nodes == other.0.nodes && self.0.leaves == other.0.leaves
+        self.0.shape == other.0.shape && self.0.owners == other.0.owners
     }
 }
 
@@ -174,52 +230,76 @@ impl OwnedFields {
     }
 
     pub fn from_fields_v1(fields: &Value) -> Self {
-        fn walk(set: &Value, hash: u64, nodes: &mut Vec<u64>, leaves: &mut Vec<u64>) {
+        struct Walk {
+            nodes: Vec<u64>,
+            leaves: Vec<u64>,
+            owners: u64,
+        }
+        fn walk(set: &Value, hash: u64, w: &mut Walk) {
             for (segment, child) in set.as_object().into_iter().flatten() {
                 if segment == "." {
                     continue;
                 }
-                let h = extend(hash, &canonical_segment(segment));
-                nodes.push(h);
+                let canonical = canonical_segment(segment);
+                let (segment, owner) = shape_segment(hash, &canonical);
+                w.owners = w.owners.wrapping_add(owner);
+                let h = extend(hash, &segment);
+                w.nodes.push(h);
                 if child.as_object().is_none_or(Map::is_empty) {
-                    leaves.push(h);
+                    w.leaves.push(h);
                 } else {
-                    walk(child, h, nodes, leaves);
+                    walk(child, h, w);
                 }
             }
         }
-        let (mut nodes, mut leaves) = (vec![], vec![]);
-        walk(fields, ROOT, &mut nodes, &mut leaves);
-        nodes.sort_unstable();
-        nodes.dedup();
-        leaves.sort_unstable();
-        leaves.dedup();
+        let mut w = Walk {
+            nodes: vec![],
+            leaves: vec![],
+            owners: 0,
+        };
+        walk(fields, ROOT, &mut w);
+        if w.nodes.is_empty() {
+            return Self::default();
+        }
+        w.nodes.sort_unstable();
+        w.nodes.dedup();
+        w.leaves.sort_unstable();
+        w.leaves.dedup();
         OwnedFields(std::sync::Arc::new(Owned {
-            nodes: nodes.into(),
-            leaves: leaves.into(),
+            shape: Some(intern(Shape {
+                nodes: w.nodes.into(),
+                leaves: w.leaves.into(),
+            })),
+            owners: w.owners,
             covered: AtomicU64::new(0),
         }))
     }
 
     /// Whether every field of `desired` (a child as the operator applies it) is still owned:
-    /// its path is owned, or a path above it is owned whole.
+    /// its path is owned, or a path above it is owned whole, and its owner uids are the entry's.
     pub fn cover(&self, desired: &Value) -> bool {
-        fn walk(owned: &Owned, set: &Value, hash: u64) -> bool {
+        fn walk(owned: &Shape, set: &Value, hash: u64, owners: &mut u64) -> bool {
             set.as_object().into_iter().flatten().all(|(segment, child)| {
                 if segment == "." {
                     return true;
                 }
-                let h = extend(hash, segment);
+                let (segment, owner) = shape_segment(hash, segment);
+                *owners = owners.wrapping_add(owner);
+                let h = extend(hash, &segment);
                 if owned.leaves.binary_search(&h).is_ok() {
                     return true;
                 }
                 match child.as_object() {
-                    Some(m) if !m.is_empty() => walk(owned, child, h),
+                    Some(m) if !m.is_empty() => walk(owned, child, h, owners),
                     _ => owned.nodes.binary_search(&h).is_ok(),
                 }
             })
         }
-        !self.0.nodes.is_empty() && walk(&self.0, &fields_v1(desired), ROOT)
+        let Some(shape) = self.0.shape.as_deref() else {
+            return false;
+        };
+        let mut owners = 0;
+        walk(shape, &fields_v1(desired), ROOT, &mut owners) && owners == self.0.owners
     }
 
     /// `cover` of the rendering whose spec hash is `key`, rendered only the first time it is
@@ -295,6 +375,31 @@ mod tests {
         assert!(!OwnedFields::from_fields_v1(&taken).cover(&service(80)));
         // Nothing owned (another manager made it, or our entry is gone): not ours yet.
         assert!(!OwnedFields::default().cover(&service(80)));
+    }
+
+    #[test]
+    fn children_of_one_shape_share_it_and_keep_their_owner_apart() {
+        let owned_by = |uid: &str| {
+            let mut s = service(80);
+            s["metadata"]["ownerReferences"][0]["uid"] = json!(uid);
+            s
+        };
+        let a = OwnedFields::from_fields_v1(&fields_v1(&owned_by("u1")));
+        let b = OwnedFields::from_fields_v1(&fields_v1(&owned_by("u2")));
+        assert!(std::sync::Arc::ptr_eq(
+            a.0.shape.as_ref().unwrap(),
+            b.0.shape.as_ref().unwrap()
+        ));
+        assert_ne!(a, b, "the owners differ");
+        assert!(a.cover(&owned_by("u1")) && b.cover(&owned_by("u2")));
+        // The workload was deleted and made again under its name: the child on the server
+        // still names the old owner, so it is not covered and is applied again.
+        assert!(!a.cover(&owned_by("u2")));
+        let other = OwnedFields::from_fields_v1(&fields_v1(&service(81)));
+        assert!(!std::sync::Arc::ptr_eq(
+            a.0.shape.as_ref().unwrap(),
+            other.0.shape.as_ref().unwrap()
+        ));
     }
 
     #[test]

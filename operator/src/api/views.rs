@@ -7,6 +7,7 @@
 
 use crate::api::crd::Mode;
 use crate::api::failure_record::FailureRecord;
+use crate::api::interned::Interned;
 use crate::api::labels::{MODE_KEY, WORKLOAD_KEY};
 use crate::api::owned_fields::OwnedFields;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
@@ -19,9 +20,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct PodSpecView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node_name: Option<String>,
+    pub node_name: Option<Interned>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runtime_class_name: Option<String>,
+    pub runtime_class_name: Option<Interned>,
 }
 
 /// A pod condition without its reason, message and probe time.
@@ -29,8 +30,8 @@ pub struct PodSpecView {
 #[serde(rename_all = "camelCase")]
 pub struct PodConditionView {
     #[serde(rename = "type")]
-    pub type_: String,
-    pub status: String,
+    pub type_: Interned,
+    pub status: Interned,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
 }
@@ -58,11 +59,11 @@ pub struct ContainerStateView {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerStatusView {
-    pub name: String,
+    pub name: Interned,
     #[serde(default)]
-    pub image: String,
+    pub image: Interned,
     #[serde(default, rename = "imageID")]
-    pub image_id: String,
+    pub image_id: Interned,
     #[serde(default)]
     pub ready: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,8 +173,8 @@ impl From<&Deployment> for DeploymentView {
                 replicas: s.replicas,
                 template: Some(PodTemplateView {
                     spec: s.template.spec.as_ref().map(|p| PodSpecView {
-                        node_name: p.node_name.clone(),
-                        runtime_class_name: p.runtime_class_name.clone(),
+                        node_name: p.node_name.as_deref().map(Interned::new),
+                        runtime_class_name: p.runtime_class_name.as_deref().map(Interned::new),
                     }),
                 }),
             }),

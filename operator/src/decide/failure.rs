@@ -32,7 +32,7 @@ pub struct FailingPod {
 impl FailingPod {
     fn of(pod: &PodView) -> Option<FailingPod> {
         Some(FailingPod {
-            node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+            node: pod.spec.as_ref().and_then(|s| s.node_name.as_deref().map(String::from)),
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
         })
     }

@@ -1,19 +1,19 @@
 //! Passes a workload on only when its spec generation moved (or it is new), so the operator's
 //! own status writes do not come back as work. One small entry per workload, dropped on delete.
 
-use crate::api::crd::WasmWorkload;
+use kube::Resource;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]
 pub struct GenerationFilter(Mutex<HashMap<u64, i64>>);
 
-fn key(wl: &WasmWorkload) -> u64 {
+fn key<K: Resource>(wl: &K) -> u64 {
     // Namespace and name identify it; a 64-bit FNV-1a of them keeps the entry small.
     let id = format!(
         "{}/{}",
-        wl.metadata.namespace.as_deref().unwrap_or(""),
-        wl.metadata.name.as_deref().unwrap_or("")
+        wl.meta().namespace.as_deref().unwrap_or(""),
+        wl.meta().name.as_deref().unwrap_or("")
     );
     id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
@@ -22,15 +22,15 @@ fn key(wl: &WasmWorkload) -> u64 {
 
 impl GenerationFilter {
     /// Whether this version of the workload is news.
-    pub fn changed(&self, wl: &WasmWorkload) -> bool {
-        let Some(generation) = wl.metadata.generation else {
+    pub fn changed<K: Resource>(&self, wl: &K) -> bool {
+        let Some(generation) = wl.meta().generation else {
             return true;
         };
         let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
         seen.insert(key(wl), generation) != Some(generation)
     }
 
-    pub fn forget(&self, wl: &WasmWorkload) {
+    pub fn forget<K: Resource>(&self, wl: &K) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(&key(wl));
     }
 }

@@ -8,6 +8,7 @@
 pub mod generation_filter;
 pub mod pod_index;
 pub mod record_cache;
+pub mod resync;
 pub mod stores;
 pub mod watch_errors;
 pub mod watches;

@@ -2,8 +2,8 @@
 //! Services. Each fills a cache the reconcile reads and sends triggers that name the workloads
 //! a change may affect. Owned objects are watched by label; caches drop managed fields.
 
-use crate::api::crd::WasmWorkload;
 use crate::api::labels;
+use crate::api::stored_workload::StoredWorkload;
 use crate::api::views::{CachedDeployment, CachedService, DeploymentView, PodView};
 use crate::decide::runtimes::RuntimeConfig;
 use crate::observe::pod_index::PodIndex;
@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, RwLock};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Trigger {
     /// A child of this workload changed.
-    Owner(ObjectRef<WasmWorkload>),
+    Owner(ObjectRef<StoredWorkload>),
     /// This RuntimeClass appeared, changed or went away.
     RuntimeClass(String),
     /// A node changed in a way that can change which RuntimeClasses are usable.
@@ -43,15 +43,15 @@ pub enum Trigger {
 /// Workloads a trigger may affect.
 pub fn affected(
     trigger: &Trigger,
-    workloads: &Store<WasmWorkload>,
+    workloads: &Store<StoredWorkload>,
     runtimes: &RuntimeConfig,
-) -> Vec<ObjectRef<WasmWorkload>> {
+) -> Vec<ObjectRef<StoredWorkload>> {
     match trigger {
         Trigger::Owner(r) => vec![r.clone()],
         Trigger::RuntimeClass(rc) => workloads
             .state()
             .iter()
-            .filter(|w| runtimes.may_use(&w.spec.wasm.runtimes, rc))
+            .filter(|w| runtimes.may_use(&w.runtimes(), rc))
             .map(|w| ObjectRef::from_obj(w.as_ref()))
             .collect(),
         Trigger::Nodes => workloads
@@ -63,7 +63,7 @@ pub fn affected(
 }
 
 /// The workload a cached pod belongs to, from its workload label.
-fn workload_of(pod: &PodView) -> Option<ObjectRef<WasmWorkload>> {
+fn workload_of(pod: &PodView) -> Option<ObjectRef<StoredWorkload>> {
     let ns = pod.metadata.namespace.as_deref()?;
     Some(ObjectRef::new(pod.workload.as_deref()?).within(ns))
 }
@@ -200,6 +200,14 @@ fn cached_owned<K: Resource, V: Clone>(
     }
 }
 
+/// Nothing reads a workload's labels or annotations (a kubectl last-applied annotation is a
+/// whole copy of the object), nor its managed fields: the workload cache keeps none of them.
+pub fn prune_workload(w: &mut StoredWorkload) {
+    w.metadata.managed_fields = None;
+    w.metadata.annotations = None;
+    w.metadata.labels = None;
+}
+
 /// Cached views carry no managed fields, ownerReferences or foreign annotations.
 fn prune_meta(m: &mut ObjectMeta) {
     m.managed_fields = None;
@@ -211,7 +219,7 @@ fn prune_meta(m: &mut ObjectMeta) {
 
 /// Of a pod's labels only the operator's are read (kept as fields), and of its conditions only
 /// PodScheduled and Ready.
-fn prune_pod(pod: &mut PodView) {
+pub fn prune_pod(pod: &mut PodView) {
     prune_meta(&mut pod.metadata);
     pod.take_labels();
     pod.metadata.generate_name = None;

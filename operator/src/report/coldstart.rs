@@ -145,8 +145,9 @@ impl ColdStartTracker {
             runtime_class: pod
                 .spec
                 .as_ref()
-                .and_then(|s| s.runtime_class_name.clone())
-                .unwrap_or_else(|| "none".to_string()),
+                .and_then(|s| s.runtime_class_name.as_deref())
+                .unwrap_or("none")
+                .to_string(),
             namespace,
             workload,
             seconds,

@@ -3,7 +3,8 @@
 //! before this process started was recorded by the one that ran then, so a restart or a
 //! re-list does not count it again.
 
-use crate::api::crd::{ComparisonStatus, WasmWorkload};
+use crate::api::crd::ComparisonStatus;
+use crate::api::stored_workload::StoredWorkload;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use std::collections::HashMap;
@@ -24,8 +25,8 @@ impl ComparisonRuns {
     }
 
     /// The comparison of this version of `wl` when it is one to record now.
-    pub fn news<'a>(&mut self, wl: &'a WasmWorkload) -> Option<&'a ComparisonStatus> {
-        let c = wl.status.as_ref()?.comparison.as_ref()?;
+    pub fn news(&mut self, wl: &StoredWorkload) -> Option<ComparisonStatus> {
+        let c = wl.comparison()?;
         // A second-resolution time: a comparison that ended in this process's first second counts.
         let when: Timestamp = c.time.parse().ok()?;
         if when.as_second() < self.started.as_second() {
@@ -39,7 +40,7 @@ impl ComparisonRuns {
         Some(c)
     }
 
-    pub fn forget(&mut self, wl: &WasmWorkload) {
+    pub fn forget(&mut self, wl: &StoredWorkload) {
         self.recorded
             .remove(&(wl.namespace().unwrap_or_default(), wl.name_any()));
     }
@@ -51,7 +52,11 @@ mod tests {
     use crate::api::crd::WasmWorkloadStatus;
     use crate::tests::fixtures::workload;
 
-    fn compared_at(time: &str) -> WasmWorkload {
+    fn stored(wl: &crate::api::crd::WasmWorkload) -> StoredWorkload {
+        serde_json::from_value(serde_json::to_value(wl).unwrap()).unwrap()
+    }
+
+    fn compared_at(time: &str) -> StoredWorkload {
         let mut wl = workload("hello", "demo");
         wl.status = Some(WasmWorkloadStatus {
             comparison: Some(Box::new(ComparisonStatus {
@@ -60,7 +65,7 @@ mod tests {
             })),
             ..Default::default()
         });
-        wl
+        stored(&wl)
     }
 
     #[test]
@@ -70,7 +75,10 @@ mod tests {
             runs.news(&compared_at("2026-12-02T09:59:59Z")).is_none(),
             "recorded by an earlier process"
         );
-        assert!(runs.news(&workload("hello", "demo")).is_none(), "never compared");
+        assert!(
+            runs.news(&stored(&workload("hello", "demo"))).is_none(),
+            "never compared"
+        );
         assert!(runs.news(&compared_at("not a time")).is_none());
         let first = compared_at("2026-12-02T10:00:00Z");
         assert!(runs.news(&first).is_some());

@@ -152,7 +152,7 @@ pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: boo
             ..Default::default()
         },
         spec: Some(PodSpecView {
-            runtime_class_name: (mode == "wasm").then(|| "spin".to_string()),
+            runtime_class_name: (mode == "wasm").then(|| "spin".into()),
             ..Default::default()
         }),
         status: Some(PodStatusView {
