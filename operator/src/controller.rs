@@ -6,7 +6,7 @@ use crate::api::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
 use crate::api::labels::FIELD_MANAGER;
 use crate::api::reason;
 use crate::api::stored_workload::StoredWorkload;
-use crate::api::views::{CachedDeployment, CachedService, DeploymentView, PodView};
+use crate::api::views::{CachedDeployment, CachedPod, CachedService, DeploymentView};
 use crate::apply::{apply_child, is_invalid, Written};
 use crate::build::deployment::build_deployment;
 use crate::build::drift;
@@ -53,7 +53,7 @@ fn now() -> Time {
 pub struct Observed {
     pub deployment: Option<CachedDeployment>,
     pub service: Option<CachedService>,
-    pub pods: Vec<Arc<PodView>>,
+    pub pods: Vec<Arc<CachedPod>>,
     /// Every node, taken once per reconcile for discovery and image sizes.
     pub nodes: Vec<Arc<Node>>,
 }
@@ -69,23 +69,20 @@ fn observe(ctx: &Context, ns: &str, name: &str) -> Observed {
         nodes: ctx.stores.nodes.state(),
         deployment: ctx.stores.deployments.get(ns, name),
         service: ctx.stores.services.get(ns, name),
-        pods: pod_names
-            .iter()
-            .filter_map(|p| ctx.stores.pods.get(&ObjectRef::new(p).within(ns)))
-            .collect(),
+        pods: pod_names.iter().filter_map(|p| ctx.stores.pods.get(ns, p)).collect(),
     }
 }
 
 /// Whether a pod has been Ready since it was created, as the pod watch saw it.
-fn was_ready(ctx: &Context) -> impl Fn(&PodView) -> bool + '_ {
+fn was_ready(ctx: &Context) -> impl Fn(&CachedPod) -> bool + '_ {
     let tracker = ctx.stores.cold_starts.lock().unwrap_or_else(|e| e.into_inner());
-    move |p: &PodView| p.metadata.uid.as_deref().is_some_and(|uid| tracker.has_been_ready(uid))
+    move |p: &CachedPod| p.metadata.uid.as_deref().is_some_and(|uid| tracker.has_been_ready(uid))
 }
 
 /// What the pods of one rollout say (those of `mode`, and of RuntimeClass `rc` in Wasm mode):
 /// a failure, or when a pod's startup deadline passes.
 fn pod_health(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Mode, rc: Option<&str>) -> Health {
-    let pods: Vec<&PodView> = observed
+    let pods: Vec<&CachedPod> = observed
         .pods
         .iter()
         .map(Arc::as_ref)
@@ -139,8 +136,8 @@ fn wasm_evidence(
     let health = pod_health(wl, ctx, observed, Mode::Wasm, Some(rc));
     let failure = health.failure.filter(|f| {
         let Some(failing) = f.pod.as_ref() else { return true };
-        let pods = ctx.stores.pods.state();
-        let all: Vec<&PodView> = pods.iter().map(Arc::as_ref).collect();
+        let pods = ctx.stores.pods.values();
+        let all: Vec<&CachedPod> = pods.iter().map(Arc::as_ref).collect();
         match node_trouble(failing, &observed.nodes, &all, &was_ready(ctx)) {
             Some(why) => {
                 tracing::info!(workload = %wl.name_any(), namespace = ?wl.namespace(), failure = %f.message, %why,
@@ -252,7 +249,7 @@ fn measure(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Option<M
             footprint: None,
         };
     };
-    let pods: Vec<&PodView> = observed
+    let pods: Vec<&CachedPod> = observed
         .pods
         .iter()
         .map(Arc::as_ref)
@@ -512,13 +509,13 @@ pub async fn run(
 ) {
     let stores = ctx.stores.clone();
     // Deciding before the caches are full would fall back for runtimes not yet seen.
-    let (synced, (), ()) = futures::join!(
-        futures::future::try_join4(
+    let (synced, (), (), ()) = futures::join!(
+        futures::future::try_join3(
             stores.runtime_classes.wait_until_ready(),
             stores.nodes.wait_until_ready(),
-            stores.pods.wait_until_ready(),
             stores.sandbox_events.wait_until_ready(),
         ),
+        stores.pods.wait_until_ready(),
         stores.deployments.wait_until_ready(),
         stores.services.wait_until_ready(),
     );

@@ -79,10 +79,11 @@ pub struct PodStatusView {
     pub container_statuses: Option<Vec<ContainerStatusView>>,
 }
 
-/// A Pod as cached: metadata, where and with which RuntimeClass it runs, and its readiness.
+/// A Pod as read from a watch (`M` = `ObjectMeta`) or as cached (`CachedPod`): metadata, where
+/// and with which RuntimeClass it runs, and its readiness.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PodView {
-    pub metadata: ObjectMeta,
+pub struct PodView<M = ObjectMeta> {
+    pub metadata: M,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<PodSpecView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +97,46 @@ pub struct PodView {
     pub mode: Option<Mode>,
 }
 
+/// The metadata of a cached pod: the fields of `ObjectMeta` the operator reads, under the same
+/// names (a full `ObjectMeta` is 400 bytes before any of its contents).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_timestamp: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<Time>,
+}
+
+/// A pod as the pod cache keeps it (kube's store would keep the whole `ObjectMeta`, and a key
+/// repeating its name, namespace and uid).
+pub type CachedPod = PodView<PodMeta>;
+
+impl From<PodView> for CachedPod {
+    fn from(p: PodView) -> Self {
+        let m = p.metadata;
+        CachedPod {
+            metadata: PodMeta {
+                name: m.name,
+                namespace: m.namespace,
+                uid: m.uid,
+                creation_timestamp: m.creation_timestamp,
+                deletion_timestamp: m.deletion_timestamp,
+            },
+            spec: p.spec,
+            status: p.status,
+            workload: p.workload,
+            mode: p.mode,
+        }
+    }
+}
+
 impl PodView {
     /// Keep the operator's labels as fields and drop the label map.
     pub fn take_labels(&mut self) {
@@ -103,7 +144,9 @@ impl PodView {
         self.workload = labels.get(WORKLOAD_KEY).cloned();
         self.mode = labels.get(MODE_KEY).and_then(|m| Mode::from_label(m));
     }
+}
 
+impl<M> PodView<M> {
     /// Whether the pod's condition of this type is True.
     pub fn condition_true(&self, type_: &str) -> bool {
         self.condition(type_).is_some_and(|c| c.status == "True")

@@ -8,7 +8,7 @@
 //! it holds until the spec or the set of usable runtimes changes, and never flaps.
 
 use crate::api::reason;
-use crate::api::views::PodView;
+use crate::api::views::CachedPod;
 use k8s_openapi::jiff::Timestamp;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ pub struct FailingPod {
 }
 
 impl FailingPod {
-    fn of(pod: &PodView) -> Option<FailingPod> {
+    fn of(pod: &CachedPod) -> Option<FailingPod> {
         Some(FailingPod {
             node: pod.spec.as_ref().and_then(|s| s.node_name.as_deref().map(String::from)),
             created: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
@@ -94,8 +94,8 @@ pub fn pods_refused(refusal: Option<&str>) -> Option<PodFailure> {
 pub fn node_trouble(
     failing: &FailingPod,
     nodes: &[std::sync::Arc<k8s_openapi::api::core::v1::Node>],
-    pods: &[&PodView],
-    was_ready: &dyn Fn(&PodView) -> bool,
+    pods: &[&CachedPod],
+    was_ready: &dyn Fn(&CachedPod) -> bool,
 ) -> Option<String> {
     let name = failing.node.as_deref()?;
     let node = nodes.iter().find(|n| n.metadata.name.as_deref() == Some(name))?;
@@ -134,11 +134,11 @@ pub fn node_trouble(
 /// Judge the pods of a workload at wall-clock `now`. A pod that has been Ready since it was
 /// created (`was_ready`) has started: losing readiness later is no startup timeout.
 pub fn detect(
-    pods: &[&PodView],
+    pods: &[&CachedPod],
     sandbox: &[SandboxFailure],
     now: Timestamp,
     startup_timeout: Duration,
-    was_ready: &dyn Fn(&PodView) -> bool,
+    was_ready: &dyn Fn(&CachedPod) -> bool,
 ) -> Health {
     let mut recheck_in: Option<Duration> = None;
     for pod in pods {
@@ -212,7 +212,7 @@ mod tests {
 
     const TIMEOUT: Duration = Duration::from_secs(60);
 
-    fn never(_: &PodView) -> bool {
+    fn never(_: &CachedPod) -> bool {
         false
     }
 
@@ -290,7 +290,7 @@ mod tests {
         // A container runtime restart: the pod started long ago, was Ready, and is not now.
         let mut p = pod("blinked", "hello", "wasm", true, true, false);
         set_times(&mut p, 100, 0);
-        let was_ready = |_: &PodView| true;
+        let was_ready = |_: &CachedPod| true;
         assert_eq!(detect(&[&p], &[], at(1000), TIMEOUT, &was_ready), Health::default());
         assert_eq!(
             detect(&[&p], &[], at(1000), TIMEOUT, &never).failure.unwrap().reason,
@@ -324,7 +324,7 @@ mod tests {
         })
     }
 
-    fn on_node(mut p: PodView, node: &str) -> PodView {
+    fn on_node(mut p: CachedPod, node: &str) -> CachedPod {
         p.spec.as_mut().unwrap().node_name = Some(node.into());
         p
     }
@@ -349,7 +349,7 @@ mod tests {
         // A container pod on the same node that had been Ready lost it too.
         let ctr = on_node(pod("web-1", "web", "container", true, true, false), "n1");
         let elsewhere = on_node(pod("web-2", "web", "container", true, true, false), "n2");
-        let was_ready = |_: &PodView| true;
+        let was_ready = |_: &CachedPod| true;
         assert!(node_trouble(&failing, &healthy, &[&ctr], &was_ready)
             .unwrap()
             .contains("container pod web-1 on node n1"));

@@ -1,7 +1,7 @@
 //! Which pods belong to which workload, kept beside the pod cache so a reconcile finds its
 //! workload's pods without scanning every pod.
 
-use crate::api::views::PodView;
+use crate::api::views::CachedPod;
 use std::collections::HashMap;
 
 type WorkloadKey = (String, String);
@@ -16,7 +16,7 @@ pub struct PodIndex {
     relisting: Option<HashMap<WorkloadKey, PodNames>>,
 }
 
-fn key(pod: &PodView) -> Option<(WorkloadKey, String)> {
+fn key(pod: &CachedPod) -> Option<(WorkloadKey, String)> {
     let ns = pod.metadata.namespace.clone()?;
     let name = pod.metadata.name.clone()?;
     let workload = pod.workload.clone()?;
@@ -24,7 +24,7 @@ fn key(pod: &PodView) -> Option<(WorkloadKey, String)> {
 }
 
 impl PodIndex {
-    pub fn insert(&mut self, pod: &PodView) {
+    pub fn insert(&mut self, pod: &CachedPod) {
         if let Some((k, name)) = key(pod) {
             let map = self.relisting.as_mut().unwrap_or(&mut self.by_workload);
             let names = map.entry(k).or_default();
@@ -34,7 +34,7 @@ impl PodIndex {
         }
     }
 
-    pub fn remove(&mut self, pod: &PodView) {
+    pub fn remove(&mut self, pod: &CachedPod) {
         if let Some((k, name)) = key(pod) {
             if let Some(set) = self.by_workload.get_mut(&k) {
                 set.retain(|n| n.as_ref() != name);

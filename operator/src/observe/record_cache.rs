@@ -121,6 +121,12 @@ impl<V: Clone> RecordCache<V> {
         Vec::new()
     }
 
+    /// Every record.
+    pub fn values(&self) -> Vec<V> {
+        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+        maps.live.values().flat_map(|names| names.values().cloned()).collect()
+    }
+
     /// Resolves once the first list has completed.
     pub async fn wait_until_ready(&self) {
         let mut ready = self.ready.clone();

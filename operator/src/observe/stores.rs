@@ -1,6 +1,6 @@
 //! The caches the watches fill and the reconciles read.
 
-use crate::api::views::{CachedDeployment, CachedService, PodView};
+use crate::api::views::{CachedDeployment, CachedPod, CachedService};
 use crate::observe::pod_index::PodIndex;
 use crate::observe::record_cache::RecordCache;
 use crate::report::coldstart::ColdStartTracker;
@@ -18,7 +18,7 @@ pub struct Stores {
     pub deployments: RecordCache<CachedDeployment>,
     /// Of Services only their existence, spec hash and resourceVersion.
     pub services: RecordCache<CachedService>,
-    pub pods: Store<PodView>,
+    pub pods: RecordCache<Arc<CachedPod>>,
     /// `FailedCreatePodSandBox` Events only.
     pub sandbox_events: Store<Event>,
     pub pod_index: Arc<RwLock<PodIndex>>,

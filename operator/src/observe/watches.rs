@@ -4,7 +4,7 @@
 
 use crate::api::labels;
 use crate::api::stored_workload::StoredWorkload;
-use crate::api::views::{CachedDeployment, CachedService, DeploymentView, PodView};
+use crate::api::views::{CachedDeployment, CachedPod, CachedService, DeploymentView, PodView};
 use crate::decide::runtimes::RuntimeConfig;
 use crate::observe::pod_index::PodIndex;
 use crate::observe::record_cache::RecordCache;
@@ -63,7 +63,7 @@ pub fn affected(
 }
 
 /// The workload a cached pod belongs to, from its workload label.
-fn workload_of(pod: &PodView) -> Option<ObjectRef<StoredWorkload>> {
+fn workload_of(pod: &CachedPod) -> Option<ObjectRef<StoredWorkload>> {
     let ns = pod.metadata.namespace.as_deref()?;
     Some(ObjectRef::new(pod.workload.as_deref()?).within(ns))
 }
@@ -235,61 +235,75 @@ fn prune_event(ev: &mut CoreEvent) {
     ev.related = None;
 }
 
-/// Watch the operator's own pods (label-selected): index them by workload, time their cold
-/// starts, and trigger their workload's reconcile.
+/// Watch the operator's own pods (label-selected): cache them compactly, index them by
+/// workload, time their cold starts, and trigger their workload's reconcile.
 fn watch_pods(
     client: &kube::Client,
     namespace: Option<&str>,
     metrics: Metrics,
     tx: UnboundedSender<Trigger>,
-) -> (Store<PodView>, Arc<RwLock<PodIndex>>, Arc<Mutex<ColdStartTracker>>) {
+) -> (
+    RecordCache<Arc<CachedPod>>,
+    Arc<RwLock<PodIndex>>,
+    Arc<Mutex<ColdStartTracker>>,
+) {
     let owned = watcher::Config::default()
         .labels(&labels::managed_selector())
         .any_semantic();
-    let (pods, stream) = reflect(scoped::<PodView>(client, namespace), owned, prune_pod);
+    let stream = watcher::watcher(scoped::<PodView>(client, namespace), owned)
+        .default_backoff()
+        .modify(prune_pod);
+    let pods = RecordCache::default();
     let index = Arc::new(RwLock::new(PodIndex::default()));
     let tracker = Arc::new(Mutex::new(ColdStartTracker::default()));
-    let (idx, trk) = (index.clone(), tracker.clone());
+    let (cache, idx, trk) = (pods.clone(), index.clone(), tracker.clone());
     let watch_metrics = metrics.clone();
     spawn_watch(
         "Pod",
         stream,
-        move |event| {
+        move |event: Event<PodView>| {
             let now = tokio::time::Instant::now();
+            // The cached form, made once: the cache, the index and the tracker share it.
+            let cached = match &event {
+                Event::Apply(p) | Event::InitApply(p) | Event::Delete(p) => Some(Arc::new(CachedPod::from(p.clone()))),
+                Event::Init | Event::InitDone => None,
+            };
+            cache.apply(&event, |_| cached.clone().expect("an object event"));
             let mut index = idx.write().unwrap_or_else(|e| e.into_inner());
             let mut tracker = trk.lock().unwrap_or_else(|e| e.into_inner());
-            let pod = match event {
-                Event::Init => {
+            let pod = match (event, cached) {
+                (Event::Init, _) => {
                     index.relist_started();
                     tracker.relist_started();
                     return vec![];
                 }
-                Event::InitDone => {
+                (Event::InitDone, _) => {
                     index.relist_done();
                     tracker.relist_done();
                     return vec![];
                 }
-                Event::Delete(p) => {
+                (Event::Delete(_), Some(p)) => {
                     index.remove(&p);
                     if let Some(uid) = &p.metadata.uid {
                         tracker.forget_pod(uid);
                     }
                     p
                 }
-                Event::Apply(p) => {
+                (Event::Apply(_), Some(p)) => {
                     index.insert(&p);
                     if let Some(sample) = tracker.observe(&p, true, now) {
                         metrics.record_cold_start(&sample);
                     }
                     p
                 }
-                Event::InitApply(p) => {
+                (Event::InitApply(_), Some(p)) => {
                     index.insert(&p);
                     if let Some(sample) = tracker.observe(&p, false, now) {
                         metrics.record_cold_start(&sample);
                     }
                     p
                 }
+                _ => return vec![],
             };
             workload_of(&pod).map(Trigger::Owner).into_iter().collect()
         },
@@ -304,7 +318,7 @@ fn watch_pods(
 fn watch_sandbox_failures(
     client: &kube::Client,
     namespace: Option<&str>,
-    pods: Store<PodView>,
+    pods: RecordCache<Arc<CachedPod>>,
     metrics: &Metrics,
     tx: UnboundedSender<Trigger>,
 ) -> Store<CoreEvent> {
@@ -321,7 +335,7 @@ fn watch_sandbox_failures(
                 let (Some(ns), Some(name)) = (obj.namespace.as_deref(), obj.name.as_deref()) else {
                     return vec![];
                 };
-                pods.get(&ObjectRef::new(name).within(ns))
+                pods.get(ns, name)
                     .and_then(|p| workload_of(p.as_ref()))
                     .map(Trigger::Owner)
                     .into_iter()
@@ -533,7 +547,7 @@ mod tests {
 
     #[test]
     fn cached_pods_keep_only_what_is_read() {
-        let mut p = crate::tests::fixtures::pod("p", "hello", "wasm", true, true, true);
+        let mut p = crate::tests::fixtures::pod_as_served("p", "hello", "wasm", true, true, true);
         let m = &mut p.metadata;
         m.labels
             .as_mut()
@@ -561,7 +575,7 @@ mod tests {
             (p.workload.as_deref(), p.mode),
             (Some("hello"), Some(crate::api::crd::Mode::Wasm))
         );
-        assert_eq!(workload_of(&p), Some(ObjectRef::new("hello").within("demo")));
+        assert_eq!(workload_of(&CachedPod::from(p.clone())), Some(ObjectRef::new("hello").within("demo")));
         assert_eq!(p.metadata.annotations, Some(Default::default()));
         assert!(p.metadata.managed_fields.is_none() && p.metadata.owner_references.is_none());
         let conditions = p.status.unwrap().conditions.unwrap();

@@ -7,7 +7,7 @@
 //! marked `Timing::Api`, so the two are never mixed silently. Each pod counts once.
 
 use crate::api::crd::{ColdStartStatus, Mode};
-use crate::api::views::PodView;
+use crate::api::views::CachedPod;
 use std::collections::{HashMap, HashSet, VecDeque};
 use tokio::time::Instant;
 
@@ -73,7 +73,7 @@ pub struct ColdStartTracker {
     relisted: HashSet<String>,
 }
 
-fn containers_running(pod: &PodView) -> bool {
+fn containers_running(pod: &CachedPod) -> bool {
     let statuses = pod.container_statuses();
     !statuses.is_empty()
         && statuses
@@ -82,7 +82,7 @@ fn containers_running(pod: &PodView) -> bool {
 }
 
 /// Ready lastTransitionTime − creationTimestamp, from the API (whole seconds).
-fn api_cold_start(pod: &PodView) -> Option<f64> {
+fn api_cold_start(pod: &CachedPod) -> Option<f64> {
     let created = pod.metadata.creation_timestamp.as_ref()?.0;
     let ready = pod
         .condition("Ready")
@@ -103,7 +103,7 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 impl ColdStartTracker {
     /// Observe a pod as a watch event delivers it at `now`. `live` is true for events of the
     /// running watch (a pod first seen this way was just created), false for (re-)list results.
-    pub fn observe(&mut self, pod: &PodView, live: bool, now: Instant) -> Option<Sample> {
+    pub fn observe(&mut self, pod: &CachedPod, live: bool, now: Instant) -> Option<Sample> {
         let uid = pod.metadata.uid.clone()?;
         let namespace = pod.metadata.namespace.clone()?;
         let workload = pod.workload.clone()?;

@@ -3,7 +3,7 @@
 //! working set, from `metrics.k8s.io` PodMetrics when metrics-server is installed.
 
 use crate::api::labels::{managed_selector, MODE_KEY, WORKLOAD_KEY};
-use crate::api::views::PodView;
+use crate::api::views::CachedPod;
 use crate::report::metrics::Metrics;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Size of the image the pods' application container runs, as a node that has it reports it.
-pub fn image_size(pods: &[&PodView], nodes: &[Arc<Node>]) -> Option<i64> {
+pub fn image_size(pods: &[&CachedPod], nodes: &[Arc<Node>]) -> Option<i64> {
     for pod in pods {
         let node_name = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
         // The pod's own node first: it surely has the image.

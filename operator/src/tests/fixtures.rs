@@ -4,8 +4,8 @@ use crate::api::crd::{
     FallbackPolicy, FallbackSpec, ServiceSpec, WasmSpec, WasmWorkload, WasmWorkloadSpec, WorkloadPort,
 };
 use crate::api::views::{
-    ContainerStateView, ContainerStatusView, PodConditionView, PodSpecView, PodStatusView, PodView, StateRunningView,
-    StateWaitingView,
+    CachedPod, ContainerStateView, ContainerStatusView, PodConditionView, PodSpecView, PodStatusView, PodView,
+    StateRunningView, StateWaitingView,
 };
 use crate::decide::discovery::Chosen;
 use crate::decide::runtimes::Candidate;
@@ -133,8 +133,14 @@ pub fn workload(name: &str, namespace: &str) -> WasmWorkload {
     wl
 }
 
-/// A pod of a workload in the given state; Wasm pods run with RuntimeClass `spin`.
-pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: bool, ready: bool) -> PodView {
+/// A pod of a workload in the given state, as the pod cache keeps it; Wasm pods run with
+/// RuntimeClass `spin`.
+pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: bool, ready: bool) -> CachedPod {
+    CachedPod::from(pod_as_served(name, workload, mode, scheduled, running, ready))
+}
+
+/// The same pod as a watch serves it.
+pub fn pod_as_served(name: &str, workload: &str, mode: &str, scheduled: bool, running: bool, ready: bool) -> PodView {
     let cond = |type_: &str, ok: bool| PodConditionView {
         type_: type_.into(),
         status: if ok { "True" } else { "False" }.into(),
@@ -176,7 +182,7 @@ pub fn pod(name: &str, workload: &str, mode: &str, scheduled: bool, running: boo
 }
 
 /// Set a pod's creation time and, when `ready_secs` > 0, its Ready transition time (Unix seconds).
-pub fn set_times(pod: &mut PodView, created_secs: i64, ready_secs: i64) {
+pub fn set_times(pod: &mut CachedPod, created_secs: i64, ready_secs: i64) {
     let t = |s: i64| Time(k8s_openapi::jiff::Timestamp::from_second(s).unwrap());
     pod.metadata.creation_timestamp = Some(t(created_secs));
     if ready_secs > 0 {
@@ -189,7 +195,7 @@ pub fn set_times(pod: &mut PodView, created_secs: i64, ready_secs: i64) {
 }
 
 /// Make the pod's container wait with `reason`.
-pub fn set_waiting(pod: &mut PodView, reason: &str, message: &str) {
+pub fn set_waiting(pod: &mut CachedPod, reason: &str, message: &str) {
     let statuses = pod
         .status
         .as_mut()
