@@ -1,4 +1,4 @@
-.PHONY: run test crd e2e bench image apps
+.PHONY: run test crd e2e bench musl image apps
 
 # Run the operator against the cluster named by KUBECONFIG (or in-cluster config).
 run:
@@ -17,21 +17,34 @@ crd:
 e2e:
 	e2e/run.sh
 
-# Scale benchmark (BENCHMARKS.md): the release binary against a load API, N = 1,000 and 10,000.
-bench:
-	cargo bench -p wasm-operator --bench scale
+# Scale benchmark (BENCHMARKS.md): the image's binary (static musl, with the image's
+# environment) against a load API, 1,000 and 10,000 workloads of one pod, 10,000 of three; then
+# the bytes each cache keeps per object. `cargo bench -p wasm-operator --bench scale` measures
+# this machine's glibc build instead.
+bench: musl
+	env $(IMAGE_ENV) BENCH_BINARY=$(MUSL_BINARY) cargo bench -p wasm-operator --bench scale
+	cargo bench -p wasm-operator --bench cache_bytes
+
+# The static musl binary of the image.
+MUSL_BINARY = $(CURDIR)/target/x86_64-unknown-linux-musl/release/wasm-operator
+musl:
+	rustup target add x86_64-unknown-linux-musl
+	command -v musl-gcc >/dev/null || apt-get install -y --no-install-recommends musl-tools
+	cargo build --release --locked --target x86_64-unknown-linux-musl -p wasm-operator
+
+# The image's environment: its allocator (mimalloc, musl builds only) gives freed memory back
+# at once (BENCHMARKS.md).
+IMAGE_ENV = MIMALLOC_PURGE_DELAY=0 MIMALLOC_ARENA_EAGER_COMMIT=0
 
 # The operator image as an OCI layout tarball (no container daemon needed): a static musl binary,
 # as the Containerfile builds it. Import it with `ctr -n k8s.io images import`, `kind load
 # image-archive` or `k3d image import`.
 IMAGE ?= ghcr.io/wasm-operator/wasm-operator:$(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' charts/wasm-operator/Chart.yaml)
-image:
-	rustup target add x86_64-unknown-linux-musl
-	command -v musl-gcc >/dev/null || apt-get install -y --no-install-recommends musl-tools
-	cargo build --release --locked --target x86_64-unknown-linux-musl -p wasm-operator
+image: musl
 	mkdir -p target/image
 	scripts/oci_image.py --ref $(IMAGE) --out target/image/wasm-operator.tar --user 65532:65532 \
-	  --entrypoint '["/wasm-operator"]' --cmd '["run"]' target/x86_64-unknown-linux-musl/release/wasm-operator=/wasm-operator
+	  $(addprefix --env ,$(IMAGE_ENV)) \
+	  --entrypoint '["/wasm-operator"]' --cmd '["run"]' $(MUSL_BINARY)=/wasm-operator
 
 # The test apps of the e2e suite (apps/), each as a Wasm image and its container twin, written as
 # OCI tarballs to target/apps/ for `ctr -n k8s.io images import --all-platforms`.

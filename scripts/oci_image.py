@@ -2,7 +2,7 @@
 """Write an OCI image layout tarball from files, without a container daemon.
 
   oci_image.py --ref REF --out OUT.tar [--platform OS/ARCH] [--entrypoint JSON] [--cmd JSON]
-               [--user UID:GID] SRC=DEST[:MODE] ...
+               [--user UID:GID] [--env KEY=VALUE]... SRC=DEST[:MODE] ...
 
 One layer holding each SRC at DEST (mode 0755 unless given). The operator's image is
   oci_image.py --ref R --out O --entrypoint '["/wasm-operator"]' --cmd '["run"]'
@@ -65,13 +65,14 @@ def main():
     p.add_argument("--entrypoint", type=json.loads, help="JSON list")
     p.add_argument("--cmd", type=json.loads, help="JSON list")
     p.add_argument("--user", help="UID:GID the image runs as")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment (repeatable)")
     p.add_argument("files", nargs="+", type=parse_file, metavar="SRC=/DEST[:MODE]")
     a = p.parse_args()
 
     os_name, _, arch = a.platform.partition("/")
     diff = layer(a.files)
     blob = gzip.compress(diff, mtime=0)
-    config = {k: v for k, v in (("Entrypoint", a.entrypoint), ("Cmd", a.cmd), ("User", a.user)) if v}
+    config = {k: v for k, v in (("Entrypoint", a.entrypoint), ("Cmd", a.cmd), ("User", a.user), ("Env", a.env)) if v}
     config = json.dumps({
         "architecture": arch, "os": os_name, "config": config,
         "rootfs": {"type": "layers", "diff_ids": [digest(diff)]},

@@ -2,6 +2,7 @@
 //! (this process) that answers the Kubernetes REST calls it makes for N generated workloads with
 //! their pods. Prints the figures of BENCHMARKS.md as a table.
 //!
+//!   make bench                                            # the image's binary (static musl)
 //!   cargo bench -p wasm-operator --bench scale            # 1,000 and 10,000 workloads of one
 //!                                                         # pod, 10,000 of three
 //!   cargo bench -p wasm-operator --bench scale -- 2000 5000:3   # other sizes (workloads[:pods each])
@@ -253,16 +254,16 @@ fn spawn_operator(api: SocketAddr) -> Operator {
     )
     .unwrap();
     let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let binary = env!("CARGO_BIN_EXE_wasm-operator");
+    let binary = operator_binary();
     // BENCH_WRAP=heaptrack runs the operator under a profiler (the RSS figures are then the
     // wrapper's, not the operator's).
     let mut cmd = match std::env::var("BENCH_WRAP") {
         Ok(wrapper) => {
             let mut c = Command::new(wrapper);
-            c.arg(binary);
+            c.arg(&binary);
             c
         }
-        Err(_) => Command::new(binary),
+        Err(_) => Command::new(&binary),
     };
     let child = cmd
         .args(["run", "--metrics-addr", &metrics.to_string()])
@@ -472,6 +473,12 @@ fn idle_rss(rt: &tokio::runtime::Runtime) -> (f64, f64) {
     )
 }
 
+/// The binary measured: BENCH_BINARY (`make bench` passes the image's static musl build), or
+/// this build's.
+fn operator_binary() -> String {
+    std::env::var("BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_wasm-operator").to_string())
+}
+
 fn main() {
     // `N` or `N:P`: N workloads of P pods each (1 when not given).
     let sizes: Vec<(usize, usize)> = std::env::args()
@@ -491,11 +498,10 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let binary = std::fs::metadata(env!("CARGO_BIN_EXE_wasm-operator"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let binary = std::fs::metadata(operator_binary()).map(|m| m.len()).unwrap_or(0);
     let (idle, idle_healthz) = idle_rss(&rt);
     println!("wasm-operator scale benchmark");
+    println!("binary: {}", operator_binary());
     println!("release binary: {:.1} MiB; idle RSS (0 workloads, caches synced): {idle:.1} MiB; /healthz after start: {idle_healthz:.0} ms", binary as f64 / 1048576.0);
     println!();
     println!("| N | pods each | converge (reconciles/s) | converge total (s) | no-op resync (/s) | resync writes | reconcile p50 / p99 no-op (ms) | reconcile p99 converge (ms) | RSS steady (MiB) | RSS peak from start (MiB) | /healthz (ms) | /metrics scrape (ms) | series |");

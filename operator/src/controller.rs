@@ -69,7 +69,11 @@ fn observe(ctx: &Context, ns: &str, name: &str) -> Observed {
         nodes: ctx.stores.nodes.state(),
         deployment: ctx.stores.deployments.get(ns, name),
         service: ctx.stores.services.get(ns, name),
-        pods: pod_names.iter().filter_map(|p| ctx.stores.pods.get(ns, p)).collect(),
+        pods: pod_names
+            .iter()
+            .filter_map(|p| ctx.stores.pods.get(ns, p))
+            .filter(|p| p.workload.as_deref() == Some(name))
+            .collect(),
     }
 }
 

@@ -4,7 +4,20 @@
 use crate::api::views::CachedPod;
 use std::collections::HashMap;
 
-type WorkloadKey = (String, String);
+/// A 64-bit hash of namespace and workload name: a third of the bytes of the two strings. A
+/// collision would only list another workload's pods too, which `observe` filters out by
+/// their workload label.
+type WorkloadKey = u64;
+
+fn workload_key(namespace: &str, workload: &str) -> WorkloadKey {
+    namespace
+        .bytes()
+        .chain(std::iter::once(b'/'))
+        .chain(workload.bytes())
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
 /// Sorted pod names: a workload has a few, and a `BTreeSet` would allocate a node of 11 slots
 /// even for one.
 type PodNames = Vec<Box<str>>;
@@ -16,11 +29,11 @@ pub struct PodIndex {
     relisting: Option<HashMap<WorkloadKey, PodNames>>,
 }
 
-fn key(pod: &CachedPod) -> Option<(WorkloadKey, String)> {
-    let ns = pod.metadata.namespace.clone()?;
-    let name = pod.metadata.name.clone()?;
-    let workload = pod.workload.clone()?;
-    Some(((ns, workload), name))
+fn key(pod: &CachedPod) -> Option<(WorkloadKey, &str)> {
+    let ns = pod.metadata.namespace.as_deref()?;
+    let name = pod.metadata.name.as_deref()?;
+    let workload = pod.workload.as_deref()?;
+    Some((workload_key(ns, workload), name))
 }
 
 impl PodIndex {
@@ -28,7 +41,7 @@ impl PodIndex {
         if let Some((k, name)) = key(pod) {
             let map = self.relisting.as_mut().unwrap_or(&mut self.by_workload);
             let names = map.entry(k).or_default();
-            if let Err(at) = names.binary_search_by(|n| n.as_ref().cmp(name.as_str())) {
+            if let Err(at) = names.binary_search_by(|n| n.as_ref().cmp(name)) {
                 names.insert(at, name.into());
             }
         }
@@ -58,7 +71,7 @@ impl PodIndex {
     /// Names of the workload's pods.
     pub fn pods_of(&self, namespace: &str, workload: &str) -> Vec<String> {
         self.by_workload
-            .get(&(namespace.to_string(), workload.to_string()))
+            .get(&workload_key(namespace, workload))
             .map(|s| s.iter().map(|n| n.to_string()).collect())
             .unwrap_or_default()
     }

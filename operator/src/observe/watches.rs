@@ -235,6 +235,13 @@ fn prune_event(ev: &mut CoreEvent) {
     ev.related = None;
 }
 
+/// The pod cache, its index by workload, and the cold-start tracker the pod watch fills.
+type PodCaches = (
+    RecordCache<Arc<CachedPod>>,
+    Arc<RwLock<PodIndex>>,
+    Arc<Mutex<ColdStartTracker>>,
+);
+
 /// Watch the operator's own pods (label-selected): cache them compactly, index them by
 /// workload, time their cold starts, and trigger their workload's reconcile.
 fn watch_pods(
@@ -242,11 +249,7 @@ fn watch_pods(
     namespace: Option<&str>,
     metrics: Metrics,
     tx: UnboundedSender<Trigger>,
-) -> (
-    RecordCache<Arc<CachedPod>>,
-    Arc<RwLock<PodIndex>>,
-    Arc<Mutex<ColdStartTracker>>,
-) {
+) -> PodCaches {
     let owned = watcher::Config::default()
         .labels(&labels::managed_selector())
         .any_semantic();
@@ -575,7 +578,10 @@ mod tests {
             (p.workload.as_deref(), p.mode),
             (Some("hello"), Some(crate::api::crd::Mode::Wasm))
         );
-        assert_eq!(workload_of(&CachedPod::from(p.clone())), Some(ObjectRef::new("hello").within("demo")));
+        assert_eq!(
+            workload_of(&CachedPod::from(p.clone())),
+            Some(ObjectRef::new("hello").within("demo"))
+        );
         assert_eq!(p.metadata.annotations, Some(Default::default()));
         assert!(p.metadata.managed_fields.is_none() && p.metadata.owner_references.is_none());
         let conditions = p.status.unwrap().conditions.unwrap();

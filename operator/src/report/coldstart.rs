@@ -66,11 +66,19 @@ fn millis(seconds: f64) -> u32 {
     (seconds * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
+/// A pod's key: a 64-bit hash of its uid (uids are random; a collision among the pods of one
+/// cluster is as likely as none at all), a third of the bytes of the uid itself.
+fn pod_key(uid: &str) -> u64 {
+    uid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 #[derive(Debug, Default)]
 pub struct ColdStartTracker {
-    pods: HashMap<String, PodTrack>,
+    pods: HashMap<u64, PodTrack>,
     windows: HashMap<(String, String), Window>,
-    relisted: HashSet<String>,
+    relisted: HashSet<u64>,
 }
 
 fn containers_running(pod: &CachedPod) -> bool {
@@ -104,11 +112,11 @@ impl ColdStartTracker {
     /// Observe a pod as a watch event delivers it at `now`. `live` is true for events of the
     /// running watch (a pod first seen this way was just created), false for (re-)list results.
     pub fn observe(&mut self, pod: &CachedPod, live: bool, now: Instant) -> Option<Sample> {
-        let uid = pod.metadata.uid.clone()?;
+        let uid = pod_key(pod.metadata.uid.as_deref()?);
         let namespace = pod.metadata.namespace.clone()?;
         let workload = pod.workload.clone()?;
         if !live {
-            self.relisted.insert(uid.clone());
+            self.relisted.insert(uid);
         }
         let track = self.pods.entry(uid).or_insert_with(|| PodTrack {
             created: live.then_some(now),
@@ -172,12 +180,12 @@ impl ColdStartTracker {
     /// Whether the pod has been Ready since it was created, as far as the watch saw (a pod
     /// listed Ready counts; one listed not Ready after a restart is taken as never Ready).
     pub fn has_been_ready(&self, uid: &str) -> bool {
-        self.pods.get(uid).is_some_and(|t| t.counted)
+        self.pods.get(&pod_key(uid)).is_some_and(|t| t.counted)
     }
 
     /// The pod is gone.
     pub fn forget_pod(&mut self, uid: &str) {
-        self.pods.remove(uid);
+        self.pods.remove(&pod_key(uid));
     }
 
     /// A re-list starts: what it does not list again is gone.
