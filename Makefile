@@ -1,4 +1,4 @@
-.PHONY: run test crd e2e bench musl image apps
+.PHONY: run test crd e2e bench musl arm64 image chart apps
 
 # Run the operator against the cluster named by KUBECONFIG (or in-cluster config).
 run:
@@ -32,6 +32,19 @@ musl:
 	command -v musl-gcc >/dev/null || apt-get install -y --no-install-recommends musl-tools
 	cargo build --release --locked --target x86_64-unknown-linux-musl -p wasm-operator
 
+# The arm64 static binary (a zig cross linker from PyPI through cargo-zigbuild; scripts/setup.sh
+# installs both).
+ARM_BINARY = $(CURDIR)/target/aarch64-unknown-linux-musl/release/wasm-operator
+arm64:
+	rustup target add aarch64-unknown-linux-musl
+	PATH="$(CURDIR)/.venv/bin:$$PATH" cargo zigbuild --release --locked --target aarch64-unknown-linux-musl -p wasm-operator
+
+# The chart as a package, as `helm package` writes it: target/chart/wasm-operator-<version>.tgz.
+chart:
+	scripts/setup.sh >/dev/null
+	mkdir -p target/chart
+	.venv/bin/python scripts/helm_tool.py package charts/wasm-operator target/chart
+
 # The image's environment: its allocator (mimalloc, musl builds only) gives freed memory back
 # at once (BENCHMARKS.md).
 IMAGE_ENV = MIMALLOC_PURGE_DELAY=0 MIMALLOC_ARENA_EAGER_COMMIT=0
@@ -40,11 +53,12 @@ IMAGE_ENV = MIMALLOC_PURGE_DELAY=0 MIMALLOC_ARENA_EAGER_COMMIT=0
 # as the Containerfile builds it. Import it with `ctr -n k8s.io images import`, `kind load
 # image-archive` or `k3d image import`.
 IMAGE ?= ghcr.io/wasm-operator/wasm-operator:$(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' charts/wasm-operator/Chart.yaml)
-image: musl
+image: musl arm64
 	mkdir -p target/image
 	scripts/oci_image.py --ref $(IMAGE) --out target/image/wasm-operator.tar --user 65532:65532 \
 	  $(addprefix --env ,$(IMAGE_ENV)) \
-	  --entrypoint '["/wasm-operator"]' --cmd '["run"]' $(MUSL_BINARY)=/wasm-operator
+	  --entrypoint '["/wasm-operator"]' --cmd '["run"]' $(MUSL_BINARY)=/wasm-operator \
+	  --also linux/arm64 $(ARM_BINARY)=/wasm-operator
 
 # The test apps of the e2e suite (apps/), each as a Wasm image and its container twin, written as
 # OCI tarballs to target/apps/ for `ctr -n k8s.io images import --all-platforms`.

@@ -9,6 +9,7 @@
                                             cluster of KUBECONFIG (creating the namespace), waits
   helm_tool.py upgrade CHART [VALUES_JSON]  upgrades that release, waits for the rollout
   helm_tool.py uninstall CHART              removes that release and waits
+  helm_tool.py package CHART DIR            writes DIR/<name>-<version>.tgz; prints its path
 
 Exit 2 with the engine's message on stderr when Helm refuses the values or the chart.
 """
@@ -24,9 +25,16 @@ def values_arg(argv):
 
 
 def main(argv):
-    if len(argv) < 3 or argv[1] not in ("lint", "render", "notes", "install", "upgrade", "uninstall"):
+    if len(argv) < 3 or argv[1] not in ("lint", "render", "notes", "install", "upgrade", "uninstall", "package"):
         print(__doc__, file=sys.stderr)
         return 64
+    if argv[1] == "package":
+        try:
+            print(helm.package(argv[2], destination=argv[3] if len(argv) > 3 else "."))
+        except helm.HelmError as e:
+            print(f"helm: {e}", file=sys.stderr)
+            return 2
+        return 0
     command, chart_dir, values = argv[1], argv[2], values_arg(argv)
     if command in ("install", "upgrade", "uninstall"):
         return release(command, chart_dir, values)

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Write an OCI image layout tarball from files, without a container daemon.
 
-  oci_image.py --ref REF --out OUT.tar [--platform OS/ARCH] [--entrypoint JSON] [--cmd JSON]
-               [--user UID:GID] [--env KEY=VALUE]... SRC=DEST[:MODE] ...
+  oci_image.py --ref REF --out OUT.tar [--platform OS/ARCH] [--also OS/ARCH SRC=DEST]...
+               [--entrypoint JSON] [--cmd JSON] [--user UID:GID] [--env KEY=VALUE]...
+               SRC=DEST[:MODE] ...
 
-One layer holding each SRC at DEST (mode 0755 unless given). The operator's image is
+One layer holding each SRC at DEST (mode 0755 unless given). With --also, one image per
+platform under one named image index (import with `ctr images import --all-platforms`). The
+operator's image is
   oci_image.py --ref R --out O --entrypoint '["/wasm-operator"]' --cmd '["run"]'
-               --user 65532:65532 target/.../wasm-operator=/wasm-operator
+               --user 65532:65532 target/x86_64-.../wasm-operator=/wasm-operator
+               --also linux/arm64 target/aarch64-.../wasm-operator=/wasm-operator
 and a Wasm app's is a `.wasm` file with --platform wasip1/wasm (runwasi's shims run the
 entrypoint module). `ctr images import` (--all-platforms for Wasm), `kind load image-archive` and
 `k3d image import` accept the result. The layer is reproducible: fixed times, owner 0:0, a stable
@@ -57,20 +61,9 @@ def parse_file(spec):
     return src, dest, int(mode, 8) if mode else 0o755
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ref", required=True, help="image name, e.g. ghcr.io/x/y:1.0")
-    p.add_argument("--out", required=True, help="tarball to write")
-    p.add_argument("--platform", default="linux/amd64", help="OS/ARCH (wasip1/wasm for a Wasm app)")
-    p.add_argument("--entrypoint", type=json.loads, help="JSON list")
-    p.add_argument("--cmd", type=json.loads, help="JSON list")
-    p.add_argument("--user", help="UID:GID the image runs as")
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment (repeatable)")
-    p.add_argument("files", nargs="+", type=parse_file, metavar="SRC=/DEST[:MODE]")
-    a = p.parse_args()
-
-    os_name, _, arch = a.platform.partition("/")
-    diff = layer(a.files)
+def image(os_name, arch, files, a):
+    """One platform's image: (blobs, manifest descriptor, summary line)."""
+    diff = layer(files)
     blob = gzip.compress(diff, mtime=0)
     config = {k: v for k, v in (("Entrypoint", a.entrypoint), ("Cmd", a.cmd), ("User", a.user), ("Env", a.env)) if v}
     config = json.dumps({
@@ -82,20 +75,58 @@ def main():
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(config), "size": len(config)},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest(blob), "size": len(blob)}],
     }, sort_keys=True).encode()
+    descriptor = {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest(manifest), "size": len(manifest),
+        "platform": {"architecture": arch, "os": os_name},
+    }
+    line = f"  {os_name}/{arch}: manifest {digest(manifest)}, layer {len(blob)} bytes compressed, {len(diff)} bytes uncompressed"
+    return [config, manifest, blob], descriptor, line
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ref", required=True, help="image name, e.g. ghcr.io/x/y:1.0")
+    p.add_argument("--out", required=True, help="tarball to write")
+    p.add_argument("--platform", default="linux/amd64", help="OS/ARCH of FILES (wasip1/wasm for a Wasm app)")
+    p.add_argument("--also", nargs=2, action="append", default=[], metavar=("OS/ARCH", "SRC=/DEST[:MODE]"),
+                   help="another platform, with its file (repeatable): the tarball then holds an image index")
+    p.add_argument("--entrypoint", type=json.loads, help="JSON list")
+    p.add_argument("--cmd", type=json.loads, help="JSON list")
+    p.add_argument("--user", help="UID:GID the image runs as")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment (repeatable)")
+    p.add_argument("files", nargs="+", type=parse_file, metavar="SRC=/DEST[:MODE]")
+    a = p.parse_args()
+
+    platforms = [(a.platform, a.files)] + [(plat, [parse_file(f)]) for plat, f in a.also]
+    blobs, descriptors, lines = [], [], []
+    for plat, files in platforms:
+        os_name, _, arch = plat.partition("/")
+        b, d, line = image(os_name, arch, files, a)
+        blobs += b
+        descriptors.append(d)
+        lines.append(line)
+    names = {"org.opencontainers.image.ref.name": a.ref, "io.containerd.image.name": a.ref}
+    if len(descriptors) == 1:
+        top = [dict(descriptors[0], annotations=names)]
+    else:
+        # Several platforms: one named image index that lists them, as registries serve it.
+        nested = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descriptors,
+        }, sort_keys=True).encode()
+        blobs.append(nested)
+        top = [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest(nested),
+                "size": len(nested), "annotations": names}]
     index = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest(manifest), "size": len(manifest),
-            "platform": {"architecture": arch, "os": os_name},
-            "annotations": {"org.opencontainers.image.ref.name": a.ref, "io.containerd.image.name": a.ref},
-        }],
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": top,
     }, sort_keys=True).encode()
     with tarfile.open(a.out, "w") as tar:
         entry(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         entry(tar, "index.json", index)
-        for data in (config, manifest, blob):
+        for data in blobs:
             entry(tar, "blobs/sha256/" + digest(data)[len("sha256:"):], data)
-    print(f"{a.out}: {a.ref} ({a.platform}), layer {len(blob)} bytes compressed, {len(diff)} bytes uncompressed")
+    kind = "image index" if len(descriptors) > 1 else "image"
+    print(f"{a.out}: {a.ref}, {kind} {top[0]['digest']}")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v wat2wasm >/dev/null 2>&1 || missing+=(wabt)
 command -v wasm-opt >/dev/null 2>&1 || missing+=(binaryen)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
+command -v musl-gcc >/dev/null 2>&1 || missing+=(musl-tools)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing Debian packages: ${missing[*]}; install them with: sudo apt-get install ${missing[*]}" >&2
@@ -20,10 +22,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! .venv/bin/python -c 'import kubernetes_validate, helm_python' >/dev/null 2>&1 \
+if ! .venv/bin/python -c 'import kubernetes_validate, helm_python, ziglang' >/dev/null 2>&1 \
    || ! cmp -s scripts/requirements.txt .venv/requirements.txt; then
   echo "setup: creating the Python virtualenv .venv"
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
   cp scripts/requirements.txt .venv/requirements.txt
 fi
+
+# The static builds of the image (amd64 and arm64) and their cross linker.
+rustup target list --installed | grep -q '^x86_64-unknown-linux-musl$' || rustup target add x86_64-unknown-linux-musl
+rustup target list --installed | grep -q '^aarch64-unknown-linux-musl$' || rustup target add aarch64-unknown-linux-musl
+command -v cargo-zigbuild >/dev/null 2>&1 || { echo "setup: installing cargo-zigbuild"; cargo install -q --locked cargo-zigbuild@0.24.1; }

@@ -13,6 +13,13 @@ cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 for app in apps/*/; do
   cargo test --locked --manifest-path "$app/Cargo.toml" 2>&1 | tee -a "$log" || status=$?
 done
+# The arm64 binary under qemu (its own pass/fail; counted as one test below).
+if scripts/arm64_check.sh 2>&1 | tee -a "$log"; then
+  echo "test result: ok. 1 passed; 0 failed; 0 ignored (arm64 under qemu)" >> "$log"
+else
+  echo "test result: FAILED. 0 passed; 1 failed; 0 ignored (arm64 under qemu)" >> "$log"
+  status=1
+fi
 # One closing line with the totals of every test binary (e2e scenarios count as skipped here).
 awk '/^test result:/ { for (i = 2; i <= NF; i++) {
        if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1); if ($i ~ /^ignored/) s += $(i-1) } }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod leader;
 pub mod listing;
 pub mod logging;
+pub mod plugin_name;
 pub mod startup;
 pub mod workloads_report;
 

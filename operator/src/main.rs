@@ -1,6 +1,6 @@
 //! `wasm-operator`: `run` starts the controller, `crd` prints the CustomResourceDefinition.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use futures::FutureExt;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -25,8 +25,21 @@ use wasm_operator::startup::{self, Standing};
     about = "Runs WebAssembly workloads on Kubernetes, with a container fallback and cold-start metrics"
 )]
 struct Cli {
+    #[command(flatten)]
+    cluster: ClusterArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Which cluster, as kubectl takes it (and passes it on to a plugin).
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, global = true, value_name = "FILE")]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    context: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -50,9 +63,9 @@ enum Command {
 struct CompareArgs {
     /// The WasmWorkload to compare.
     name: String,
-    /// Its namespace.
-    #[arg(short = 'n', long, default_value = "default")]
-    namespace: String,
+    /// Its namespace (default: the context's).
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
     /// Pods of each mode.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=100))]
     pods: u16,
@@ -84,7 +97,7 @@ struct CompareArgs {
     runtime_config: Option<std::path::PathBuf>,
 }
 
-async fn compare(args: CompareArgs) -> ExitCode {
+async fn compare(args: CompareArgs, cluster: &ClusterArgs) -> ExitCode {
     use wasm_operator::compare::{run, table};
     let config = match load_runtime_config(args.runtime_config.as_deref()) {
         Ok(c) => c,
@@ -93,7 +106,7 @@ async fn compare(args: CompareArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let client = match connect().await {
+    let client = match connect(cluster).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -112,7 +125,7 @@ async fn compare(args: CompareArgs) -> ExitCode {
     let mut progress = wasm_operator::compare::progress::terminal();
     match run::compare(
         &client,
-        &args.namespace,
+        args.namespace.as_deref().unwrap_or(client.default_namespace()),
         &args.name,
         &config,
         &settings,
@@ -144,7 +157,7 @@ async fn compare(args: CompareArgs) -> ExitCode {
 
 #[derive(clap::Args)]
 struct ReportArgs {
-    /// One namespace (default: the current context's, "default").
+    /// One namespace (default: the context's).
     #[arg(short = 'n', long, conflicts_with = "all_namespaces")]
     namespace: Option<String>,
     /// Every namespace.
@@ -155,10 +168,10 @@ struct ReportArgs {
     output: String,
 }
 
-async fn report(args: ReportArgs) -> ExitCode {
+async fn report(args: ReportArgs, cluster: &ClusterArgs) -> ExitCode {
     use k8s_openapi::api::core::v1::Node;
     use kube::api::ListParams;
-    let client = match connect().await {
+    let client = match connect(cluster).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -168,7 +181,10 @@ async fn report(args: ReportArgs) -> ExitCode {
     let api: kube::Api<WasmWorkload> = if args.all_namespaces {
         kube::Api::all(client.clone())
     } else {
-        kube::Api::namespaced(client.clone(), args.namespace.as_deref().unwrap_or("default"))
+        kube::Api::namespaced(
+            client.clone(),
+            args.namespace.as_deref().unwrap_or(client.default_namespace()),
+        )
     };
     let listed = async {
         let workloads = api.list(&ListParams::default()).await?.items;
@@ -197,7 +213,7 @@ async fn report(args: ReportArgs) -> ExitCode {
 
 #[derive(clap::Args)]
 struct DoctorArgs {
-    /// Namespace of the workload to explain.
+    /// Namespace of the workload to explain (default: the context's).
     #[arg(short = 'n', long, requires = "name")]
     namespace: Option<String>,
     /// A workload to explain (with -n).
@@ -216,7 +232,7 @@ struct DoctorArgs {
     metrics_port: u16,
 }
 
-async fn doctor(args: DoctorArgs) -> ExitCode {
+async fn doctor(args: DoctorArgs, cluster: &ClusterArgs) -> ExitCode {
     let config = match load_runtime_config(args.runtime_config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -224,15 +240,16 @@ async fn doctor(args: DoctorArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let client = match connect().await {
+    let client = match connect(cluster).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    let namespace = args.namespace.unwrap_or_else(|| client.default_namespace().to_string());
     let ask = wasm_operator::doctor::Ask {
-        workload: args.namespace.zip(args.name),
+        workload: args.name.map(|name| (namespace, name)),
         lease_namespace: args.lease_namespace,
         metrics_port: args.metrics_port,
     };
@@ -276,11 +293,26 @@ fn load_runtime_config(path: Option<&std::path::Path>) -> Result<RuntimeConfig, 
 /// A client for the cluster. In a pod the API server may be down for a while (an outage, an
 /// upgrade): wait for it, not ready meanwhile, instead of exiting into a crash loop. Outside a
 /// cluster a missing or wrong kubeconfig gets one sentence and a non-zero exit.
-async fn connect() -> Result<kube::Client, String> {
+async fn connect(cluster: &ClusterArgs) -> Result<kube::Client, String> {
     let hint = "Set KUBECONFIG to a kubeconfig file (or create ~/.kube/config), or run inside a cluster with a service account";
-    let config = kube::Config::infer().await.map_err(|e| {
-        format!("wasm-operator: no Kubernetes cluster configured: tried in-cluster config and KUBECONFIG/~/.kube/config ({e}). {hint}.")
-    })?;
+    let config = if cluster.kubeconfig.is_some() || cluster.context.is_some() {
+        let options = kube::config::KubeConfigOptions {
+            context: cluster.context.clone(),
+            ..Default::default()
+        };
+        let file = match &cluster.kubeconfig {
+            Some(path) => kube::config::Kubeconfig::read_from(path),
+            None => kube::config::Kubeconfig::read(),
+        }
+        .map_err(|e| format!("wasm-operator: cannot read the kubeconfig: {e}. {hint}."))?;
+        kube::Config::from_custom_kubeconfig(file, &options)
+            .await
+            .map_err(|e| format!("wasm-operator: cannot use the kubeconfig: {e}. {hint}."))?
+    } else {
+        kube::Config::infer().await.map_err(|e| {
+            format!("wasm-operator: no Kubernetes cluster configured: tried in-cluster config and KUBECONFIG/~/.kube/config ({e}). {hint}.")
+        })?
+    };
     let url = config.cluster_url.clone();
     let client = kube::Client::try_from(config)
         .map_err(|e| format!("wasm-operator: cannot build a client for {url}: {e}. {hint}."))?;
@@ -315,7 +347,7 @@ async fn shutdown_signal() {
     }
 }
 
-async fn run(args: RunArgs) -> Result<(), String> {
+async fn run(args: RunArgs, cluster: &ClusterArgs) -> Result<(), String> {
     let runtimes = load_runtime_config(args.runtime_config.as_deref())?;
     let metrics = Metrics::new();
     let ready = Arc::new(AtomicBool::new(false));
@@ -344,7 +376,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     }
     let shutdown = shutdown_signal().boxed().shared();
     let client = tokio::select! {
-        c = connect() => c?,
+        c = connect(cluster) => c?,
         () = shutdown.clone() => return Ok(()),
     };
     if !startup::in_cluster() {
@@ -415,7 +447,13 @@ async fn run(args: RunArgs) -> Result<(), String> {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Installed as `kubectl-wasm`, it is `kubectl wasm` in help and errors.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let command = Cli::command().bin_name(wasm_operator::plugin_name::program_name(&argv0));
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Crd => {
             use kube::CustomResourceExt;
@@ -431,21 +469,21 @@ fn main() -> ExitCode {
             }
         }
         Command::Compare(args) => match tokio::runtime::Runtime::new() {
-            Ok(rt) => rt.block_on(compare(args)),
+            Ok(rt) => rt.block_on(compare(args, &cli.cluster)),
             Err(e) => {
                 eprintln!("wasm-operator: cannot start the async runtime: {e}");
                 ExitCode::FAILURE
             }
         },
         Command::Report(args) => match tokio::runtime::Runtime::new() {
-            Ok(rt) => rt.block_on(report(args)),
+            Ok(rt) => rt.block_on(report(args, &cli.cluster)),
             Err(e) => {
                 eprintln!("wasm-operator: cannot start the async runtime: {e}");
                 ExitCode::FAILURE
             }
         },
         Command::Doctor(args) => match tokio::runtime::Runtime::new() {
-            Ok(rt) => rt.block_on(doctor(args)),
+            Ok(rt) => rt.block_on(doctor(args, &cli.cluster)),
             Err(e) => {
                 eprintln!("wasm-operator: cannot start the async runtime: {e}");
                 ExitCode::from(2)
@@ -459,7 +497,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(args)) {
+            match runtime.block_on(run(args, &cli.cluster)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(message) => {
                     eprintln!("{message}");

@@ -40,7 +40,7 @@ impl Decision {
 
 /// Checks only the operator can make (the CRD's CEL rules make the same ones where installed,
 /// but a CRD applied without them must not make the operator render a broken Deployment).
-fn invalid_spec(spec: &WasmWorkloadSpec) -> Option<Decision> {
+pub(crate) fn invalid_spec(spec: &WasmWorkloadSpec) -> Option<Decision> {
     let needs_image = spec.fallback.policy != FallbackPolicy::Never;
     if needs_image && spec.fallback.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
         return Some(Decision::Invalid {

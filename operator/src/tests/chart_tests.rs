@@ -355,3 +355,107 @@ fn upgrades_roll_with_a_surge_and_readiness_that_does_not_wait_for_the_lease() {
         assert!(c["args"].as_array().unwrap().contains(&json!("--leader-election")));
     }
 }
+
+/// Chart.yaml as a JSON value, and one of its Artifact Hub annotations (YAML in a string).
+fn chart_yaml() -> Value {
+    let text = std::fs::read_to_string(repo().join("charts/wasm-operator/Chart.yaml")).unwrap();
+    serde_saphyr::from_str(&text).expect("Chart.yaml parses")
+}
+
+fn annotation(chart: &Value, key: &str) -> Value {
+    let text = chart["annotations"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("Chart.yaml has no annotation {key}"));
+    serde_saphyr::from_str(text).unwrap_or_else(|e| panic!("annotation {key}: {e}"))
+}
+
+#[test]
+fn artifact_hub_metadata_names_the_image_crd_and_license_the_chart_ships() {
+    use kube::CustomResourceExt;
+    let chart = chart_yaml();
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(repo().join("charts/wasm-operator/values.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(chart["annotations"]["artifacthub.io/license"], json!("Apache-2.0"));
+    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    assert!(
+        cargo.contains("license = \"Apache-2.0\""),
+        "the crates' license is the chart's"
+    );
+
+    let images = annotation(&chart, "artifacthub.io/images");
+    let image = format!(
+        "{}:{}",
+        values["image"]["repository"].as_str().unwrap(),
+        chart["appVersion"].as_str().unwrap()
+    );
+    assert_eq!(images[0]["image"], json!(image), "the image the chart runs by default");
+    assert_eq!(images[0]["platforms"], json!(["linux/amd64", "linux/arm64"]));
+    let makefile = std::fs::read_to_string(repo().join("Makefile")).unwrap();
+    assert!(
+        makefile.contains("--also linux/arm64"),
+        "make image writes both platforms"
+    );
+
+    let crd = crate::api::crd::WasmWorkload::crd();
+    let crds = annotation(&chart, "artifacthub.io/crds");
+    assert_eq!(crds[0]["kind"], json!(crd.spec.names.kind));
+    assert_eq!(crds[0]["name"], json!(crd.metadata.name.unwrap()));
+    assert_eq!(crds[0]["version"], json!(crd.spec.versions[0].name));
+
+    let examples = annotation(&chart, "artifacthub.io/crdsExamples");
+    let examples = examples.as_array().expect("a list of examples");
+    assert!(!examples.is_empty());
+    for ex in examples {
+        let wl: crate::api::crd::WasmWorkload =
+            serde_json::from_value(ex.clone()).unwrap_or_else(|e| panic!("example is not a WasmWorkload: {e}"));
+        assert!(
+            crate::decide::decision::invalid_spec(&wl.spec).is_none(),
+            "the example passes the operator's own checks"
+        );
+    }
+    for link in annotation(&chart, "artifacthub.io/links").as_array().unwrap() {
+        assert!(link["url"].as_str().unwrap().starts_with("https://"));
+    }
+}
+
+#[test]
+fn the_chart_packages_with_its_metadata() {
+    let dir = std::env::temp_dir().join(format!("wasm-operator-package-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(python())
+        .arg(repo().join("scripts/helm_tool.py"))
+        .args([
+            "package",
+            repo().join("charts/wasm-operator").to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let version = chart_yaml()["version"].as_str().unwrap().to_string();
+    let tgz = dir.join(format!("wasm-operator-{version}.tgz"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), tgz.to_str().unwrap());
+    let listing = Command::new("tar").arg("-tzf").arg(&tgz).output().unwrap();
+    let files = String::from_utf8_lossy(&listing.stdout);
+    for f in [
+        "Chart.yaml",
+        "values.yaml",
+        "values.schema.json",
+        "crds/wasmworkload.yaml",
+        "templates/deployment.yaml",
+    ] {
+        assert!(
+            files.lines().any(|l| l == format!("wasm-operator/{f}")),
+            "{f} in the package"
+        );
+    }
+    let chart = Command::new("tar")
+        .arg("-xzOf")
+        .arg(&tgz)
+        .arg("wasm-operator/Chart.yaml")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&chart.stdout).contains("artifacthub.io/images"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
