@@ -1,4 +1,4 @@
-.PHONY: run test crd e2e bench musl arm64 image chart apps
+.PHONY: run test crd e2e bench musl arm64 image chart plugin apps
 
 # Run the operator against the cluster named by KUBECONFIG (or in-cluster config).
 run:
@@ -45,6 +45,12 @@ chart:
 	mkdir -p target/chart
 	.venv/bin/python scripts/helm_tool.py package charts/wasm-operator target/chart
 
+# The kubectl plugin's release archives (target/plugin) and its krew manifest (plugins/wasm.yaml).
+VERSION = $(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' charts/wasm-operator/Chart.yaml)
+plugin: musl arm64
+	mkdir -p target/plugin
+	scripts/krew_manifest.py $(VERSION) target/plugin $(MUSL_BINARY) $(ARM_BINARY)
+
 # The image's environment: its allocator (mimalloc, musl builds only) gives freed memory back
 # at once (BENCHMARKS.md).
 IMAGE_ENV = MIMALLOC_PURGE_DELAY=0 MIMALLOC_ARENA_EAGER_COMMIT=0
@@ -59,6 +65,12 @@ image: musl arm64
 	  $(addprefix --env ,$(IMAGE_ENV)) \
 	  --entrypoint '["/wasm-operator"]' --cmd '["run"]' $(MUSL_BINARY)=/wasm-operator \
 	  --also linux/arm64 $(ARM_BINARY)=/wasm-operator
+	@# The SBOM of the binary's crates (CycloneDX 1.5, cargo-cyclonedx from crates.io), next to it.
+	command -v cargo-cyclonedx >/dev/null || cargo install -q --locked cargo-cyclonedx@0.5.9
+	cargo cyclonedx -f json --spec-version 1.5 --target x86_64-unknown-linux-musl
+	mv operator/wasm-operator.cdx.json target/image/wasm-operator.cdx.json
+	rm -f e2e/e2e.cdx.json
+	@python3 -c 'import json; d = json.load(open("target/image/wasm-operator.cdx.json")); print("target/image/wasm-operator.cdx.json:", d["bomFormat"], d["specVersion"], len(d["components"]), "crates")'
 
 # The test apps of the e2e suite (apps/), each as a Wasm image and its container twin, written as
 # OCI tarballs to target/apps/ for `ctr -n k8s.io images import --all-platforms`.

@@ -5,7 +5,9 @@
 # E2E_HELM=1, the Helm chart through the Helm engine of the tests), runs every scenario, stops it.
 #
 #   E2E_HELM=1               install the chart; E2E_IMAGE=repo:tag is the operator image the
-#                            nodes can pull (default: the chart's own; `make image` builds it)
+#                            nodes can pull (default: the chart's own; `make image` builds it);
+#                            E2E_CHART=target/chart/wasm-operator-X.tgz installs the package
+#                            `make chart` writes instead of the chart's folder
 #   E2E_WASM_RUNTIME_CLASS   an existing RuntimeClass whose nodes run Wasm (else one is made
 #                            with handler E2E_WASM_HANDLER, default spin, on every node)
 #   E2E_WASM_IMAGE, E2E_WASM_COMMAND (JSON list), E2E_CONTAINER_IMAGE
@@ -37,6 +39,8 @@ cleanup() {
 trap cleanup EXIT
 
 started=$(date +%s)
+# The binary the supervisor runs, and the one `kubectl wasm` runs in kubectl_plugin.rs.
+cargo build --release -p wasm-operator
 if [ "${E2E_HELM:-0}" = 1 ]; then
   scripts/setup.sh >/dev/null   # the .venv with the Helm engine of the tests
   app_version=$(sed -n 's/^appVersion: *"\(.*\)"/\1/p' charts/wasm-operator/Chart.yaml)
@@ -46,9 +50,9 @@ if [ "${E2E_HELM:-0}" = 1 ]; then
   kubectl create namespace wasm-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   kubectl label namespace wasm-system pod-security.kubernetes.io/enforce=restricted --overwrite >/dev/null
   # As the README: the CRD applied by kubectl first, then the chart (which waits for its pods).
-  helm_tool install charts/wasm-operator "$E2E_HELM_VALUES"
+  export E2E_CHART=$(realpath "${E2E_CHART:-charts/wasm-operator}")
+  helm_tool install "$E2E_CHART" "$E2E_HELM_VALUES"
 else
-  cargo build --release -p wasm-operator
   echo "$runtime_config" > "$work/runtimes.yaml"   # JSON is YAML
   export E2E_OPERATOR_PIDFILE="$work/operator.pid"
   # The supervisor: start the operator again 3 s after it exits, until the suite is done.
@@ -77,7 +81,7 @@ skip=()
 E2E_METRICS_URL="http://127.0.0.1:$port" cargo test -p e2e --tests -- --ignored --test-threads=1 "${skip[@]}"
 
 if [ "${E2E_HELM:-0}" = 1 ]; then
-  helm_tool uninstall charts/wasm-operator
+  helm_tool uninstall "$E2E_CHART"
   # Garbage collection removes the ReplicaSets and pods shortly after the Deployment.
   for _ in $(seq 1 60); do
     # What the cluster itself puts in every namespace does not count.

@@ -22,7 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! .venv/bin/python -c 'import kubernetes_validate, helm_python, ziglang' >/dev/null 2>&1 \
+if ! .venv/bin/python -c 'import kubernetes_validate, helm_python, ziglang, check_jsonschema' >/dev/null 2>&1 \
    || ! cmp -s scripts/requirements.txt .venv/requirements.txt; then
   echo "setup: creating the Python virtualenv .venv"
   python3 -m venv .venv

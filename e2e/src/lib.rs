@@ -82,13 +82,14 @@ pub fn restart_operator() {
     assert!(status.success(), "cannot signal the operator (pid {pid})");
 }
 
-/// The Helm engine of the tests (scripts/helm_tool.py in .venv) on the chart, against KUBECONFIG.
+/// The Helm engine of the tests (scripts/helm_tool.py in .venv) on the chart (E2E_CHART: a
+/// packaged `.tgz`, or the chart's folder), against KUBECONFIG.
 pub fn helm(command: &str, values: &Value) -> Result<String, String> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let out = Command::new(format!("{root}/.venv/bin/python"))
         .arg(format!("{root}/scripts/helm_tool.py"))
         .arg(command)
-        .arg(format!("{root}/charts/wasm-operator"))
+        .arg(std::env::var("E2E_CHART").unwrap_or_else(|_| format!("{root}/charts/wasm-operator")))
         .arg(values.to_string())
         .output()
         .expect("the .venv Python runs (make test creates it)");

@@ -128,3 +128,45 @@ fn kubeconfig_and_context_flags_choose_the_cluster_as_kubectl_s_do() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("three"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn the_krew_manifest_names_an_archive_per_platform_for_this_version() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(repo.join("plugins/wasm.yaml")).expect("plugins/wasm.yaml");
+    let m: serde_json::Value = serde_saphyr::from_str(&text).expect("the manifest is YAML");
+    assert_eq!(m["apiVersion"], "krew.googlecontainertools.github.com/v1alpha2");
+    assert_eq!(m["kind"], "Plugin");
+    assert_eq!(
+        m["metadata"]["name"], "wasm",
+        "installed as kubectl-wasm, run as kubectl wasm"
+    );
+    let version = format!("v{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(m["spec"]["version"], serde_json::json!(version));
+    assert!(m["spec"]["shortDescription"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty() && s.len() < 80));
+    let platforms = m["spec"]["platforms"].as_array().expect("platforms");
+    let mut seen = vec![];
+    for p in platforms {
+        let labels = &p["selector"]["matchLabels"];
+        let (os, arch) = (labels["os"].as_str().unwrap(), labels["arch"].as_str().unwrap());
+        seen.push(format!("{os}/{arch}"));
+        let uri = p["uri"].as_str().unwrap();
+        assert!(
+            uri.starts_with("https://")
+                && uri.contains(&format!("/{version}/"))
+                && uri.ends_with(&format!("kubectl-wasm-{os}-{arch}.tar.gz")),
+            "{uri}"
+        );
+        let sha = p["sha256"].as_str().unwrap();
+        assert!(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "{sha}");
+        assert_eq!(p["bin"], "kubectl-wasm");
+        assert!(p["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["from"] == "kubectl-wasm"));
+    }
+    seen.sort();
+    assert_eq!(seen, ["linux/amd64", "linux/arm64"], "one archive per platform built");
+}
