@@ -66,6 +66,10 @@ pub struct ContainerStatusView {
     pub image_id: Interned,
     #[serde(default)]
     pub ready: bool,
+    /// Restarts, including those after the node's container runtime restarted: a container that
+    /// restarted had started before.
+    #[serde(default, rename = "restartCount")]
+    pub restart_count: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ContainerStateView>,
 }
@@ -159,6 +163,12 @@ impl<M> PodView<M> {
             .as_ref()?
             .iter()
             .find(|c| c.type_ == type_)
+    }
+
+    /// Whether a container of the pod has restarted: it had started, whatever a watch saw of it
+    /// (the operator itself may have restarted with the node's runtime).
+    pub fn has_restarted(&self) -> bool {
+        self.container_statuses().iter().any(|c| c.restart_count > 0)
     }
 
     /// The container statuses, empty when the pod has none yet.

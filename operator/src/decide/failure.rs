@@ -122,7 +122,7 @@ pub fn node_trouble(
         .filter(|p| p.mode == Some(crate::api::crd::Mode::Container))
         .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
         .filter(|p| p.metadata.deletion_timestamp.is_none() && !p.condition_true("Ready"))
-        .find(|p| was_ready(p))
+        .find(|p| was_ready(p) || p.has_restarted())
         .map(|p| {
             format!(
                 "container pod {} on node {name} lost its readiness too",
@@ -174,7 +174,7 @@ pub fn detect(
                 };
             }
         }
-        if pod.condition_true("Ready") || was_ready(pod) {
+        if pod.condition_true("Ready") || was_ready(pod) || pod.has_restarted() {
             continue;
         }
         let Some(created) = pod.metadata.creation_timestamp.as_ref().map(|t| t.0) else {
@@ -297,6 +297,10 @@ mod tests {
             "StartupTimeout",
             "one never Ready still times out"
         );
+        // The operator restarted with the node's runtime, so its watch never saw the pod Ready;
+        // the kubelet's restart count says the container had started.
+        p.status.as_mut().unwrap().container_statuses.as_mut().unwrap()[0].restart_count = 1;
+        assert_eq!(detect(&[&p], &[], at(1000), TIMEOUT, &never), Health::default());
     }
 
     fn node_with_ready(
