@@ -7,6 +7,7 @@
 pub mod api_path;
 pub mod crd;
 pub mod failure_record;
+pub mod fnv;
 pub mod interned;
 pub mod labels;
 pub mod owned_fields;

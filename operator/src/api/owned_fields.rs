@@ -128,13 +128,10 @@ fn field_set(name: &str, v: &Value) -> Value {
 
 /// FNV-1a over path segments, each followed by a 0 byte (segments may contain '/').
 fn extend(hash: u64, segment: &str) -> u64 {
-    segment
-        .bytes()
-        .chain(std::iter::once(0))
-        .fold(hash, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    crate::api::fnv::extend(hash, segment.bytes().chain(std::iter::once(0)))
 }
 
-const ROOT: u64 = 0xcbf2_9ce4_8422_2325;
+const ROOT: u64 = crate::api::fnv::OFFSET;
 
 /// The hash of `f:metadata/f:ownerReferences`: its `k:{"uid":…}` entries differ per child
 /// and are kept apart from the shape (see `Shape`).

@@ -14,9 +14,7 @@ use serde_json::Value;
 
 /// FNV-1a: stable across Rust releases, unlike `DefaultHasher`, so an upgrade rewrites nothing.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    crate::api::fnv::extend(crate::api::fnv::OFFSET, bytes.iter().copied())
 }
 
 /// Put the hash of `obj` (as rendered, before the hash is added) into its annotations.

@@ -9,15 +9,11 @@ use std::sync::Mutex;
 pub struct GenerationFilter(Mutex<HashMap<u64, i64>>);
 
 fn key<K: Resource>(wl: &K) -> u64 {
-    // Namespace and name identify it; a 64-bit FNV-1a of them keeps the entry small.
-    let id = format!(
-        "{}/{}",
+    // Namespace and name identify it; a 64-bit hash of them keeps the entry small.
+    crate::api::fnv::object_key(
         wl.meta().namespace.as_deref().unwrap_or(""),
-        wl.meta().name.as_deref().unwrap_or("")
-    );
-    id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+        wl.meta().name.as_deref().unwrap_or(""),
+    )
 }
 
 impl GenerationFilter {

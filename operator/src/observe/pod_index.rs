@@ -10,13 +10,7 @@ use std::collections::HashMap;
 type WorkloadKey = u64;
 
 fn workload_key(namespace: &str, workload: &str) -> WorkloadKey {
-    namespace
-        .bytes()
-        .chain(std::iter::once(b'/'))
-        .chain(workload.bytes())
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
+    crate::api::fnv::object_key(namespace, workload)
 }
 /// Sorted pod names: a workload has a few, and a `BTreeSet` would allocate a node of 11 slots
 /// even for one.

@@ -14,14 +14,7 @@ use std::time::Duration;
 /// The slot (0..slots) of a workload: a hash of its namespace and name, so a workload keeps its
 /// slot across restarts and the slots fill evenly.
 pub fn slot(namespace: &str, name: &str, slots: u64) -> u64 {
-    let h = namespace
-        .bytes()
-        .chain(std::iter::once(b'/'))
-        .chain(name.bytes())
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-    h % slots.max(1)
+    crate::api::fnv::object_key(namespace, name) % slots.max(1)
 }
 
 /// The number of ticks in a period (at least one).

@@ -69,9 +69,7 @@ fn millis(seconds: f64) -> u32 {
 /// A pod's key: a 64-bit hash of its uid (uids are random; a collision among the pods of one
 /// cluster is as likely as none at all), a third of the bytes of the uid itself.
 fn pod_key(uid: &str) -> u64 {
-    uid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    crate::api::fnv::of(uid)
 }
 
 #[derive(Debug, Default)]
