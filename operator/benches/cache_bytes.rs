@@ -264,7 +264,7 @@ fn measure(n: usize, pods_each: usize) -> Vec<Row> {
                 w.metadata.namespace.as_deref().unwrap(),
                 w.metadata.name.as_deref().unwrap(),
             );
-            metrics.set_replicas(ns, name, "wasm", pods_each as i64, pods_each as i64);
+            metrics.set_replicas(ns, name, &[("wasm", pods_each as i32, pods_each as i32)]);
             metrics.workloads.set_image_size(ns, name, "wasm", Some(21_000));
         }
         metrics

@@ -1,7 +1,7 @@
 //! The reconcile pipeline — observe, decide, build, apply, write status — and the Controller
 //! that runs it for every WasmWorkload.
 
-use crate::api::crd::FootprintStatus;
+use crate::api::crd::{ExcludedNode, FootprintStatus, Placement, SpillStatus};
 use crate::api::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
 use crate::api::labels::FIELD_MANAGER;
 use crate::api::reason;
@@ -11,10 +11,13 @@ use crate::apply::{apply_child, is_invalid, Written};
 use crate::build::deployment::build_deployment;
 use crate::build::drift;
 use crate::build::service::build_service;
+use crate::build::spill::{build_spill_deployment, exclude_nodes, spill_deployment_name};
 use crate::context::Context;
 use crate::decide::decision::{decide, Decision, WasmEvidence};
 use crate::decide::discovery::{nodes_per_runtime_class, resolve, Chosen, WorkloadPlacement};
-use crate::decide::failure::{detect, node_trouble, pods_refused, Health, SandboxFailure};
+use crate::decide::failure::{detect, node_trouble, pods_refused, Health, PodFailure, SandboxFailure};
+use crate::decide::node_exclusion;
+use crate::decide::spill::{self, ContainerCounts};
 use crate::error::Error;
 use crate::observe::generation_filter::GenerationFilter;
 use crate::observe::watches::{affected, Trigger};
@@ -23,7 +26,7 @@ use crate::report::events::{self, EventType};
 use crate::report::footprint::image_size;
 use crate::report::status;
 use crate::report::status::Measurements;
-use crate::report::status::{compute_status, Trouble, READY, ROLLING_OUT};
+use crate::report::status::{compute_status, Spilled, Trouble, READY, ROLLING_OUT};
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -52,6 +55,8 @@ fn now() -> Time {
 /// What a reconcile reads of a workload's world, from the caches.
 pub struct Observed {
     pub deployment: Option<CachedDeployment>,
+    /// The spill Deployment (placement Spill), or one left from it.
+    pub spill: Option<CachedDeployment>,
     pub service: Option<CachedService>,
     pub pods: Vec<Arc<CachedPod>>,
     /// Every node, taken once per reconcile for discovery and image sizes.
@@ -68,6 +73,7 @@ fn observe(ctx: &Context, ns: &str, name: &str) -> Observed {
     Observed {
         nodes: ctx.stores.nodes.state(),
         deployment: ctx.stores.deployments.get(ns, name),
+        spill: ctx.stores.deployments.get(ns, &spill_deployment_name(name)),
         service: ctx.stores.services.get(ns, name),
         pods: pod_names
             .iter()
@@ -93,9 +99,18 @@ fn pod_health(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Mode,
         .filter(|p| p.mode == Some(mode))
         .filter(|p| rc.is_none() || p.spec.as_ref().and_then(|s| s.runtime_class_name.as_deref()) == rc)
         .collect();
+    let sandbox = sandbox_failures(wl, ctx, &pods);
+    detect(&pods, &sandbox, ctx.clock.now(), startup_timeout(wl), &was_ready(ctx))
+}
+
+fn startup_timeout(wl: &WasmWorkload) -> Duration {
+    Duration::from_secs(u64::try_from(wl.spec.fallback.startup_timeout_seconds).unwrap_or(60))
+}
+
+/// The sandbox failures reported for these pods.
+fn sandbox_failures(wl: &WasmWorkload, ctx: &Context, pods: &[&CachedPod]) -> Vec<SandboxFailure> {
     let ns = wl.namespace().unwrap_or_default();
-    let sandbox: Vec<SandboxFailure> = ctx
-        .stores
+    ctx.stores
         .sandbox_events
         .state()
         .iter()
@@ -109,9 +124,83 @@ fn pod_health(wl: &WasmWorkload, ctx: &Context, observed: &Observed, mode: Mode,
                     message: e.message.clone().unwrap_or_default(),
                 })
         })
+        .collect()
+}
+
+/// How a `placement: Spill` workload running Wasm splits now.
+struct SpillPlan {
+    excluded: Vec<ExcludedNode>,
+    status: SpillStatus,
+    recheck: Option<Duration>,
+}
+
+/// Survey the Wasm pods, keep failing nodes out, and size the spill (decide::spill).
+fn spill_plan(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> SpillPlan {
+    let now = ctx.clock.now();
+    let settings = wl.spec.spill.clone().unwrap_or_default();
+    let hold = Duration::from_secs(u64::try_from(settings.hold_seconds).unwrap_or(60));
+    let period = Duration::from_secs(u64::try_from(settings.node_exclusion_seconds).unwrap_or(900));
+    let pods: Vec<&CachedPod> = observed
+        .pods
+        .iter()
+        .map(Arc::as_ref)
+        .filter(|p| p.mode == Some(Mode::Wasm))
         .collect();
-    let timeout = Duration::from_secs(u64::try_from(wl.spec.fallback.startup_timeout_seconds).unwrap_or(60));
-    detect(&pods, &sandbox, ctx.clock.now(), timeout, &was_ready(ctx))
+    let sandbox = sandbox_failures(wl, ctx, &pods);
+    let ready_before = was_ready(ctx);
+    let survey = spill::survey(&pods, &sandbox, now, startup_timeout(wl), hold, &ready_before);
+    // A node's own trouble (not Ready, its runtime restarting) is no reason to keep Wasm off it.
+    let all = ctx.stores.pods.values();
+    let all: Vec<&CachedPod> = all.iter().map(Arc::as_ref).collect();
+    let failed: Vec<PodFailure> = survey
+        .failed_on_node
+        .iter()
+        .filter(|f| {
+            f.pod
+                .as_ref()
+                .is_none_or(|p| node_trouble(p, &observed.nodes, &all, &ready_before).is_none())
+        })
+        .cloned()
+        .collect();
+    let before = observed
+        .deployment
+        .as_ref()
+        .and_then(|d| d.excluded.as_deref())
+        .unwrap_or(&[]);
+    let excluded = node_exclusion::update(before, &failed, now, period);
+    let current = observed
+        .spill
+        .as_ref()
+        .map_or(ContainerCounts::default(), |d| ContainerCounts {
+            replicas: d.replicas.unwrap_or(0),
+            ready: d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
+        });
+    let container_replicas = spill::container_replicas(wl.spec.replicas, survey.counts, current);
+    let (reason, message) = match (&survey.first_stuck, container_replicas) {
+        (_, 0) => (None, None),
+        (Some(f), _) => (Some(f.reason.to_string()), Some(f.message.clone())),
+        (None, _) => (
+            Some("Settling".to_string()),
+            Some(format!(
+                "container pods go as Wasm pods stay Ready for {} s",
+                hold.as_secs()
+            )),
+        ),
+    };
+    let recheck = [survey.recheck_in, node_exclusion::next_expiry(&excluded, now)]
+        .into_iter()
+        .flatten()
+        .min();
+    SpillPlan {
+        status: SpillStatus {
+            container_replicas,
+            reason,
+            message,
+            excluded_nodes: excluded.clone(),
+        },
+        excluded,
+        recheck,
+    }
 }
 
 /// What the Wasm pods of the chosen RuntimeClass say, and when to look at them again. A
@@ -181,6 +270,29 @@ enum ChildWrite<K> {
     Rejected(String),
 }
 
+impl<K> ChildWrite<K> {
+    /// The object written (and whether it was put back), nothing, or the refusal as trouble.
+    fn into_result(self) -> Result<Option<(K, bool)>, Trouble> {
+        match self {
+            ChildWrite::Unchanged => Ok(None),
+            ChildWrite::Written { object, put_back } => Ok(Some((object, put_back))),
+            ChildWrite::Rejected(message) => Err(Trouble {
+                reason: reason::CHILD_REJECTED,
+                message,
+            }),
+        }
+    }
+}
+
+/// A Deployment of this name the operator made for another workload: never taken over.
+fn name_taken(workload: &str, child: &str, cached: Option<&CachedDeployment>) -> Option<Trouble> {
+    let owner = cached?.workload.as_deref()?;
+    (owner != workload).then(|| Trouble {
+        reason: reason::NAME_TAKEN,
+        message: format!("the Deployment {child} belongs to the workload {owner}; rename one of them"),
+    })
+}
+
 /// Apply a child unless the cached one already is what we want.
 async fn write_child<K, C>(api: &Api<K>, name: &str, cached: Option<&C>, mut desired: K) -> Result<ChildWrite<K>, Error>
 where
@@ -224,6 +336,10 @@ pub fn decide_for(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> (Dec
     let generation = wl.metadata.generation.unwrap_or(0);
     let now = ctx.clock.now();
     let decision = decide(&wl.spec, generation, discovery, now, |chosen| {
+        // Under Spill a failing Wasm pod is made up for by a container pod, not a fallback.
+        if wl.spec.placement == Placement::Spill {
+            return WasmEvidence::default();
+        }
         let (evidence, again) = wasm_evidence(wl, ctx, observed, chosen);
         recheck = again;
         evidence
@@ -319,35 +435,81 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     let (decision, recheck) = decide_for(wl, ctx, &observed);
 
     // Build and apply the children.
+    let plan = match &decision {
+        Decision::Wasm(_) if wl.spec.placement == Placement::Spill => Some(spill_plan(wl, ctx, &observed)),
+        _ => None,
+    };
     let mut deployment = observed.deployment.clone();
+    let mut spill = observed.spill.clone();
     let mut put_back: Vec<&'static str> = vec![];
-    let mut rejected: Option<String> = None;
-    if let Some(desired) = build_deployment(wl, &decision) {
+    let mut trouble: Option<Trouble> = None;
+    let desired = build_deployment(wl, &decision).map(|d| match &plan {
+        Some(p) => exclude_nodes(d, &p.excluded),
+        None => d,
+    });
+    if let Some(desired) = desired {
         let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-        match write_child(&api, &name, observed.deployment.as_ref(), desired).await? {
-            ChildWrite::Unchanged => {}
-            ChildWrite::Written {
-                object,
-                put_back: edited,
-            } => {
+        let written = match name_taken(&name, &name, observed.deployment.as_ref()) {
+            Some(t) => Err(t),
+            None => write_child(&api, &name, observed.deployment.as_ref(), desired)
+                .await?
+                .into_result(),
+        };
+        match written {
+            Ok(Some((object, edited))) => {
                 deployment = Some(CachedDeployment::from(&DeploymentView::from(&object)));
                 if edited {
                     put_back.push("Deployment");
                 }
             }
-            ChildWrite::Rejected(why) => rejected = Some(why),
+            Ok(None) => {}
+            Err(t) => trouble = Some(t),
+        }
+        let spill_name = spill_deployment_name(&name);
+        match (&decision, &plan) {
+            (Decision::Wasm(chosen), Some(p)) => {
+                let written = match name_taken(&name, &spill_name, observed.spill.as_ref()) {
+                    Some(t) => Err(t),
+                    None => match build_spill_deployment(wl, chosen, p.status.container_replicas) {
+                        Some(d) => write_child(&api, &spill_name, observed.spill.as_ref(), d)
+                            .await?
+                            .into_result(),
+                        None => Ok(None),
+                    },
+                };
+                match written {
+                    Ok(Some((object, edited))) => {
+                        spill = Some(CachedDeployment::from(&DeploymentView::from(&object)));
+                        if edited {
+                            put_back.push("Deployment");
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(t) => trouble = trouble.or(Some(t)),
+                }
+            }
+            // No spill wanted now: the one left goes once the Deployment runs every pod, so the
+            // Ready pods never drop on the way.
+            _ if spill
+                .as_ref()
+                .is_some_and(|s| s.workload.as_deref() == Some(name.as_str()))
+                && deployment.as_ref().is_some_and(|d| d.rolled_out(wl.spec.replicas)) =>
+            {
+                api.delete(&spill_name, &DeleteParams::default()).await?;
+                spill = None;
+            }
+            _ => {}
         }
         let mode = decision.mode().map(Mode::as_label).unwrap_or_default();
         let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
         match build_service(wl, mode) {
-            Some(desired) => match write_child(&api, &name, observed.service.as_ref(), desired).await? {
-                ChildWrite::Unchanged => {}
-                ChildWrite::Written { put_back: edited, .. } => {
-                    if edited {
-                        put_back.push("Service");
-                    }
-                }
-                ChildWrite::Rejected(why) => rejected = rejected.or(Some(why)),
+            Some(desired) => match write_child(&api, &name, observed.service.as_ref(), desired)
+                .await?
+                .into_result()
+            {
+                Ok(Some((_, true))) => put_back.push("Service"),
+                Ok(_) => {}
+                Err(t) => trouble = trouble.or(Some(t)),
             },
             None if observed.service.is_some() => {
                 api.delete(&name, &DeleteParams::default()).await?;
@@ -355,19 +517,17 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
             None => {}
         }
     }
-    let trouble = match &rejected {
-        Some(why) => Some(Trouble {
-            reason: reason::CHILD_REJECTED,
-            message: why.clone(),
-        }),
+    let refused = trouble.is_some();
+    let trouble = trouble.or_else(|| {
         // Pods refused at creation first: no pod exists to say anything else.
-        None => pods_refused(deployment.as_ref().and_then(|d| d.refused.as_deref()))
+        pods_refused(deployment.as_ref().and_then(|d| d.refused.as_deref()))
+            .or_else(|| pods_refused(spill.as_ref().and_then(|d| d.refused.as_deref())))
             .or_else(|| rollout_trouble(wl, ctx, &observed, &decision).failure)
             .map(|f| Trouble {
                 reason: f.reason,
                 message: f.message,
-            }),
-    };
+            })
+    });
 
     // Status, written only when it changed.
     let measurements = measure(
@@ -376,10 +536,15 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
         &observed,
         decision.mode().or(wl.status.as_ref().and_then(|s| s.mode)),
     );
+    let spilled = plan.as_ref().map(|p| Spilled {
+        deployment: spill.as_ref(),
+        status: p.status.clone(),
+    });
     let new_status = compute_status(
         wl,
         &decision,
         deployment.as_ref(),
+        spilled.as_ref(),
         trouble.as_ref(),
         &now(),
         measurements,
@@ -402,13 +567,19 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     Ok(match decision {
         // Only the user can mend the spec; its change triggers the next reconcile.
         Decision::Invalid { .. } => Action::await_change(),
-        // The API server refuses what we render: a spec change or an edit of the child is needed.
-        _ if rejected.is_some() => Action::await_change(),
-        // Wasm pods still starting: look again when the first startup deadline passes. Otherwise
-        // the next change does, or the staggered resync (observe::resync).
-        _ => recheck.map_or(Action::await_change(), |r| {
-            Action::requeue(r.min(RESYNC) + Duration::from_millis(100))
-        }),
+        // The API server refuses what we render, or the name is another's: a spec change or an
+        // edit of the child is needed.
+        _ if refused => Action::await_change(),
+        // Wasm pods still starting (or settling, or a node's exclusion ending under Spill): look
+        // again when the first deadline passes. Otherwise the next change does, or the
+        // staggered resync (observe::resync).
+        _ => [recheck, plan.and_then(|p| p.recheck)]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(Action::await_change(), |r| {
+                Action::requeue(r.min(RESYNC) + Duration::from_millis(100))
+            }),
     })
 }
 
@@ -423,13 +594,24 @@ async fn record_changes(
     let ns = wl.namespace().unwrap_or_default();
     let name = wl.name_any();
     let mode = new.mode.unwrap_or(Mode::Pending);
-    ctx.metrics.set_replicas(
-        &ns,
-        &name,
-        mode.as_label(),
-        i64::from(wl.spec.replicas),
-        i64::from(new.ready_replicas),
-    );
+    match (&new.spill, &new.replicas_by_mode) {
+        // Both halves of a spilled workload: the Wasm Deployment's and the spill's.
+        (Some(sp), Some(by_mode)) => ctx.metrics.set_replicas(
+            &ns,
+            &name,
+            &[
+                (Mode::Wasm.as_label(), wl.spec.replicas, by_mode.wasm.ready_replicas),
+                (
+                    Mode::Container.as_label(),
+                    sp.container_replicas,
+                    by_mode.container.ready_replicas,
+                ),
+            ],
+        ),
+        _ => ctx
+            .metrics
+            .set_replicas(&ns, &name, &[(mode.as_label(), wl.spec.replicas, new.ready_replicas)]),
+    }
 
     let switched = old.map(|o| (o.mode, &o.runtime_class_name)) != Some((new.mode, &new.runtime_class_name));
     let switch = match decision {
@@ -461,9 +643,45 @@ async fn record_changes(
         .filter(|c| c.status == "False" && c.reason != ROLLING_OUT)
         .filter(|n| old_ready.map(|o| (&o.reason, &o.message)) != Some((&n.reason, &n.message)))
         .map(|n| (EventType::Warning, n.reason.as_str(), n.message.clone()));
-    for (type_, reason, note) in switch.into_iter().chain(trouble) {
+    let spill = spill_events(wl, old.and_then(|o| o.spill.as_ref()), new.spill.as_ref());
+    for (type_, reason, note) in switch.into_iter().chain(trouble).chain(spill) {
         publish(wl, ctx, type_, reason, &note).await;
     }
+}
+
+/// Events for a spill that grew or shrank, and for each node newly kept out of Wasm.
+fn spill_events(
+    wl: &WasmWorkload,
+    old: Option<&SpillStatus>,
+    new: Option<&SpillStatus>,
+) -> Vec<(EventType, &'static str, String)> {
+    let Some(new) = new else { return vec![] };
+    let before = old.map_or(0, |o| o.container_replicas);
+    let mut events = vec![];
+    if new.container_replicas != before {
+        let why = new.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+        events.push((
+            EventType::Normal,
+            "Spilled",
+            format!(
+                "{} of {} pods run the fallback image (were {before}){why}",
+                new.container_replicas, wl.spec.replicas
+            ),
+        ));
+    }
+    for e in &new.excluded_nodes {
+        if old.is_none_or(|o| !o.excluded_nodes.iter().any(|b| b.node == e.node)) {
+            events.push((
+                EventType::Warning,
+                "NodeExcluded",
+                format!(
+                    "Wasm pods are kept off node {} until {}: {}: {}",
+                    e.node, e.until, e.reason, e.message
+                ),
+            ));
+        }
+    }
+    events
 }
 
 /// Publish an Event about the workload; a failure to do so is logged, never fatal.

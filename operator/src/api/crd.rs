@@ -52,6 +52,18 @@ use std::collections::BTreeMap;
         description = "Pods Ready"
     ),
     printcolumn(
+        name = "Wasm",
+        type_ = "integer",
+        json_path = ".status.replicasByMode.wasm.readyReplicas",
+        description = "Wasm pods Ready"
+    ),
+    printcolumn(
+        name = "Container",
+        type_ = "integer",
+        json_path = ".status.replicasByMode.container.readyReplicas",
+        description = "Container pods Ready (the fallback, or the spill under placement Spill)"
+    ),
+    printcolumn(
         name = "Cold start",
         type_ = "number",
         json_path = ".status.coldStart.p50Seconds",
@@ -63,6 +75,7 @@ use std::collections::BTreeMap;
 #[x_kube(validation = Rule::new("!has(self.ports) || self.ports.all(p, !has(p.name) || self.ports.exists_one(q, has(q.name) && q.name == p.name))").message("ports names must be unique"))]
 #[x_kube(validation = Rule::new("!has(self.volumeMounts) || self.volumeMounts.all(m, has(self.volumes) && self.volumes.exists(v, v.name == m.name))").message("every volumeMounts entry must name an entry of volumes"))]
 #[x_kube(validation = Rule::new("(!has(self.readinessProbe) || !has(self.readinessProbe.exec)) && (!has(self.livenessProbe) || !has(self.livenessProbe.exec)) && (!has(self.startupProbe) || !has(self.startupProbe.exec))").message("probes cannot use exec: Wasm pods run no commands; use httpGet, tcpSocket or grpc"))]
+#[x_kube(validation = Rule::new("!has(self.placement) || self.placement != 'Spill' || (has(self.fallback) && has(self.fallback.image) && self.fallback.policy != 'Never')").message("placement Spill needs fallback.image and a fallback.policy other than Never"))]
 #[serde(rename_all = "camelCase")]
 pub struct WasmWorkloadSpec {
     /// Number of pods. `kubectl scale` and HorizontalPodAutoscalers change it through the scale subresource.
@@ -78,6 +91,16 @@ pub struct WasmWorkloadSpec {
     /// is usable. Given, its policy defaults to `OnFailure` and it needs an image.
     #[serde(default = "FallbackSpec::none")]
     pub fallback: FallbackSpec,
+
+    /// `Whole` (default): every pod runs in one mode at a time. `Spill`: the Wasm Deployment runs
+    /// all `replicas`, and a second Deployment of the fallback image (`<name>-spill`) makes up
+    /// for the Wasm pods that cannot run; nodes where Wasm pods fail are kept out for a while.
+    #[serde(default, skip_serializing_if = "Placement::is_whole")]
+    pub placement: Placement,
+
+    /// How `placement: Spill` shifts pods between the modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spill: Option<SpillSpec>,
 
     /// Environment variables, shared by the Wasm and the container mode.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -300,6 +323,56 @@ pub enum FallbackPolicy {
     OnFailure,
 }
 
+/// How a workload's pods are split between the modes.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// All pods in one mode: Wasm, or the fallback container.
+    #[default]
+    Whole,
+    /// Wasm where the pods can run, the fallback container for the rest.
+    Spill,
+}
+
+impl Placement {
+    fn is_whole(&self) -> bool {
+        *self == Placement::Whole
+    }
+}
+
+/// The timing of `placement: Spill`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SpillSpec {
+    /// A container pod is removed only for a Wasm pod that has been Ready this long (and only
+    /// while the Ready pods of both modes stay at least `replicas`).
+    #[serde(default = "default_hold")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub hold_seconds: i32,
+
+    /// A node where Wasm pods fail to start is kept out of the Wasm Deployment this long, then
+    /// tried again.
+    #[serde(default = "default_node_exclusion")]
+    #[schemars(range(min = 10, max = 86400))]
+    pub node_exclusion_seconds: i32,
+}
+
+fn default_hold() -> i32 {
+    60
+}
+
+fn default_node_exclusion() -> i32 {
+    900
+}
+
+impl Default for SpillSpec {
+    fn default() -> Self {
+        Self {
+            hold_seconds: default_hold(),
+            node_exclusion_seconds: default_node_exclusion(),
+        }
+    }
+}
+
 /// A port the application listens on.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -453,6 +526,14 @@ pub struct WasmWorkloadStatus {
     #[serde(default)]
     pub ready_replicas: i32,
 
+    /// Pods and Ready pods of each mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas_by_mode: Option<ReplicasByMode>,
+
+    /// Under `placement: Spill`: why container pods run, and the nodes kept out of Wasm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spill: Option<SpillStatus>,
+
     /// Label selector of the pods, for the scale subresource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
@@ -472,6 +553,53 @@ pub struct WasmWorkloadStatus {
     /// Ready, RuntimeResolved and Progressing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// Pods of each mode.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicasByMode {
+    pub wasm: ModeReplicas,
+    pub container: ModeReplicas,
+}
+
+/// Pods of one mode.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ModeReplicas {
+    /// Pods the mode's Deployment runs.
+    pub replicas: i32,
+    /// Those that are Ready.
+    pub ready_replicas: i32,
+}
+
+/// What `placement: Spill` did.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SpillStatus {
+    /// Container pods the spill Deployment runs.
+    pub container_replicas: i32,
+    /// Why Wasm pods cannot run (a reason such as Unschedulable or SandboxFailed), while any cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The first such pod's story.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Nodes kept out of the Wasm Deployment after its pods failed there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_nodes: Vec<ExcludedNode>,
+}
+
+/// A node kept out of the Wasm Deployment.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ExcludedNode {
+    pub node: String,
+    /// Why: the failure of the Wasm pod there.
+    pub reason: String,
+    pub message: String,
+    /// When Wasm is tried on the node again (RFC 3339).
+    pub until: String,
 }
 
 /// When a workload that fell back after Wasm failures tries Wasm again.

@@ -6,6 +6,7 @@
 
 pub mod api_path;
 pub mod crd;
+pub mod excluded_nodes;
 pub mod failure_record;
 pub mod fnv;
 pub mod interned;

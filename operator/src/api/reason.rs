@@ -12,6 +12,10 @@ pub const CREATE_CONTAINER_ERROR: &str = "CreateContainerError";
 pub const CRASH_LOOP_BACK_OFF: &str = "CrashLoopBackOff";
 pub const IMAGE_PULL_FAILED: &str = "ImagePullFailed";
 pub const STARTUP_TIMEOUT: &str = "StartupTimeout";
+/// The scheduler found no node for a pod (placement Spill makes up for it with a container pod).
+pub const UNSCHEDULABLE: &str = "Unschedulable";
+/// Another workload's Deployment has the name this one needs.
+pub const NAME_TAKEN: &str = "NameTaken";
 /// The API server refused to create the pods of the workload's Deployment (admission: Pod
 /// Security, a quota, a LimitRange, a webhook). Never a reason to fall back.
 pub const PODS_REFUSED: &str = "PodsRefused";

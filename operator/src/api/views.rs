@@ -5,7 +5,8 @@
 //! Deployments and Services are then cached as records of a few numbers (`CachedDeployment`,
 //! `CachedService`), since they are found by name.
 
-use crate::api::crd::Mode;
+use crate::api::crd::{ExcludedNode, Mode};
+use crate::api::excluded_nodes::excluded_nodes;
 use crate::api::failure_record::FailureRecord;
 use crate::api::interned::Interned;
 use crate::api::labels::{MODE_KEY, WORKLOAD_KEY};
@@ -25,13 +26,18 @@ pub struct PodSpecView {
     pub runtime_class_name: Option<Interned>,
 }
 
-/// A pod condition without its reason, message and probe time.
+/// A pod condition without its probe time. Reason and message are shared: the scheduler gives
+/// the same words to every pod it cannot place.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodConditionView {
     #[serde(rename = "type")]
     pub type_: Interned,
     pub status: Interned,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Interned>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Interned>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
 }
@@ -240,6 +246,10 @@ impl From<&Deployment> for DeploymentView {
 /// (it is found by its name, which is its workload's).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CachedDeployment {
+    /// The workload label: the spill Deployment is named after its workload, not as it.
+    pub workload: Option<Box<str>>,
+    /// Nodes kept out of the Wasm pods (placement Spill), parsed once.
+    pub excluded: Option<Box<[ExcludedNode]>>,
     pub generation: Option<i64>,
     /// The spec-hash annotation, as a number.
     pub spec_hash: Option<u64>,
@@ -289,6 +299,13 @@ impl From<&ObjectMeta> for CachedService {
 impl From<&DeploymentView> for CachedDeployment {
     fn from(d: &DeploymentView) -> Self {
         CachedDeployment {
+            workload: d
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(WORKLOAD_KEY))
+                .map(|w| Box::from(w.as_str())),
+            excluded: excluded_nodes(d.metadata.annotations.as_ref()).map(Vec::into_boxed_slice),
             generation: d.metadata.generation,
             spec_hash: crate::api::labels::spec_hash(&d.metadata),
             owned: OwnedFields::from_meta(&d.metadata),
@@ -383,9 +400,10 @@ mod tests {
             std::mem::size_of::<PodView>()
         );
         // A cached Deployment is a record, not an object with its metadata (ObjectMeta alone is
-        // 360 B); the owned-field hashes are two boxed slices.
+        // 360 B); the owned-field hashes are two boxed slices, the workload label and the
+        // excluded nodes (placement Spill) two more.
         assert!(
-            std::mem::size_of::<CachedDeployment>() <= 192,
+            std::mem::size_of::<CachedDeployment>() <= 224,
             "{}",
             std::mem::size_of::<CachedDeployment>()
         );

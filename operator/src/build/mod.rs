@@ -8,3 +8,4 @@ pub mod drift;
 pub mod pod_security;
 pub mod scheduling;
 pub mod service;
+pub mod spill;

@@ -1,7 +1,7 @@
 //! The decision: run the workload as Wasm (and with which RuntimeClass), as its fallback container,
 //! or not at all. Pure: it takes what discovery found and the spec, nothing else.
 
-use crate::api::crd::{FallbackPolicy, Mode, WasmWorkloadSpec};
+use crate::api::crd::{FallbackPolicy, Mode, Placement, WasmWorkloadSpec};
 use crate::api::failure_record::{cooldown, FailureRecord};
 use crate::api::reason;
 use crate::decide::discovery::{Chosen, Resolution};
@@ -41,6 +41,12 @@ impl Decision {
 /// Checks only the operator can make (the CRD's CEL rules make the same ones where installed,
 /// but a CRD applied without them must not make the operator render a broken Deployment).
 pub(crate) fn invalid_spec(spec: &WasmWorkloadSpec) -> Option<Decision> {
+    if spec.placement == Placement::Spill && spec.fallback.policy == FallbackPolicy::Never {
+        return Some(Decision::Invalid {
+            reason: reason::MISSING_FALLBACK_IMAGE,
+            message: "placement Spill needs fallback.image and a fallback.policy other than Never".to_string(),
+        });
+    }
     let needs_image = spec.fallback.policy != FallbackPolicy::Never;
     if needs_image && spec.fallback.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
         return Some(Decision::Invalid {

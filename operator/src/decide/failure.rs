@@ -131,8 +131,95 @@ pub fn node_trouble(
         })
 }
 
-/// Judge the pods of a workload at wall-clock `now`. A pod that has been Ready since it was
-/// created (`was_ready`) has started: losing readiness later is no startup timeout.
+/// What one pod says at wall-clock `now`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PodState {
+    /// Being deleted: it says nothing any more.
+    Deleting,
+    /// Ready, or has been since it was created (losing readiness later is no startup timeout).
+    Started,
+    /// Not Ready yet; its startup deadline passes in `left`.
+    Starting {
+        left: Duration,
+    },
+    Failed(PodFailure),
+}
+
+/// Judge one pod. A pod that has been Ready since it was created (`was_ready`), or whose
+/// container restarted, has started.
+pub fn judge(
+    pod: &CachedPod,
+    sandbox: &[SandboxFailure],
+    now: Timestamp,
+    startup_timeout: Duration,
+    was_ready: &dyn Fn(&CachedPod) -> bool,
+) -> PodState {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return PodState::Deleting;
+    }
+    let name = pod.metadata.name.as_deref().unwrap_or("?");
+    if let Some(s) = sandbox.iter().find(|s| s.pod == name) {
+        return PodState::Failed(PodFailure {
+            reason: reason::SANDBOX_FAILED,
+            message: truncate(&format!("pod {name}: {}", s.message), 500),
+            pod: FailingPod::of(pod),
+        });
+    }
+    for cs in pod.container_statuses() {
+        let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref());
+        if let Some(category) = waiting
+            .and_then(|w| w.reason.as_deref())
+            .and_then(waiting_reason_category)
+        {
+            let detail = waiting.and_then(|w| w.message.as_deref()).unwrap_or("");
+            return PodState::Failed(PodFailure {
+                reason: category,
+                message: truncate(&format!("pod {name}: {category}: {detail}"), 500),
+                pod: FailingPod::of(pod),
+            });
+        }
+    }
+    if pod.condition_true("Ready") || was_ready(pod) || pod.has_restarted() {
+        return PodState::Started;
+    }
+    let Some(created) = pod.metadata.creation_timestamp.as_ref().map(|t| t.0) else {
+        return PodState::Starting { left: startup_timeout };
+    };
+    // A creation time ahead of our clock (skew) counts as just created.
+    let age = Duration::try_from(now.duration_since(created)).unwrap_or(Duration::ZERO);
+    if age >= startup_timeout {
+        return PodState::Failed(PodFailure {
+            reason: reason::STARTUP_TIMEOUT,
+            message: format!("pod {name} not Ready within {} s", startup_timeout.as_secs()),
+            pod: FailingPod::of(pod),
+        });
+    }
+    PodState::Starting {
+        left: startup_timeout - age,
+    }
+}
+
+/// The scheduler's verdict on a pod it cannot place (`PodScheduled=False`, reason
+/// `Unschedulable`, as a `FailedScheduling` Event also says): no node with room, taints,
+/// affinity. Under `placement: Spill` such a Wasm pod is made up for at once.
+pub fn unschedulable(pod: &CachedPod) -> Option<PodFailure> {
+    let c = pod.condition("PodScheduled")?;
+    (c.status == "False" && c.reason.as_deref() == Some("Unschedulable")).then(|| PodFailure {
+        reason: reason::UNSCHEDULABLE,
+        message: truncate(
+            &format!(
+                "pod {}: {}",
+                pod.metadata.name.as_deref().unwrap_or("?"),
+                c.message.as_deref().unwrap_or("unschedulable")
+            ),
+            500,
+        ),
+        pod: None,
+    })
+}
+
+/// Judge the pods of a workload at wall-clock `now`: the first failure, or when the earliest
+/// startup deadline passes.
 pub fn detect(
     pods: &[&CachedPod],
     sandbox: &[SandboxFailure],
@@ -142,58 +229,18 @@ pub fn detect(
 ) -> Health {
     let mut recheck_in: Option<Duration> = None;
     for pod in pods {
-        if pod.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
-        let name = pod.metadata.name.as_deref().unwrap_or("?");
-        if let Some(s) = sandbox.iter().find(|s| s.pod == name) {
-            return Health {
-                failure: Some(PodFailure {
-                    reason: reason::SANDBOX_FAILED,
-                    message: truncate(&format!("pod {name}: {}", s.message), 500),
-                    pod: FailingPod::of(pod),
-                }),
-                recheck_in: None,
-            };
-        }
-        let statuses = pod.container_statuses();
-        for cs in statuses {
-            let waiting = cs.state.as_ref().and_then(|s| s.waiting.as_ref());
-            if let Some(category) = waiting
-                .and_then(|w| w.reason.as_deref())
-                .and_then(waiting_reason_category)
-            {
-                let detail = waiting.and_then(|w| w.message.as_deref()).unwrap_or("");
+        match judge(pod, sandbox, now, startup_timeout, was_ready) {
+            PodState::Failed(f) => {
                 return Health {
-                    failure: Some(PodFailure {
-                        reason: category,
-                        message: truncate(&format!("pod {name}: {category}: {detail}"), 500),
-                        pod: FailingPod::of(pod),
-                    }),
+                    failure: Some(f),
                     recheck_in: None,
-                };
+                }
             }
+            PodState::Starting { left } if pod.metadata.creation_timestamp.is_some() => {
+                recheck_in = Some(recheck_in.map_or(left, |r| r.min(left)));
+            }
+            _ => {}
         }
-        if pod.condition_true("Ready") || was_ready(pod) || pod.has_restarted() {
-            continue;
-        }
-        let Some(created) = pod.metadata.creation_timestamp.as_ref().map(|t| t.0) else {
-            continue;
-        };
-        // A creation time ahead of our clock (skew) counts as just created.
-        let age = Duration::try_from(now.duration_since(created)).unwrap_or(Duration::ZERO);
-        if age >= startup_timeout {
-            return Health {
-                failure: Some(PodFailure {
-                    reason: reason::STARTUP_TIMEOUT,
-                    message: format!("pod {name} not Ready within {} s", startup_timeout.as_secs()),
-                    pod: FailingPod::of(pod),
-                }),
-                recheck_in: None,
-            };
-        }
-        let left = startup_timeout - age;
-        recheck_in = Some(recheck_in.map_or(left, |r| r.min(left)));
     }
     Health {
         failure: None,

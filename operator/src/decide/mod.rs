@@ -7,4 +7,6 @@ pub mod decision;
 pub mod discovery;
 pub mod failure;
 pub mod node_affinity;
+pub mod node_exclusion;
 pub mod runtimes;
+pub mod spill;

@@ -167,13 +167,18 @@ fn spawn_watch<K, S>(
     });
 }
 
-/// Triggers for an owned Deployment or Service event.
-/// A Deployment or Service the operator made is named after its workload.
+/// Triggers for an owned Deployment or Service event: the workload its label names (a spill
+/// Deployment is not named as its workload), else the one it is named after.
 fn owned_triggers<K: Resource>(event: Event<K>) -> Vec<Trigger> {
     match event {
         Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => {
             let m = o.meta();
-            match (&m.name, &m.namespace) {
+            let workload = m
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(labels::WORKLOAD_KEY))
+                .or(m.name.as_ref());
+            match (workload, &m.namespace) {
                 (Some(name), Some(ns)) => vec![Trigger::Owner(ObjectRef::new(name).within(ns))],
                 _ => vec![],
             }
@@ -192,10 +197,13 @@ fn cached_owned<K: Resource, V: Clone>(
     move |event| {
         let gone = cache.apply(&event, record);
         let mut triggers = owned_triggers(event);
-        triggers.extend(
-            gone.iter()
-                .map(|(ns, name)| Trigger::Owner(ObjectRef::new(name).within(ns))),
-        );
+        // Only names are left of those: a spill Deployment's is its workload's with `-spill`.
+        triggers.extend(gone.iter().flat_map(|(ns, name)| {
+            let spilled = name
+                .strip_suffix("-spill")
+                .map(|w| Trigger::Owner(ObjectRef::new(w).within(ns)));
+            std::iter::once(Trigger::Owner(ObjectRef::new(name).within(ns))).chain(spilled)
+        }));
         triggers
     }
 }

@@ -217,8 +217,9 @@ impl Metrics {
     }
 
     /// Set a workload's replica gauges, in the mode it runs in now.
-    pub fn set_replicas(&self, namespace: &str, workload: &str, mode: &str, desired: i64, ready: i64) {
-        self.workloads.set_replicas(namespace, workload, mode, desired, ready);
+    /// The replica figures of a workload, per mode it runs in.
+    pub fn set_replicas(&self, namespace: &str, workload: &str, per_mode: &[(&str, i32, i32)]) {
+        self.workloads.set_replicas(namespace, workload, per_mode);
     }
 
     /// Replace the usable-nodes gauge with these counts (RuntimeClasses gone lose their series).
@@ -258,8 +259,8 @@ mod tests {
     #[test]
     fn replicas_follow_the_mode_and_are_forgotten() {
         let m = Metrics::new();
-        m.set_replicas("demo", "hello", "wasm", 2, 1);
-        m.set_replicas("demo", "hello", "container", 2, 2);
+        m.set_replicas("demo", "hello", &[("wasm", 2, 1)]);
+        m.set_replicas("demo", "hello", &[("container", 2, 2)]);
         let text = m.render();
         assert!(
             text.contains(

@@ -2,7 +2,10 @@
 //! the same inputs give the same status, and a condition's lastTransitionTime only moves when its
 //! status flips, so writing the result again changes nothing.
 
-use crate::api::crd::{ColdStartStatus, FootprintStatus, Mode, WasmRetryStatus, WasmWorkload, WasmWorkloadStatus};
+use crate::api::crd::{
+    ColdStartStatus, FootprintStatus, Mode, ModeReplicas, ReplicasByMode, SpillStatus, WasmRetryStatus, WasmWorkload,
+    WasmWorkloadStatus,
+};
 use crate::api::labels;
 use crate::api::reason;
 use crate::api::views::CachedDeployment;
@@ -56,6 +59,40 @@ fn rollout(deployment: Option<&CachedDeployment>, desired: i32) -> Rollout {
     }
 }
 
+/// The spill half of a `placement: Spill` workload running Wasm: its Deployment as last seen (or
+/// as just applied) and what the spill did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Spilled<'a> {
+    pub deployment: Option<&'a CachedDeployment>,
+    pub status: SpillStatus,
+}
+
+/// Both Deployments of a spilled workload as one rollout: done once the Wasm Deployment has
+/// seen its spec and the Ready pods of both make `desired`.
+fn spill_rollout(wasm: Option<&CachedDeployment>, spill: &Spilled, desired: i32) -> Rollout {
+    let w = rollout(wasm, desired);
+    let c = rollout(spill.deployment, spill.status.container_replicas);
+    let seen = |d: Option<&CachedDeployment>| {
+        d.is_none_or(|d| {
+            d.status.as_ref().and_then(|s| s.observed_generation).unwrap_or(0) >= d.generation.unwrap_or(0)
+        })
+    };
+    let ready = w.ready + c.ready;
+    Rollout {
+        replicas: w.replicas + c.replicas,
+        ready,
+        updated: w.updated + c.updated,
+        done: wasm.is_some() && seen(wasm) && seen(spill.deployment) && ready >= desired,
+    }
+}
+
+fn mode_replicas(r: Rollout) -> ModeReplicas {
+    ModeReplicas {
+        replicas: r.replicas,
+        ready_replicas: r.ready,
+    }
+}
+
 fn condition(type_: &str, ok: bool, reason: &str, message: String, generation: Option<i64>, now: &Time) -> Condition {
     Condition {
         type_: type_.to_string(),
@@ -82,6 +119,7 @@ pub fn compute_status(
     wl: &WasmWorkload,
     decision: &Decision,
     deployment: Option<&CachedDeployment>,
+    spill: Option<&Spilled>,
     trouble: Option<&Trouble>,
     now: &Time,
     measured: Measurements,
@@ -90,7 +128,8 @@ pub fn compute_status(
     let previous = wl.status.as_ref().unwrap_or(&empty);
     let generation = wl.metadata.generation;
     let desired = wl.spec.replicas;
-    let r = rollout(deployment, desired);
+    let whole = rollout(deployment, desired);
+    let r = spill.map_or(whole, |sp| spill_rollout(deployment, sp, desired));
 
     let (mode, runtime_class_name, fallback_reason) = match decision {
         Decision::Wasm(c) => (Mode::Wasm, Some(c.candidate.runtime_class.clone()), None),
@@ -125,7 +164,10 @@ pub fn compute_status(
                     fallback_reason.clone().unwrap_or_default(),
                 ),
             };
-            let mode_name = mode.as_label();
+            let mode_name = match spill {
+                Some(_) => format!("{} wasm, {} container", whole.ready, r.ready - whole.ready.min(r.ready)),
+                None => format!("{} mode", mode.as_label()),
+            };
             let ready = if let Some(t) = trouble.filter(|t| !r.done || t.reason == reason::CHILD_REJECTED) {
                 c(READY, false, t.reason, t.message.clone())
             } else if r.done {
@@ -133,14 +175,14 @@ pub fn compute_status(
                     READY,
                     true,
                     AVAILABLE,
-                    format!("{}/{desired} pods ready in {mode_name} mode", r.ready),
+                    format!("{}/{desired} pods ready in {mode_name}", r.ready),
                 )
             } else {
                 c(
                     READY,
                     false,
                     ROLLING_OUT,
-                    format!("{}/{desired} pods ready in {mode_name} mode", r.ready),
+                    format!("{}/{desired} pods ready in {mode_name}", r.ready),
                 )
             };
             let progressing = if r.done {
@@ -174,6 +216,22 @@ pub fn compute_status(
         }),
         _ => None,
     };
+    let in_mode = mode_replicas(whole);
+    let replicas_by_mode = match (decision, spill) {
+        (Decision::Wasm(_), Some(sp)) => Some(ReplicasByMode {
+            wasm: in_mode,
+            container: mode_replicas(rollout(sp.deployment, sp.status.container_replicas)),
+        }),
+        (Decision::Wasm(_), None) => Some(ReplicasByMode {
+            wasm: in_mode,
+            ..Default::default()
+        }),
+        (Decision::Container { .. }, _) => Some(ReplicasByMode {
+            container: in_mode,
+            ..Default::default()
+        }),
+        _ => None,
+    };
     WasmWorkloadStatus {
         observed_generation: generation,
         mode: Some(mode),
@@ -182,6 +240,8 @@ pub fn compute_status(
         wasm_retry,
         replicas: r.replicas,
         ready_replicas: r.ready,
+        replicas_by_mode,
+        spill: spill.map(|sp| sp.status.clone()),
         selector: Some(labels::pod_selector(&wl.name_any())),
         cold_start: measured
             .cold_start
@@ -225,6 +285,7 @@ mod tests {
             wl,
             &Decision::Wasm(chosen("spin")),
             deployment,
+            None,
             trouble,
             &t(secs),
             Measurements::default(),
@@ -289,7 +350,7 @@ mod tests {
             message: "no usable Wasm RuntimeClass (x)".into(),
             record: None,
         };
-        let s = compute_status(&wl, &d, None, None, &t(5), Measurements::default());
+        let s = compute_status(&wl, &d, None, None, None, &t(5), Measurements::default());
         assert_eq!(s.mode, Some(Mode::Container));
         assert_eq!(s.runtime_class_name, None);
         assert_eq!(s.fallback_reason.as_deref(), Some("no usable Wasm RuntimeClass (x)"));
@@ -306,6 +367,7 @@ mod tests {
                 reason: reason::NO_USABLE_RUNTIME,
                 message: "m".into(),
             },
+            None,
             None,
             None,
             &t(5),
@@ -329,6 +391,7 @@ mod tests {
             &invalid,
             Some(&deployment(1, 1, 2, 2, 2)),
             None,
+            None,
             &t(6),
             Measurements::default(),
         );
@@ -337,6 +400,7 @@ mod tests {
         let s = compute_status(
             &workload("new", "demo"),
             &invalid,
+            None,
             None,
             None,
             &t(6),
@@ -375,10 +439,10 @@ mod tests {
             footprint: None,
         };
         let decision = Decision::Wasm(chosen("spin"));
-        let s = compute_status(&wl, &decision, None, None, &t(1), measured());
+        let s = compute_status(&wl, &decision, None, None, None, &t(1), measured());
         assert_eq!(s.cold_start.unwrap().probe_period_seconds, None, "no probe, no bound");
         wl.spec.readiness_probe = Some(Box::default());
-        let s = compute_status(&wl, &decision, None, None, &t(1), measured());
+        let s = compute_status(&wl, &decision, None, None, None, &t(1), measured());
         assert_eq!(
             s.cold_start.as_ref().unwrap().probe_period_seconds,
             Some(10),
@@ -386,7 +450,7 @@ mod tests {
         );
         wl.spec.readiness_probe.as_mut().unwrap().period_seconds = Some(2);
         wl.status = Some(s);
-        let kept = compute_status(&wl, &decision, None, None, &t(2), Measurements::default());
+        let kept = compute_status(&wl, &decision, None, None, None, &t(2), Measurements::default());
         assert_eq!(
             kept.cold_start.unwrap().probe_period_seconds,
             Some(2),
@@ -414,6 +478,7 @@ mod tests {
                 &wl,
                 &decision,
                 Some(&rolling),
+                None,
                 Some(&trouble),
                 &t(5),
                 Measurements::default(),

@@ -18,8 +18,8 @@ fn slot(mode: &str) -> Option<usize> {
 
 #[derive(Clone, Debug, Default)]
 struct Figures {
-    /// (mode slot, desired, ready) in the mode the workload runs in now.
-    replicas: Option<(usize, i64, i64)>,
+    /// (desired, ready) per mode the workload runs in now: one mode, or both under placement Spill.
+    replicas: [Option<(i32, i32)>; 3],
     last_cold_start: [Option<f64>; 3],
     image_size: [Option<i64>; 3],
     memory: [Option<i64>; 3],
@@ -27,7 +27,7 @@ struct Figures {
 
 impl Figures {
     fn is_empty(&self) -> bool {
-        self.replicas.is_none()
+        self.replicas.iter().all(Option::is_none)
             && self.last_cold_start.iter().all(Option::is_none)
             && self.image_size.iter().all(Option::is_none)
             && self.memory.iter().all(Option::is_none)
@@ -75,14 +75,17 @@ const FAMILIES: [Family; 4] = [
         name: "wasm_workload_replicas",
         help: "Pods of a workload, desired and ready",
         samples: |f| {
-            f.replicas
-                .map(|(s, desired, ready)| {
-                    vec![
-                        (MODES[s], Some("desired"), Value::Int(desired)),
-                        (MODES[s], Some("ready"), Value::Int(ready)),
+            MODES
+                .iter()
+                .zip(&f.replicas)
+                .filter_map(|(mode, r)| r.map(|r| (*mode, r)))
+                .flat_map(|(mode, (desired, ready))| {
+                    [
+                        (mode, Some("desired"), Value::Int(i64::from(desired))),
+                        (mode, Some("ready"), Value::Int(i64::from(ready))),
                     ]
                 })
-                .unwrap_or_default()
+                .collect()
         },
     },
     Family {
@@ -136,9 +139,15 @@ impl WorkloadGauges {
         }
     }
 
-    pub fn set_replicas(&self, namespace: &str, workload: &str, mode: &str, desired: i64, ready: i64) {
-        let Some(s) = slot(mode) else { return };
-        self.update(namespace, workload, |f| f.replicas = Some((s, desired, ready)));
+    /// Replace the replica figures with these (mode, desired, ready): modes not given lose theirs.
+    pub fn set_replicas(&self, namespace: &str, workload: &str, per_mode: &[(&str, i32, i32)]) {
+        let mut replicas = [None; 3];
+        for (mode, desired, ready) in per_mode {
+            if let Some(s) = slot(mode) {
+                replicas[s] = Some((*desired, *ready));
+            }
+        }
+        self.update(namespace, workload, |f| f.replicas = replicas);
     }
 
     pub fn set_last_cold_start(&self, namespace: &str, workload: &str, mode: &str, seconds: f64) {
@@ -208,14 +217,15 @@ mod tests {
     #[test]
     fn figures_become_series_and_go_away() {
         let g = WorkloadGauges::default();
-        g.set_replicas("demo", "hello", "wasm", 2, 1);
-        g.set_replicas("demo", "hello", "container", 2, 2);
+        g.set_replicas("demo", "hello", &[("wasm", 2, 1)]);
+        g.set_replicas("demo", "hello", &[("container", 2, 2)]);
+        g.set_replicas("demo", "spilled", &[("wasm", 10, 3), ("container", 7, 7)]);
         g.set_last_cold_start("demo", "hello", "wasm", 0.04);
         g.set_image_size("demo", "hello", "container", Some(1000));
         g.replace_memory(&[(("demo".into(), "hello".into(), "wasm".into()), 5)].into());
-        g.set_replicas("demo", "other", "wasm", 1, 1);
+        g.set_replicas("demo", "other", &[("wasm", 1, 1)]);
         g.forget("demo", "other");
-        g.set_replicas("demo", "x", "bogus", 1, 1);
+        g.set_replicas("demo", "x", &[("bogus", 1, 1)]);
         let text = render(g);
         assert!(
             text.contains(
@@ -224,9 +234,15 @@ mod tests {
             "{text}"
         );
         assert!(
-            !text.contains(r#"wasm_workload_replicas{mode="wasm""#),
+            !text.contains(r#"wasm_workload_replicas{mode="wasm",namespace="demo",state="ready",workload="hello"}"#),
             "only the current mode: {text}"
         );
+        for both in [
+            r#"wasm_workload_replicas{mode="wasm",namespace="demo",state="ready",workload="spilled"} 3"#,
+            r#"wasm_workload_replicas{mode="container",namespace="demo",state="desired",workload="spilled"} 7"#,
+        ] {
+            assert!(text.contains(both), "both halves of a spilled workload: {text}");
+        }
         assert!(text
             .contains(r#"wasm_workload_last_cold_start_seconds{mode="wasm",namespace="demo",workload="hello"} 0.04"#));
         assert!(

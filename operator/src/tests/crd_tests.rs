@@ -63,7 +63,10 @@ fn names_subresources_and_printer_columns() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(columns, ["Mode", "Runtime", "Ready", "Cold start", "Age"]);
+    assert_eq!(
+        columns,
+        ["Mode", "Runtime", "Ready", "Wasm", "Container", "Cold start", "Age"]
+    );
 }
 
 #[test]
