@@ -107,7 +107,7 @@ impl Harness {
     }
 
     /// Wait for a status write whose status satisfies `check`, and return that status.
-    async fn status_where(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    pub async fn status_where(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
         let matches = |r: &Recorded| {
             r.method == "PATCH" && r.path == STATUS && r.body.as_ref().is_some_and(|b| check(&b["status"]))
         };

@@ -21,3 +21,4 @@ mod pod_security_tests;
 mod property_tests;
 mod refusal_tests;
 pub mod schema_validation_tests;
+mod spill_tests;
