@@ -47,6 +47,9 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("compare_http_first_responses_agree_with_the_suite_s_own_poll", "`compare --http /` times each pod to its app's first 2xx through the pod proxy, within 50 ms of the suite's own poll of the same pods, with the probe's lag and status.comparison"),
     // tests/runtime_restart.rs
     ("a_container_runtime_restart_does_not_send_wasm_to_the_fallback", "E2E_RESTART_RUNTIME restarts the Wasm node's container runtime (containerd and every shim): the Wasm pod, Ready before, is restarted by the kubelet and the OnFailure workload (startup timeout 5 s) never leaves Wasm"),
+    // tests/spill.rs
+    ("wasm_pods_without_room_spill_into_container_pods_and_come_back_when_requests_shrink", "placement Spill, Wasm pods requesting two fifths of the shim node's free CPU each: some Wasm pods Ready, the rest Unschedulable and made up for by container pods (4 Ready, Ready=True, mode Wasm, a Spilled Event, `kubectl get wasmw` shows both, the one Service answers from both modes); with the requests shrunk, back to 4 Wasm pods and no container pod, the Ready pods never below 4 on the way"),
+    ("a_node_that_never_starts_wasm_pods_is_excluded_while_its_sibling_keeps_them", "placement Spill, two Wasm pods spread over the real shim node and a kubelet-less node the suite keeps Ready: the pod there times out, the node is excluded (status, NotIn affinity, NodeExcluded Event), both Wasm pods end Ready on the real node, the container pod that covered goes, the workload never falls back"),
 ];
 
 pub const TIMEOUT: Duration = Duration::from_secs(120);
@@ -464,6 +467,7 @@ mod tests {
             include_str!("../tests/hardened_namespaces.rs"),
             include_str!("../tests/http_app.rs"),
             include_str!("../tests/runtime_restart.rs"),
+            include_str!("../tests/spill.rs"),
         ]
         .join("\n");
         // The scenarios are the functions marked opt-in; helpers are not listed.

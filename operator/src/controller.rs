@@ -11,7 +11,7 @@ use crate::apply::{apply_child, is_invalid, Written};
 use crate::build::deployment::build_deployment;
 use crate::build::drift;
 use crate::build::service::build_service;
-use crate::build::spill::{build_spill_deployment, exclude_nodes, spill_deployment_name};
+use crate::build::spill::{build_spill_deployment, spill_deployment_name, wasm_half};
 use crate::context::Context;
 use crate::decide::decision::{decide, Decision, WasmEvidence};
 use crate::decide::discovery::{nodes_per_runtime_class, resolve, Chosen, WorkloadPlacement};
@@ -444,7 +444,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     let mut put_back: Vec<&'static str> = vec![];
     let mut trouble: Option<Trouble> = None;
     let desired = build_deployment(wl, &decision).map(|d| match &plan {
-        Some(p) => exclude_nodes(d, &p.excluded),
+        Some(p) => wasm_half(d, &p.excluded),
         None => d,
     });
     if let Some(desired) = desired {

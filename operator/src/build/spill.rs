@@ -12,10 +12,11 @@ use crate::api::reason;
 use crate::build::deployment::build_deployment;
 use crate::decide::decision::Decision;
 use crate::decide::discovery::Chosen;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
     Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, PreferredSchedulingTerm,
 };
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 
 /// The spill Deployment's name: the workload's, with `-spill`.
@@ -27,10 +28,30 @@ fn pod_spec(d: &mut Deployment) -> Option<&mut PodSpec> {
     d.spec.as_mut()?.template.spec.as_mut()
 }
 
+/// The Wasm half of a spilled workload: its Deployment, kept off `excluded` nodes, and rolled
+/// out without taking a Ready pod down first (maxUnavailable 0): the spill counts on the Wasm
+/// pods it lets container pods go for.
+pub fn wasm_half(d: Deployment, excluded: &[ExcludedNode]) -> Deployment {
+    never_unavailable(exclude_nodes(d, excluded))
+}
+
+fn never_unavailable(mut d: Deployment) -> Deployment {
+    if let Some(spec) = d.spec.as_mut() {
+        spec.strategy = Some(DeploymentStrategy {
+            type_: Some("RollingUpdate".to_string()),
+            rolling_update: Some(RollingUpdateDeployment {
+                max_surge: Some(IntOrString::String("25%".to_string())),
+                max_unavailable: Some(IntOrString::Int(0)),
+            }),
+        });
+    }
+    d
+}
+
 /// Keep the pods off `excluded` nodes: `metadata.name NotIn` added to every required term the
 /// user gave (terms are ORed, so each needs it), or as the only term. The list goes on the
 /// Deployment as an annotation too, with why and until when.
-pub fn exclude_nodes(mut d: Deployment, excluded: &[ExcludedNode]) -> Deployment {
+fn exclude_nodes(mut d: Deployment, excluded: &[ExcludedNode]) -> Deployment {
     if excluded.is_empty() {
         return d;
     }
@@ -68,7 +89,7 @@ pub fn build_spill_deployment(wl: &WasmWorkload, chosen: &Chosen, replicas: i32)
         message: String::new(),
         record: None,
     };
-    let mut d = build_deployment(wl, &container)?;
+    let mut d = never_unavailable(build_deployment(wl, &container)?);
     d.metadata.name = Some(spill_deployment_name(&wl.name_any()));
     let spec = d.spec.as_mut()?;
     spec.replicas = Some(replicas);
@@ -161,7 +182,22 @@ mod tests {
             ..Default::default()
         }));
         let d = build_deployment(&wl, &Decision::Wasm(chosen("spin"))).unwrap();
-        let d = exclude_nodes(d, &[excluded("edge-1"), excluded("edge-2")]);
+        let d = wasm_half(d, &[excluded("edge-1"), excluded("edge-2")]);
+        let rolling = d
+            .spec
+            .as_ref()
+            .unwrap()
+            .strategy
+            .as_ref()
+            .unwrap()
+            .rolling_update
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            rolling.max_unavailable,
+            Some(IntOrString::Int(0)),
+            "no Ready Wasm pod goes first"
+        );
         assert_eq!(terms(&d).len(), 2);
         for t in terms(&d) {
             assert_eq!(
