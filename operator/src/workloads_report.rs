@@ -16,6 +16,8 @@ pub struct Row {
     pub namespace: String,
     pub name: String,
     pub mode: String,
+    /// Under placement Spill: the pods running the fallback image, of all.
+    pub spilled: Option<(i32, i32)>,
     pub runtime_class: String,
     pub why_not_wasm: String,
     pub cold_start_p50: Option<f64>,
@@ -37,6 +39,8 @@ pub struct Totals {
     pub wasm: usize,
     pub container: usize,
     pub pending: usize,
+    /// Workloads running as Wasm with some pods spilled into the fallback image.
+    pub spilled: usize,
     /// Σ (fallback image − Wasm image) over the workloads running as Wasm whose sizes are known.
     pub image_bytes_saved: i64,
 }
@@ -58,6 +62,25 @@ pub fn build(workloads: &[WasmWorkload], nodes: &[Node]) -> Report {
                 Some(Mode::Container) => totals.container += 1,
                 _ => totals.pending += 1,
             }
+            let spilled = st
+                .spill
+                .as_ref()
+                .filter(|s| s.container_replicas > 0)
+                .map(|s| (s.container_replicas, wl.spec.replicas));
+            totals.spilled += usize::from(spilled.is_some());
+            // A spilled workload is Wasm where it can be: what keeps the rest off is its "why not".
+            let why_spilled = st.spill.as_ref().map(|s| {
+                let nodes: Vec<String> = s
+                    .excluded_nodes
+                    .iter()
+                    .map(|e| format!("{} ({})", e.node, e.reason))
+                    .collect();
+                let mut why = s.message.clone().unwrap_or_default();
+                if !nodes.is_empty() {
+                    why = format!("{why} excluded: {}", nodes.join(", ")).trim().to_string();
+                }
+                why
+            });
             let image = st.footprint.as_ref().and_then(|f| f.image_size_bytes);
             if st.mode == Some(Mode::Wasm) {
                 let fallback = wl
@@ -74,8 +97,9 @@ pub fn build(workloads: &[WasmWorkload], nodes: &[Node]) -> Report {
                 namespace: wl.namespace().unwrap_or_default(),
                 name: wl.name_any(),
                 mode: st.mode.map_or("—".into(), |m| format!("{m:?}")),
+                spilled,
                 runtime_class: st.runtime_class_name.clone().unwrap_or_default(),
-                why_not_wasm: st.fallback_reason.clone().unwrap_or_default(),
+                why_not_wasm: st.fallback_reason.clone().or(why_spilled).unwrap_or_default(),
                 cold_start_p50: st.cold_start.as_ref().map(|c| c.p50_seconds),
                 cold_start_p95: st.cold_start.as_ref().map(|c| c.p95_seconds),
                 cold_start_pods: st.cold_start.as_ref().map(|c| c.window_samples),
@@ -127,7 +151,10 @@ impl Report {
             table.push(vec![
                 r.namespace.clone(),
                 r.name.clone(),
-                r.mode.clone(),
+                match r.spilled {
+                    Some((ctr, of)) => format!("{} ({ctr}/{of} spilled)", r.mode),
+                    None => r.mode.clone(),
+                },
                 if r.runtime_class.is_empty() {
                     "—".into()
                 } else {
@@ -163,9 +190,10 @@ impl Report {
         }
         let t = &self.totals;
         out.push_str(&format!(
-            "\n{} workload(s): {} Wasm, {} container, {} pending; image size saved against the fallback images: {}\n",
+            "\n{} workload(s): {} Wasm ({} spilled in part), {} container, {} pending; image size saved against the fallback images: {}\n",
             self.rows.len(),
             t.wasm,
+            t.spilled,
             t.container,
             t.pending,
             human_bytes(t.image_bytes_saved)
@@ -218,6 +246,12 @@ mod tests {
                 },
                 ..Default::default()
             })),
+            spill: Some(crate::api::crd::SpillStatus {
+                container_replicas: 1,
+                reason: Some("Unschedulable".into()),
+                message: Some("pod a-x: 0/4 nodes are available: 1 Insufficient cpu.".into()),
+                excluded_nodes: vec![],
+            }),
             ..Default::default()
         });
         let mut ctr = workload("b", "demo");
@@ -234,10 +268,15 @@ mod tests {
                 wasm: 1,
                 container: 1,
                 pending: 1,
+                spilled: 1,
                 image_bytes_saved: 1_000_000 - 21_000
             }
         );
         assert_eq!(r.rows[0].compared_p50, Some((Some(0.58), Some(0.76))));
+        assert_eq!(
+            r.rows[0].why_not_wasm,
+            "pod a-x: 0/4 nodes are available: 1 Insufficient cpu."
+        );
         assert_eq!(
             r.rows[1].why_not_wasm,
             "no usable Wasm RuntimeClass (spin: not installed)"
@@ -245,8 +284,9 @@ mod tests {
         let text = r.render(false);
         assert!(text.contains("0.580/0.760"), "{text}");
         assert!(text.contains(
-            "3 workload(s): 1 Wasm, 1 container, 1 pending; image size saved against the fallback images: 956.1 KiB"
+            "3 workload(s): 1 Wasm (1 spilled in part), 1 container, 1 pending; image size saved against the fallback images: 956.1 KiB"
         ));
+        assert!(text.contains("Wasm (1/2 spilled)"), "{text}");
         assert!(text.contains("20.5 KiB"), "sizes in human units: {text}");
         assert!(text.contains("PROBE EVERY") && text.contains("10 s"), "{text}");
         assert!(!text.contains("21000") && !text.contains("979000"), "{text}");

@@ -2,7 +2,7 @@
 //! node, one workload explained, and the installation. Pure; the verdicts on nodes come from
 //! `decide::discovery`, the same words the operator puts in status.
 
-use crate::api::crd::{FallbackPolicy, WasmWorkload};
+use crate::api::crd::{FallbackPolicy, Placement, SpillStatus, WasmWorkload};
 use crate::api::failure_record::FailureRecord;
 use crate::decide::discovery::{node_verdict, untolerated_taints, NodeVerdict, WorkloadPlacement};
 use crate::decide::runtimes::RuntimeConfig;
@@ -206,6 +206,39 @@ fn runtime_class_section(rc: &RuntimeClass, facts: &Facts) -> Section {
     }
 }
 
+/// A spilled workload: how many pods run the fallback image and why, and each node kept out.
+fn spill_lines(replicas: i32, sp: &SpillStatus) -> Vec<Line> {
+    let mut lines = vec![];
+    if sp.container_replicas > 0 {
+        let why = match (&sp.reason, &sp.message) {
+            (Some(r), Some(m)) => format!(": {r}: {m}"),
+            _ => String::new(),
+        };
+        lines.push(line(
+            Verdict::Info,
+            format!(
+                "spilled: {} of {replicas} pods run the fallback image{why}",
+                sp.container_replicas
+            ),
+        ));
+    } else {
+        lines.push(line(
+            Verdict::Pass,
+            format!("not spilled: all {replicas} pods run as Wasm"),
+        ));
+    }
+    for e in &sp.excluded_nodes {
+        lines.push(line(
+            Verdict::Info,
+            format!(
+                "node {} is kept out of Wasm until {} ({}: {})",
+                e.node, e.until, e.reason, e.message
+            ),
+        ));
+    }
+    lines
+}
+
 /// One workload: the runtimes it asks for, why each RuntimeClass was or was not chosen, the
 /// nodes its own placement leaves, the mode, and under OnFailure what made it fall back.
 fn workload_section(w: &WorkloadFacts, facts: &Facts, config: &RuntimeConfig) -> Section {
@@ -299,7 +332,10 @@ fn workload_section(w: &WorkloadFacts, facts: &Facts, config: &RuntimeConfig) ->
         )),
         None => {}
     }
-    if wl.spec.fallback.policy == FallbackPolicy::OnFailure {
+    if let Some(sp) = status.and_then(|s| s.spill.as_ref()) {
+        lines.extend(spill_lines(wl.spec.replicas, sp));
+    }
+    if wl.spec.fallback.policy == FallbackPolicy::OnFailure && wl.spec.placement == Placement::Whole {
         if let Some(f) = &w.failure {
             let now = lookup(&f.runtime_class).map_or(0, |rc| {
                 facts
@@ -678,6 +714,41 @@ mod tests {
             .to_text()
             .contains("✘ not Ready (PodsRefused): the API server refused to create pods"));
         assert_eq!(r.exit_code(), 1);
+    }
+
+    #[test]
+    fn a_spilled_workload_is_explained_with_its_excluded_nodes() {
+        let mut f = facts();
+        let mut wl = workload("hello", "demo");
+        wl.spec.replicas = 4;
+        wl.spec.placement = Placement::Spill;
+        wl.status = Some(crate::api::crd::WasmWorkloadStatus {
+            mode: Some(crate::api::crd::Mode::Wasm),
+            spill: Some(SpillStatus {
+                container_replicas: 2,
+                reason: Some("Unschedulable".into()),
+                message: Some("pod hello-x: 0/4 nodes are available: 1 Insufficient cpu.".into()),
+                excluded_nodes: vec![crate::api::crd::ExcludedNode {
+                    node: "edge-1".into(),
+                    reason: "SandboxFailed".into(),
+                    message: "no runtime".into(),
+                    until: "2027-01-15T08:00:00Z".into(),
+                }],
+            }),
+            ..Default::default()
+        });
+        f.workload = Some(WorkloadFacts {
+            workload: wl,
+            failure: None,
+        });
+        let lines = texts(&build(&f, &RuntimeConfig::default()), "WasmWorkload demo/hello");
+        assert!(
+            lines.contains(&"spilled: 2 of 4 pods run the fallback image: Unschedulable: pod hello-x: 0/4 nodes are available: 1 Insufficient cpu.".to_string()),
+            "{lines:#?}"
+        );
+        assert!(lines.contains(
+            &"node edge-1 is kept out of Wasm until 2027-01-15T08:00:00Z (SandboxFailed: no runtime)".to_string()
+        ));
     }
 
     #[test]
