@@ -6,7 +6,7 @@ use crate::api::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
 use crate::api::labels::FIELD_MANAGER;
 use crate::api::reason;
 use crate::api::stored_workload::StoredWorkload;
-use crate::api::views::{CachedDeployment, CachedPod, CachedService, DeploymentView};
+use crate::api::views::{CachedDeployment, CachedPod, CachedService, DeploymentView, NamedFor};
 use crate::apply::{apply_child, is_invalid, Written};
 use crate::build::deployment::build_deployment;
 use crate::build::drift;
@@ -130,6 +130,7 @@ fn sandbox_failures(wl: &WasmWorkload, ctx: &Context, pods: &[&CachedPod]) -> Ve
 /// How a `placement: Spill` workload running Wasm splits now.
 struct SpillPlan {
     excluded: Vec<ExcludedNode>,
+    stuck: i32,
     status: SpillStatus,
     recheck: Option<Duration>,
 }
@@ -199,6 +200,7 @@ fn spill_plan(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> SpillPla
             excluded_nodes: excluded.clone(),
         },
         excluded,
+        stuck: survey.counts.stuck,
         recheck,
     }
 }
@@ -285,9 +287,9 @@ impl<K> ChildWrite<K> {
 }
 
 /// A Deployment of this name the operator made for another workload: never taken over.
-fn name_taken(workload: &str, child: &str, cached: Option<&CachedDeployment>) -> Option<Trouble> {
-    let owner = cached?.workload.as_deref()?;
-    (owner != workload).then(|| Trouble {
+fn name_taken(child: &str, cached: Option<&CachedDeployment>, expected: NamedFor) -> Option<Trouble> {
+    let owner = cached?.named_for.other_owner(child, &expected)?;
+    Some(Trouble {
         reason: reason::NAME_TAKEN,
         message: format!("the Deployment {child} belongs to the workload {owner}; rename one of them"),
     })
@@ -449,7 +451,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     });
     if let Some(desired) = desired {
         let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-        let written = match name_taken(&name, &name, observed.deployment.as_ref()) {
+        let written = match name_taken(&name, observed.deployment.as_ref(), NamedFor::Workload) {
             Some(t) => Err(t),
             None => write_child(&api, &name, observed.deployment.as_ref(), desired)
                 .await?
@@ -468,7 +470,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
         let spill_name = spill_deployment_name(&name);
         match (&decision, &plan) {
             (Decision::Wasm(chosen), Some(p)) => {
-                let written = match name_taken(&name, &spill_name, observed.spill.as_ref()) {
+                let written = match name_taken(&spill_name, observed.spill.as_ref(), NamedFor::Spill) {
                     Some(t) => Err(t),
                     None => match build_spill_deployment(wl, chosen, p.status.container_replicas) {
                         Some(d) => write_child(&api, &spill_name, observed.spill.as_ref(), d)
@@ -490,9 +492,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
             }
             // No spill wanted now: the one left goes once the Deployment runs every pod, so the
             // Ready pods never drop on the way.
-            _ if spill
-                .as_ref()
-                .is_some_and(|s| s.workload.as_deref() == Some(name.as_str()))
+            _ if spill.as_ref().is_some_and(|s| s.named_for == NamedFor::Spill)
                 && deployment.as_ref().is_some_and(|d| d.rolled_out(wl.spec.replicas)) =>
             {
                 api.delete(&spill_name, &DeleteParams::default()).await?;
@@ -539,6 +539,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     let spilled = plan.as_ref().map(|p| Spilled {
         deployment: spill.as_ref(),
         status: p.status.clone(),
+        stuck: p.stuck,
     });
     let new_status = compute_status(
         wl,

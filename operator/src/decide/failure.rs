@@ -204,14 +204,11 @@ pub fn judge(
 /// affinity. Under `placement: Spill` such a Wasm pod is made up for at once.
 pub fn unschedulable(pod: &CachedPod) -> Option<PodFailure> {
     let c = pod.condition("PodScheduled")?;
-    (c.status == "False" && c.reason.as_deref() == Some("Unschedulable")).then(|| PodFailure {
+    let why = c.unschedulable.as_deref().filter(|_| c.status == "False")?;
+    Some(PodFailure {
         reason: reason::UNSCHEDULABLE,
         message: truncate(
-            &format!(
-                "pod {}: {}",
-                pod.metadata.name.as_deref().unwrap_or("?"),
-                c.message.as_deref().unwrap_or("unschedulable")
-            ),
+            &format!("pod {}: {why}", pod.metadata.name.as_deref().unwrap_or("?")),
             500,
         ),
         pod: None,

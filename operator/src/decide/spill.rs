@@ -183,8 +183,7 @@ mod tests {
         let mut pending = pod("c", "hello", "wasm", false, false, false);
         set_times(&mut pending, 100, 0);
         let cond = pending.status.as_mut().unwrap().conditions.as_mut().unwrap();
-        cond[0].reason = Some("Unschedulable".into());
-        cond[0].message = Some("0/4 nodes are available: 1 Insufficient cpu.".into());
+        cond[0].unschedulable = Some("0/4 nodes are available: 1 Insufficient cpu.".into());
         let mut gone = ready_pod("d", 100, 110);
         gone.metadata.deletion_timestamp = settled.metadata.creation_timestamp.clone();
         let now = Timestamp::from_second(200).unwrap();

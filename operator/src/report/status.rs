@@ -65,6 +65,8 @@ fn rollout(deployment: Option<&CachedDeployment>, desired: i32) -> Rollout {
 pub struct Spilled<'a> {
     pub deployment: Option<&'a CachedDeployment>,
     pub status: SpillStatus,
+    /// Wasm pods that cannot run (the spill makes up for them).
+    pub stuck: i32,
 }
 
 /// Both Deployments of a spilled workload as one rollout: done once the Wasm Deployment has
@@ -79,7 +81,9 @@ fn spill_rollout(wasm: Option<&CachedDeployment>, spill: &Spilled, desired: i32)
     };
     let ready = w.ready + c.ready;
     Rollout {
-        replicas: w.replicas + c.replicas,
+        // A stuck Wasm pod and the container pod standing in for it are one place: counted
+        // twice, an HPA reading the scale subresource would see more pods than serve.
+        replicas: w.replicas - spill.stuck.clamp(0, w.replicas) + c.replicas,
         ready,
         updated: w.updated + c.updated,
         done: wasm.is_some() && seen(wasm) && seen(spill.deployment) && ready >= desired,

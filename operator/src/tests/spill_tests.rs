@@ -126,6 +126,10 @@ async fn unschedulable_wasm_pods_spill_into_container_pods_and_come_back_after_t
         st["replicasByMode"],
         json!({"wasm": {"replicas": 3, "readyReplicas": 1}, "container": {"replicas": 2, "readyReplicas": 2}})
     );
+    assert_eq!(
+        st["replicas"], 3,
+        "a stuck Wasm pod and its stand-in count once (the scale subresource)"
+    );
     let text = h.metrics.render();
     for series in [
         r#"wasm_workload_replicas{mode="wasm",namespace="demo",state="ready",workload="hello"} 1"#,
@@ -261,10 +265,14 @@ async fn back_to_whole_removes_the_spill_once_the_deployment_runs_every_pod() {
         h.writes_to("DELETE", SPILL).is_empty(),
         "kept while the Deployment is not rolled out"
     );
+    let whole = h.nth_write("PATCH", DEPLOYMENT, 2).await.body.unwrap();
+    assert!(
+        whole["spec"].get("strategy").is_none(),
+        "the Deployment's own rollout again: {whole}"
+    );
     assert_eq!(
-        h.writes_to("PATCH", DEPLOYMENT).len(),
-        1,
-        "the same Wasm Deployment either way"
+        whole["spec"]["template"]["spec"]["runtimeClassName"],
+        "wasmtime-spin-v2"
     );
     set_ready(&h, "hello", 2);
     h.nth_write("DELETE", SPILL, 1).await;
@@ -272,4 +280,54 @@ async fn back_to_whole_removes_the_spill_once_the_deployment_runs_every_pod() {
         .status_where("no spill", |st| st.get("spill").is_none() && st["readyReplicas"] == 2)
         .await;
     assert_eq!(st["replicasByMode"]["container"]["replicas"], 0);
+}
+
+#[tokio::test]
+async fn scale_down_removes_container_pods_first() {
+    let h = Harness::converged(spill_world(4, 60)).await;
+    // Two Wasm pods Ready for five minutes, two the scheduler cannot place, two container pods.
+    {
+        let mut w = h.world.lock().unwrap();
+        for name in ["hello-w1", "hello-w2"] {
+            let mut p = pod_json(name, "wasm", Some("wasmtime-spin-v2"), true, 600);
+            p["status"]["conditions"][1]["lastTransitionTime"] = json!(now_rfc3339(-300));
+            w.put("pods", p);
+        }
+        w.put("pods", unschedulable_pod("hello-w3"));
+        w.put("pods", unschedulable_pod("hello-w4"));
+    }
+    assert_eq!(
+        replicas_of(h.nth_write("PATCH", SPILL, 2).await.body.as_ref().unwrap()),
+        2
+    );
+    set_ready(&h, "hello", 2);
+    set_ready(&h, "hello-spill", 2);
+    h.status_where("4 Ready", |st| st["readyReplicas"] == 4).await;
+    h.settle().await;
+
+    // `kubectl scale --replicas=2`: the Wasm Deployment drops its unscheduled pods (the
+    // ReplicaSet's order), and the spill goes at once: the Wasm pods that run have long held.
+    {
+        let mut w = h.world.lock().unwrap();
+        let mut wl = w.get("wasmworkloads", Some("demo"), "hello").unwrap().clone();
+        wl["spec"]["replicas"] = json!(2);
+        wl["metadata"]["generation"] = json!(2);
+        w.put("wasmworkloads", wl);
+        w.remove("pods", Some("demo"), "hello-w3");
+        w.remove("pods", Some("demo"), "hello-w4");
+    }
+    let wasm = h.nth_write("PATCH", DEPLOYMENT, 2).await;
+    assert_eq!(
+        replicas_of(wasm.body.as_ref().unwrap()),
+        2,
+        "both Wasm pods that run stay"
+    );
+    let spill = h.writes_to("PATCH", SPILL);
+    h.wait_for("the spill emptied", |w| {
+        w.writes()
+            .iter()
+            .any(|r| r.path == SPILL && r.body.as_ref().is_some_and(|b| b["spec"]["replicas"] == 0))
+    })
+    .await;
+    assert!(spill.len() >= 2);
 }
