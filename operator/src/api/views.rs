@@ -26,60 +26,15 @@ pub struct PodSpecView {
     pub runtime_class_name: Option<Interned>,
 }
 
-/// A pod condition without its probe time, and with its message only where it is the
-/// scheduler's reason it cannot place the pod (`Unschedulable`): no other is read, and one field
-/// per condition instead of two keeps a cached pod 16 bytes smaller per condition.
+/// A pod condition without its reason, message and probe time.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(from = "PodConditionText", into = "PodConditionText")]
+#[serde(rename_all = "camelCase")]
 pub struct PodConditionView {
+    #[serde(rename = "type")]
     pub type_: Interned,
     pub status: Interned,
-    /// The scheduler's message when the reason is `Unschedulable` (shared: it gives the same
-    /// words to every pod it cannot place).
-    pub unschedulable: Option<Interned>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
-}
-
-/// A pod condition as the API serves it (the fields read).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PodConditionText {
-    #[serde(rename = "type")]
-    type_: Interned,
-    status: Interned,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_transition_time: Option<Time>,
-}
-
-const UNSCHEDULABLE: &str = "Unschedulable";
-
-impl From<PodConditionText> for PodConditionView {
-    fn from(c: PodConditionText) -> Self {
-        let unschedulable = (c.reason.as_deref() == Some(UNSCHEDULABLE))
-            .then(|| Interned::new(c.message.as_deref().unwrap_or(UNSCHEDULABLE)));
-        PodConditionView {
-            type_: c.type_,
-            status: c.status,
-            unschedulable,
-            last_transition_time: c.last_transition_time,
-        }
-    }
-}
-
-impl From<PodConditionView> for PodConditionText {
-    fn from(c: PodConditionView) -> Self {
-        PodConditionText {
-            type_: c.type_,
-            status: c.status,
-            reason: c.unschedulable.is_some().then(|| UNSCHEDULABLE.to_string()),
-            message: c.unschedulable.map(|m| m.as_str().to_string()),
-            last_transition_time: c.last_transition_time,
-        }
-    }
 }
 
 /// A running container: only that it runs is read.
@@ -120,13 +75,89 @@ pub struct ContainerStatusView {
     pub state: Option<ContainerStateView>,
 }
 
+/// A pod's status: its conditions and containers, and the one message read of them, the
+/// scheduler's when it cannot place the pod (one field per pod, not two per condition).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "PodStatusText", into = "PodStatusText")]
 pub struct PodStatusView {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<PodConditionView>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_statuses: Option<Vec<ContainerStatusView>>,
+    /// The `PodScheduled` condition's message when its reason is `Unschedulable` (shared: the
+    /// scheduler gives the same words to every pod it cannot place).
+    pub unschedulable: Option<Interned>,
+}
+
+/// A pod condition as served, with the reason and message the status reads one of.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodConditionText {
+    #[serde(rename = "type")]
+    type_: Interned,
+    status: Interned,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_transition_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodStatusText {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    conditions: Option<Vec<PodConditionText>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    container_statuses: Option<Vec<ContainerStatusView>>,
+}
+
+const UNSCHEDULABLE: &str = "Unschedulable";
+
+impl From<PodStatusText> for PodStatusView {
+    fn from(s: PodStatusText) -> Self {
+        let unschedulable = s
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "PodScheduled" && c.reason.as_deref() == Some(UNSCHEDULABLE))
+            .map(|c| Interned::new(c.message.as_deref().unwrap_or(UNSCHEDULABLE)));
+        PodStatusView {
+            conditions: s.conditions.map(|cs| {
+                cs.into_iter()
+                    .map(|c| PodConditionView {
+                        type_: c.type_,
+                        status: c.status,
+                        last_transition_time: c.last_transition_time,
+                    })
+                    .collect()
+            }),
+            container_statuses: s.container_statuses,
+            unschedulable,
+        }
+    }
+}
+
+impl From<PodStatusView> for PodStatusText {
+    fn from(s: PodStatusView) -> Self {
+        let why = s.unschedulable;
+        PodStatusText {
+            conditions: s.conditions.map(|cs| {
+                cs.into_iter()
+                    .map(|c| {
+                        let why = why.as_ref().filter(|_| c.type_ == "PodScheduled");
+                        PodConditionText {
+                            type_: c.type_,
+                            status: c.status,
+                            last_transition_time: c.last_transition_time,
+                            reason: why.map(|_| UNSCHEDULABLE.to_string()),
+                            message: why.map(|m| m.as_str().to_string()),
+                        }
+                    })
+                    .collect()
+            }),
+            container_statuses: s.container_statuses,
+        }
+    }
 }
 
 /// A Pod as read from a watch (`M` = `ObjectMeta`) or as cached (`CachedPod`): metadata, where
@@ -348,8 +379,8 @@ pub enum NamedFor {
     Workload,
     /// The workload whose name `-spill` makes this one's (its spill Deployment).
     Spill,
-    /// Some other workload.
-    Other(Box<str>),
+    /// Some other workload (boxed twice: the enum stays two words).
+    Other(Box<String>),
 }
 
 impl NamedFor {
@@ -363,7 +394,7 @@ impl NamedFor {
         } else if name.strip_suffix("-spill") == Some(label.as_str()) {
             NamedFor::Spill
         } else {
-            NamedFor::Other(Box::from(label.as_str()))
+            NamedFor::Other(Box::new(label.clone()))
         }
     }
 
@@ -486,6 +517,26 @@ mod tests {
             "{}",
             std::mem::size_of::<CachedDeployment>()
         );
+    }
+
+    #[test]
+    fn of_the_conditions_only_the_scheduler_s_unschedulable_message_is_kept() {
+        let served = json!({"conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+             "message": "0/4 nodes are available: 1 Insufficient cpu."},
+            {"type": "Ready", "status": "False", "reason": "ContainersNotReady", "message": "long words"}
+        ]});
+        let st: PodStatusView = serde_json::from_value(served).unwrap();
+        assert_eq!(
+            st.unschedulable.as_deref(),
+            Some("0/4 nodes are available: 1 Insufficient cpu.")
+        );
+        let back = serde_json::to_value(&st).unwrap();
+        assert_eq!(back["conditions"][0]["reason"], "Unschedulable");
+        assert!(back["conditions"][1].get("message").is_none(), "{back}");
+        let scheduled: PodStatusView =
+            serde_json::from_value(json!({"conditions": [{"type": "PodScheduled", "status": "True"}]})).unwrap();
+        assert_eq!(scheduled.unschedulable, None);
     }
 
     #[test]

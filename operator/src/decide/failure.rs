@@ -203,8 +203,13 @@ pub fn judge(
 /// `Unschedulable`, as a `FailedScheduling` Event also says): no node with room, taints,
 /// affinity. Under `placement: Spill` such a Wasm pod is made up for at once.
 pub fn unschedulable(pod: &CachedPod) -> Option<PodFailure> {
-    let c = pod.condition("PodScheduled")?;
-    let why = c.unschedulable.as_deref().filter(|_| c.status == "False")?;
+    let scheduled = pod.condition("PodScheduled")?;
+    let why = pod
+        .status
+        .as_ref()?
+        .unschedulable
+        .as_deref()
+        .filter(|_| scheduled.status == "False")?;
     Some(PodFailure {
         reason: reason::UNSCHEDULABLE,
         message: truncate(

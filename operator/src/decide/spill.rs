@@ -182,8 +182,7 @@ mod tests {
         let fresh = ready_pod("b", 100, 190);
         let mut pending = pod("c", "hello", "wasm", false, false, false);
         set_times(&mut pending, 100, 0);
-        let cond = pending.status.as_mut().unwrap().conditions.as_mut().unwrap();
-        cond[0].unschedulable = Some("0/4 nodes are available: 1 Insufficient cpu.".into());
+        pending.status.as_mut().unwrap().unschedulable = Some("0/4 nodes are available: 1 Insufficient cpu.".into());
         let mut gone = ready_pod("d", 100, 110);
         gone.metadata.deletion_timestamp = settled.metadata.creation_timestamp.clone();
         let now = Timestamp::from_second(200).unwrap();

@@ -177,6 +177,7 @@ pub fn pod_as_served(name: &str, workload: &str, mode: &str, scheduled: bool, ru
                     ..Default::default()
                 }]
             }),
+            unschedulable: None,
         }),
     }
 }
