@@ -1,7 +1,7 @@
 //! The reconcile pipeline — observe, decide, build, apply, write status — and the Controller
 //! that runs it for every WasmWorkload.
 
-use crate::api::crd::{ExcludedNode, FootprintStatus, Placement, SpillStatus};
+use crate::api::crd::{FootprintStatus, Placement, SpillStatus};
 use crate::api::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
 use crate::api::labels::FIELD_MANAGER;
 use crate::api::reason;
@@ -129,7 +129,6 @@ fn sandbox_failures(wl: &WasmWorkload, ctx: &Context, pods: &[&CachedPod]) -> Ve
 
 /// How a `placement: Spill` workload running Wasm splits now.
 struct SpillPlan {
-    excluded: Vec<ExcludedNode>,
     stuck: i32,
     status: SpillStatus,
     recheck: Option<Duration>,
@@ -151,18 +150,23 @@ fn spill_plan(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> SpillPla
     let ready_before = was_ready(ctx);
     let survey = spill::survey(&pods, &sandbox, now, startup_timeout(wl), hold, &ready_before);
     // A node's own trouble (not Ready, its runtime restarting) is no reason to keep Wasm off it.
-    let all = ctx.stores.pods.values();
-    let all: Vec<&CachedPod> = all.iter().map(Arc::as_ref).collect();
-    let failed: Vec<PodFailure> = survey
-        .failed_on_node
-        .iter()
-        .filter(|f| {
-            f.pod
-                .as_ref()
-                .is_none_or(|p| node_trouble(p, &observed.nodes, &all, &ready_before).is_none())
-        })
-        .cloned()
-        .collect();
+    // Judging that reads every cached pod: only when a pod failed on a node.
+    let failed: Vec<PodFailure> = if survey.failed_on_node.is_empty() {
+        vec![]
+    } else {
+        let all = ctx.stores.pods.values();
+        let all: Vec<&CachedPod> = all.iter().map(Arc::as_ref).collect();
+        survey
+            .failed_on_node
+            .iter()
+            .filter(|f| {
+                f.pod
+                    .as_ref()
+                    .is_none_or(|p| node_trouble(p, &observed.nodes, &all, &ready_before).is_none())
+            })
+            .cloned()
+            .collect()
+    };
     let before = observed
         .deployment
         .as_ref()
@@ -197,9 +201,8 @@ fn spill_plan(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> SpillPla
             container_replicas,
             reason,
             message,
-            excluded_nodes: excluded.clone(),
+            excluded_nodes: excluded,
         },
-        excluded,
         stuck: survey.counts.stuck,
         recheck,
     }
@@ -293,6 +296,47 @@ fn name_taken(child: &str, cached: Option<&CachedDeployment>, expected: NamedFor
         reason: reason::NAME_TAKEN,
         message: format!("the Deployment {child} belongs to the workload {owner}; rename one of them"),
     })
+}
+
+/// One of the workload's Deployments written: the record of what the server now holds and
+/// whether another manager's edit was put back, nothing when it was already right, or why not
+/// (the name is another workload's, or the API server refused it).
+type DeploymentWrite = Result<Option<(CachedDeployment, bool)>, Trouble>;
+
+/// Write one of the workload's Deployments, never one another workload owns.
+async fn write_deployment(
+    api: &Api<Deployment>,
+    name: &str,
+    cached: Option<&CachedDeployment>,
+    expected: NamedFor,
+    desired: Deployment,
+) -> Result<DeploymentWrite, Error> {
+    if let Some(taken) = name_taken(name, cached, expected) {
+        return Ok(Err(taken));
+    }
+    let written = write_child(api, name, cached, desired).await?.into_result();
+    Ok(written.map(|w| w.map(|(object, edited)| (CachedDeployment::from(&DeploymentView::from(&object)), edited))))
+}
+
+/// Keep what a Deployment write says: the new record, a put-back to report, or the first trouble.
+fn take_write(
+    written: DeploymentWrite,
+    record: &mut Option<CachedDeployment>,
+    put_back: &mut Vec<&'static str>,
+    trouble: &mut Option<Trouble>,
+) {
+    match written {
+        Ok(Some((written, edited))) => {
+            *record = Some(written);
+            if edited {
+                put_back.push("Deployment");
+            }
+        }
+        Ok(None) => {}
+        Err(t) => {
+            trouble.get_or_insert(t);
+        }
+    }
 }
 
 /// Apply a child unless the cached one already is what we want.
@@ -446,49 +490,21 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     let mut put_back: Vec<&'static str> = vec![];
     let mut trouble: Option<Trouble> = None;
     let desired = build_deployment(wl, &decision).map(|d| match &plan {
-        Some(p) => wasm_half(d, &p.excluded),
+        Some(p) => wasm_half(d, &p.status.excluded_nodes),
         None => d,
     });
     if let Some(desired) = desired {
         let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-        let written = match name_taken(&name, observed.deployment.as_ref(), NamedFor::Workload) {
-            Some(t) => Err(t),
-            None => write_child(&api, &name, observed.deployment.as_ref(), desired)
-                .await?
-                .into_result(),
-        };
-        match written {
-            Ok(Some((object, edited))) => {
-                deployment = Some(CachedDeployment::from(&DeploymentView::from(&object)));
-                if edited {
-                    put_back.push("Deployment");
-                }
-            }
-            Ok(None) => {}
-            Err(t) => trouble = Some(t),
-        }
+        let written = write_deployment(&api, &name, observed.deployment.as_ref(), NamedFor::Workload, desired).await?;
+        take_write(written, &mut deployment, &mut put_back, &mut trouble);
         let spill_name = spill_deployment_name(&name);
         match (&decision, &plan) {
             (Decision::Wasm(chosen), Some(p)) => {
-                let written = match name_taken(&spill_name, observed.spill.as_ref(), NamedFor::Spill) {
-                    Some(t) => Err(t),
-                    None => match build_spill_deployment(wl, chosen, p.status.container_replicas) {
-                        Some(d) => write_child(&api, &spill_name, observed.spill.as_ref(), d)
-                            .await?
-                            .into_result(),
-                        None => Ok(None),
-                    },
+                let written = match build_spill_deployment(wl, chosen, p.status.container_replicas) {
+                    Some(d) => write_deployment(&api, &spill_name, observed.spill.as_ref(), NamedFor::Spill, d).await?,
+                    None => Ok(None),
                 };
-                match written {
-                    Ok(Some((object, edited))) => {
-                        spill = Some(CachedDeployment::from(&DeploymentView::from(&object)));
-                        if edited {
-                            put_back.push("Deployment");
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(t) => trouble = trouble.or(Some(t)),
-                }
+                take_write(written, &mut spill, &mut put_back, &mut trouble);
             }
             // No spill wanted now: the one left goes once the Deployment runs every pod, so the
             // Ready pods never drop on the way.
