@@ -6,7 +6,9 @@
 //! The second scenario uses a node with no kubelet: a Node object whose Ready condition and
 //! Lease this suite keeps fresh (e2e/README.md says so). Pods bound to it never start.
 
-use e2e::{http_images, kubectl, kubectl_stdin, pods_of, wait_for, wasm_runtime_class, Scenario, TIMEOUT};
+use e2e::{
+    enforce_restricted, http_images, kubectl, kubectl_stdin, pods_of, wait_for, wasm_runtime_class, Scenario, TIMEOUT,
+};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, ListParams};
@@ -23,11 +25,16 @@ fn millicores(q: &Quantity) -> i64 {
     }
 }
 
-/// The one Ready node the RuntimeClass selects, and the CPU left on it for new pods.
-async fn shim_node_and_free_cpu(s: &Scenario, runtime_class: &str) -> (String, i64) {
+/// The node labels a RuntimeClass selects its nodes by (null when it has none).
+fn node_selector_of(runtime_class: &str) -> Value {
     let rc: Value =
         serde_json::from_str(&kubectl(&["get", "runtimeclass", runtime_class, "-o", "json"]).unwrap()).unwrap();
-    let selector: Vec<String> = rc["scheduling"]["nodeSelector"]
+    rc["scheduling"]["nodeSelector"].clone()
+}
+
+/// The one Ready node the RuntimeClass selects, and the CPU left on it for new pods.
+async fn shim_node_and_free_cpu(s: &Scenario, runtime_class: &str) -> (String, i64) {
+    let selector: Vec<String> = node_selector_of(runtime_class)
         .as_object()
         .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap())).collect())
         .unwrap_or_default();
@@ -151,6 +158,11 @@ async fn service_answers_from_both(s: &Scenario) {
 #[ignore = "needs a cluster: make e2e"]
 async fn wasm_pods_without_room_spill_into_container_pods_and_come_back_when_requests_shrink() {
     let mut s = Scenario::new("spill-room").await;
+    // Where users run: a namespace enforcing `restricted`, under a quota both halves fit in.
+    enforce_restricted(&s);
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "app"},
+                       "spec": {"hard": {"pods": "12", "requests.cpu": "4", "requests.memory": "1Gi"}}});
+    s.apply(&quota).unwrap();
     let rc = wasm_runtime_class(&mut s);
     let (node, free) = shim_node_and_free_cpu(&s, &rc).await;
     // Four pods at two fifths of the free CPU each: two fit, two do not.
@@ -301,8 +313,8 @@ fn fake_shim_node(s: &mut Scenario, shim_labels: &Value) -> tokio::task::JoinHan
 async fn a_node_that_never_starts_wasm_pods_is_excluded_while_its_sibling_keeps_them() {
     let mut s = Scenario::new("spill-exclude").await;
     let rc = wasm_runtime_class(&mut s);
-    let rc_json: Value = serde_json::from_str(&kubectl(&["get", "runtimeclass", &rc, "-o", "json"]).unwrap()).unwrap();
-    let heartbeat = fake_shim_node(&mut s, &rc_json["scheduling"]["nodeSelector"]);
+    enforce_restricted(&s);
+    let heartbeat = fake_shim_node(&mut s, &node_selector_of(&rc));
     // Pods bound to a node without a kubelet never go away by themselves.
     let ns = s.ns.clone();
     s.cleanup(&[
