@@ -71,9 +71,7 @@ pub struct Spilled<'a> {
 
 /// Both Deployments of a spilled workload as one rollout: done once the Wasm Deployment has
 /// seen its spec and the Ready pods of both make `desired`.
-fn spill_rollout(wasm: Option<&CachedDeployment>, spill: &Spilled, desired: i32) -> Rollout {
-    let w = rollout(wasm, desired);
-    let c = rollout(spill.deployment, spill.status.container_replicas);
+fn spill_rollout(wasm: Option<&CachedDeployment>, w: Rollout, spill: &Spilled, c: Rollout, desired: i32) -> Rollout {
     let seen = |d: Option<&CachedDeployment>| {
         d.is_none_or(|d| {
             d.status.as_ref().and_then(|s| s.observed_generation).unwrap_or(0) >= d.generation.unwrap_or(0)
@@ -133,7 +131,8 @@ pub fn compute_status(
     let generation = wl.metadata.generation;
     let desired = wl.spec.replicas;
     let whole = rollout(deployment, desired);
-    let r = spill.map_or(whole, |sp| spill_rollout(deployment, sp, desired));
+    let spilled = spill.map(|sp| (sp, rollout(sp.deployment, sp.status.container_replicas)));
+    let r = spilled.map_or(whole, |(sp, c)| spill_rollout(deployment, whole, sp, c, desired));
 
     let (mode, runtime_class_name, fallback_reason) = match decision {
         Decision::Wasm(c) => (Mode::Wasm, Some(c.candidate.runtime_class.clone()), None),
@@ -168,8 +167,8 @@ pub fn compute_status(
                     fallback_reason.clone().unwrap_or_default(),
                 ),
             };
-            let mode_name = match spill {
-                Some(_) => format!("{} wasm, {} container", whole.ready, r.ready - whole.ready.min(r.ready)),
+            let mode_name = match spilled {
+                Some((_, c)) => format!("{} wasm, {} container", whole.ready, c.ready),
                 None => format!("{} mode", mode.as_label()),
             };
             let ready = if let Some(t) = trouble.filter(|t| !r.done || t.reason == reason::CHILD_REJECTED) {
@@ -221,10 +220,10 @@ pub fn compute_status(
         _ => None,
     };
     let in_mode = mode_replicas(whole);
-    let replicas_by_mode = match (decision, spill) {
-        (Decision::Wasm(_), Some(sp)) => Some(ReplicasByMode {
+    let replicas_by_mode = match (decision, spilled) {
+        (Decision::Wasm(_), Some((_, c))) => Some(ReplicasByMode {
             wasm: in_mode,
-            container: mode_replicas(rollout(sp.deployment, sp.status.container_replicas)),
+            container: mode_replicas(c),
         }),
         (Decision::Wasm(_), None) => Some(ReplicasByMode {
             wasm: in_mode,
