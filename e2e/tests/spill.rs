@@ -113,6 +113,16 @@ fn by_mode(w: &WasmWorkload) -> (i32, i32, i32) {
     )
 }
 
+/// Wait until the status shows `n` Wasm pods Ready, no container pod and no spill, in mode Wasm.
+async fn all_wasm_no_spill(s: &Scenario, n: i32) {
+    let what = format!("{n} Wasm pods Ready, no spill");
+    let w = wait_for(&s.workloads(), "app", &what, |w: Option<&WasmWorkload>| {
+        w.is_some_and(|w| by_mode(w) == (n, 0, 0))
+    })
+    .await;
+    assert_eq!(w.status.unwrap().mode, Some(Mode::Wasm));
+}
+
 fn is_ready(p: &Pod) -> bool {
     p.metadata.deletion_timestamp.is_none()
         && p.status
@@ -246,14 +256,7 @@ async fn wasm_pods_without_room_spill_into_container_pods_and_come_back_when_req
         started.elapsed()
     );
     assert!(lowest >= 4, "the Ready pods dropped to {lowest} during the shift");
-    let w = wait_for(
-        &s.workloads(),
-        "app",
-        "no spill in status",
-        |w: Option<&WasmWorkload>| w.is_some_and(|w| by_mode(w) == (4, 0, 0)),
-    )
-    .await;
-    assert_eq!(w.status.unwrap().mode, Some(Mode::Wasm));
+    all_wasm_no_spill(&s, 4).await;
 }
 
 const EDGE: &str = "e2e-spill-edge";
@@ -366,14 +369,7 @@ async fn a_node_that_never_starts_wasm_pods_is_excluded_while_its_sibling_keeps_
         json!([{"key": "metadata.name", "operator": "NotIn", "values": [EDGE]}])
     );
     // Both Wasm pods end on the sibling, Ready; the container pod that covered meanwhile goes.
-    let w = wait_for(
-        &s.workloads(),
-        "app",
-        "2 Wasm pods Ready, no spill",
-        |w: Option<&WasmWorkload>| w.is_some_and(|w| by_mode(w) == (2, 0, 0)),
-    )
-    .await;
-    assert_eq!(w.status.unwrap().mode, Some(Mode::Wasm));
+    all_wasm_no_spill(&s, 2).await;
     let pods = pods_of(&s, "app").await;
     let on_edge = pods
         .iter()
