@@ -2,6 +2,7 @@
 
 use crate::compare::run::Comparison;
 use crate::compare::stats::{ratio, ModeSummary, Spread};
+use crate::report::units::human_bytes;
 
 fn secs(v: Option<f64>) -> String {
     // + 0.0 turns a negative zero (a lag of -0.0001 s, rounded) into 0.000.
@@ -10,18 +11,9 @@ fn secs(v: Option<f64>) -> String {
     })
 }
 
+/// Bytes as every table of the CLI prints them (KiB, MiB); the JSON output keeps bytes.
 fn bytes(v: Option<i64>) -> String {
-    v.map_or("—".into(), |b| {
-        let digits = b.to_string();
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        format!("{out} B")
-    })
+    v.map_or("—".into(), human_bytes)
 }
 
 fn times(v: Option<f64>) -> String {
@@ -35,79 +27,46 @@ fn times(v: Option<f64>) -> String {
 /// The row of what the readiness probe adds after the app first answered.
 const LAG: &str = "Ready after the first response p50 (probe lag)";
 
+/// A time row: what, Wasm, container, Wasm ÷ container.
+fn time_row(what: &str, w: Option<f64>, k: Option<f64>) -> [String; 4] {
+    // A ratio of two lags says nothing: that row has none.
+    let r = if what == LAG { String::new() } else { times(ratio(w, k)) };
+    [what.to_string(), secs(w), secs(k), r]
+}
+
+/// p50, p95, min and max of one measure of both modes, a row each.
+fn spread_rows(what: &str, w: Option<Spread>, k: Option<Spread>) -> impl Iterator<Item = [String; 4]> + '_ {
+    let pick = |s: &Spread, stat: &str| match stat {
+        "p50" => s.p50,
+        "p95" => s.p95,
+        "min" => s.min,
+        _ => s.max,
+    };
+    ["p50", "p95", "min", "max"].into_iter().map(move |stat| {
+        time_row(
+            &format!("{what} {stat}"),
+            w.map(|s| pick(&s, stat)),
+            k.map(|s| pick(&s, stat)),
+        )
+    })
+}
+
 /// The rows: what, Wasm, container, Wasm ÷ container.
 fn rows(c: &Comparison) -> Vec<[String; 4]> {
-    let pick =
-        |m: &ModeSummary, f: fn(&Spread) -> f64, first: bool| (if first { m.first } else { m.warm }).as_ref().map(f);
-    let mut rows = vec![];
-    let mut row = |what: &str, w: Option<f64>, k: Option<f64>| {
-        // A ratio of two lags says nothing: that row has none.
-        let r = if what == LAG { String::new() } else { times(ratio(w, k)) };
-        rows.push([what.to_string(), secs(w), secs(k), r]);
-    };
-    row(
-        "cold start p50",
-        pick(&c.wasm, |s| s.p50, false),
-        pick(&c.container, |s| s.p50, false),
-    );
-    row(
-        "cold start p95",
-        pick(&c.wasm, |s| s.p95, false),
-        pick(&c.container, |s| s.p95, false),
-    );
-    row(
-        "cold start min",
-        pick(&c.wasm, |s| s.min, false),
-        pick(&c.container, |s| s.min, false),
-    );
-    row(
-        "cold start max",
-        pick(&c.wasm, |s| s.max, false),
-        pick(&c.container, |s| s.max, false),
-    );
-    row(
+    let p50 = |s: Option<Spread>| s.map(|s| s.p50);
+    let (w, k) = (&c.wasm, &c.container);
+    let mut rows: Vec<[String; 4]> = spread_rows("cold start", w.warm, k.warm).collect();
+    rows.push(time_row(
         "first start on the node (pull included)",
-        pick(&c.wasm, |s| s.p50, true),
-        pick(&c.container, |s| s.p50, true),
-    );
+        p50(w.first),
+        p50(k.first),
+    ));
     if c.http.is_some() {
-        let first = |m: &ModeSummary, f: fn(&Spread) -> f64| m.first_response.as_ref().map(f);
-        row(
-            "first response p50",
-            first(&c.wasm, |s| s.p50),
-            first(&c.container, |s| s.p50),
-        );
-        row(
-            "first response p95",
-            first(&c.wasm, |s| s.p95),
-            first(&c.container, |s| s.p95),
-        );
-        row(
-            "first response min",
-            first(&c.wasm, |s| s.min),
-            first(&c.container, |s| s.min),
-        );
-        row(
-            "first response max",
-            first(&c.wasm, |s| s.max),
-            first(&c.container, |s| s.max),
-        );
-        row(
-            LAG,
-            c.wasm.ready_lag.map(|s| s.p50),
-            c.container.ready_lag.map(|s| s.p50),
-        );
+        rows.extend(spread_rows("first response", w.first_response, k.first_response));
+        rows.push(time_row(LAG, p50(w.ready_lag), p50(k.ready_lag)));
     }
-    row(
-        "scheduled p50",
-        c.wasm.scheduled.map(|s| s.p50),
-        c.container.scheduled.map(|s| s.p50),
-    );
-    row(
-        "containers running p50",
-        c.wasm.started.map(|s| s.p50),
-        c.container.started.map(|s| s.p50),
-    );
+    rows.push(time_row("scheduled p50", p50(w.scheduled), p50(k.scheduled)));
+    rows.push(time_row("containers running p50", p50(w.started), p50(k.started)));
     for (what, w, k) in [
         ("image size", c.wasm_image_bytes, c.container_image_bytes),
         (
@@ -122,8 +81,8 @@ fn rows(c: &Comparison) -> Vec<[String; 4]> {
     let samples = |m: &ModeSummary| m.warm.map_or(0, |s| s.samples) + m.first.map_or(0, |s| s.samples);
     rows.push([
         "pods Ready / failed".into(),
-        format!("{} / {}", samples(&c.wasm), c.wasm.failures.len()),
-        format!("{} / {}", samples(&c.container), c.container.failures.len()),
+        format!("{} / {}", samples(w), w.failures.len()),
+        format!("{} / {}", samples(k), k.failures.len()),
         String::new(),
     ]);
     rows
@@ -186,4 +145,59 @@ pub fn render(c: &Comparison, markdown: bool) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::stats::spread;
+
+    fn comparison() -> Comparison {
+        let mode = |secs: &[f64]| ModeSummary {
+            warm: spread(secs),
+            ..Default::default()
+        };
+        Comparison {
+            workload: "hello".into(),
+            namespace: "demo".into(),
+            node: "node1".into(),
+            runtime_class: "wasmtime".into(),
+            http: None,
+            wasm: mode(&[0.5, 0.6]),
+            container: mode(&[0.7, 0.9]),
+            wasm_image_bytes: Some(34_901),
+            container_image_bytes: Some(1_030_000),
+            wasm_memory_bytes: Some(7_581_696),
+            container_memory_bytes: Some(262_144),
+            memory_note: None,
+        }
+    }
+
+    /// `report` prints KiB and MiB; so does `compare`, in both of its table styles.
+    #[test]
+    fn sizes_read_as_the_report_prints_them() {
+        for markdown in [false, true] {
+            let table = render(&comparison(), markdown);
+            for size in ["34.1 KiB", "1005.9 KiB", "7.2 MiB", "256.0 KiB"] {
+                assert!(table.contains(size), "{size} missing:\n{table}");
+            }
+            assert!(!table.contains(" B "), "raw bytes in:\n{table}");
+        }
+    }
+
+    /// The four statistics of a spread, each a row, in that order.
+    #[test]
+    fn a_spread_is_four_rows() {
+        let table = render(&comparison(), false);
+        let labels: Vec<&str> = table
+            .lines()
+            .filter(|l| l.starts_with("cold start"))
+            .map(|l| &l[..14])
+            .collect();
+        assert_eq!(
+            labels,
+            ["cold start p50", "cold start p95", "cold start min", "cold start max"]
+        );
+        assert!(table.contains("0.500 s"), "p50 of the Wasm pods:\n{table}");
+    }
 }
