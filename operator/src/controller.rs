@@ -1,7 +1,7 @@
 //! The reconcile pipeline — observe, decide, build, apply, write status — and the Controller
 //! that runs it for every WasmWorkload.
 
-use crate::api::crd::{FootprintStatus, Placement, SpillStatus};
+use crate::api::crd::{ExcludedNode, FootprintStatus, Placement, SpillStatus};
 use crate::api::crd::{Mode, WasmWorkload, WasmWorkloadStatus};
 use crate::api::labels::FIELD_MANAGER;
 use crate::api::reason;
@@ -14,8 +14,9 @@ use crate::build::service::build_service;
 use crate::build::spill::{build_spill_deployment, spill_deployment_name, wasm_half};
 use crate::context::Context;
 use crate::decide::decision::{decide, Decision, WasmEvidence};
-use crate::decide::discovery::{nodes_per_runtime_class, resolve, Chosen, WorkloadPlacement};
+use crate::decide::discovery::{nodes_per_runtime_class, resolve, Chosen, Readiness, WorkloadPlacement};
 use crate::decide::failure::{detect, node_trouble, pods_refused, Health, PodFailure, SandboxFailure};
+use crate::decide::module_fault::module_at_fault;
 use crate::decide::node_exclusion;
 use crate::decide::spill::{self, ContainerCounts};
 use crate::error::Error;
@@ -131,15 +132,21 @@ fn sandbox_failures(wl: &WasmWorkload, ctx: &Context, pods: &[&CachedPod]) -> Ve
 struct SpillPlan {
     stuck: i32,
     status: SpillStatus,
+    /// Every exclusion the Wasm Deployment remembers (those on probation too).
+    remembered: Vec<ExcludedNode>,
     recheck: Option<Duration>,
 }
 
 /// Survey the Wasm pods, keep failing nodes out, and size the spill (decide::spill).
-fn spill_plan(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> SpillPlan {
+fn spill_plan(wl: &WasmWorkload, ctx: &Context, observed: &Observed, rc: &str) -> SpillPlan {
     let now = ctx.clock.now();
     let settings = wl.spec.spill.clone().unwrap_or_default();
-    let hold = Duration::from_secs(u64::try_from(settings.hold_seconds).unwrap_or(60));
-    let period = Duration::from_secs(u64::try_from(settings.node_exclusion_seconds).unwrap_or(900));
+    let secs = |s: i32| Duration::from_secs(u64::try_from(s).unwrap_or(0));
+    let hold = secs(settings.hold_seconds);
+    let periods = node_exclusion::Periods {
+        first: secs(settings.node_exclusion_seconds),
+        max: secs(wl.spec.fallback.max_cooldown_seconds),
+    };
     let pods: Vec<&CachedPod> = observed
         .pods
         .iter()
@@ -149,30 +156,37 @@ fn spill_plan(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> SpillPla
     let sandbox = sandbox_failures(wl, ctx, &pods);
     let ready_before = was_ready(ctx);
     let survey = spill::survey(&pods, &sandbox, now, startup_timeout(wl), hold, &ready_before);
-    // A node's own trouble (not Ready, its runtime restarting) is no reason to keep Wasm off it.
-    // Judging that reads every cached pod: only when a pod failed on a node.
-    let failed: Vec<PodFailure> = if survey.failed_on_node.is_empty() {
-        vec![]
-    } else {
+    // A node's own trouble (not Ready, its runtime restarting) is no reason to keep Wasm off
+    // it, nor is the module's own failure where other workloads' Wasm pods run. Judging that
+    // reads every cached pod: only when a pod failed on a node.
+    let mut failed: Vec<PodFailure> = vec![];
+    let mut module_fault: Option<(PodFailure, String)> = None;
+    if !survey.failed_on_node.is_empty() {
         let all = ctx.stores.pods.values();
         let all: Vec<&CachedPod> = all.iter().map(Arc::as_ref).collect();
-        survey
-            .failed_on_node
-            .iter()
-            .filter(|f| {
-                f.pod
-                    .as_ref()
-                    .is_none_or(|p| node_trouble(p, &observed.nodes, &all, &ready_before).is_none())
-            })
-            .cloned()
-            .collect()
-    };
+        let workload = (wl.namespace().unwrap_or_default(), wl.name_any());
+        for f in &survey.failed_on_node {
+            if f.pod
+                .as_ref()
+                .is_some_and(|p| node_trouble(p, &observed.nodes, &all, &ready_before).is_some())
+            {
+                continue;
+            }
+            match module_at_fault(f, (&workload.0, &workload.1), rc, &all) {
+                Some(why) => {
+                    module_fault.get_or_insert((f.clone(), why));
+                }
+                None => failed.push(f.clone()),
+            }
+        }
+    }
     let before = observed
         .deployment
         .as_ref()
         .and_then(|d| d.excluded.as_deref())
         .unwrap_or(&[]);
-    let excluded = node_exclusion::update(before, &failed, now, period);
+    let remembered = node_exclusion::update(before, &failed, now, periods);
+    let excluded = node_exclusion::active(&remembered, now);
     let current = observed
         .spill
         .as_ref()
@@ -181,10 +195,14 @@ fn spill_plan(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> SpillPla
             ready: d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
         });
     let container_replicas = spill::container_replicas(wl.spec.replicas, survey.counts, current);
-    let (reason, message) = match (&survey.first_stuck, container_replicas) {
-        (_, 0) => (None, None),
-        (Some(f), _) => (Some(f.reason.to_string()), Some(f.message.clone())),
-        (None, _) => (
+    let (reason, message) = match (&module_fault, &survey.first_stuck, container_replicas) {
+        (_, _, 0) => (None, None),
+        (Some((f, why)), _, _) => (
+            Some(reason::MODULE_FAILED.to_string()),
+            Some(format!("{why}: {}", f.message)),
+        ),
+        (None, Some(f), _) => (Some(f.reason.to_string()), Some(f.message.clone())),
+        (None, None, _) => (
             Some("Settling".to_string()),
             Some(format!(
                 "container pods go as Wasm pods stay Ready for {} s",
@@ -203,6 +221,7 @@ fn spill_plan(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> SpillPla
             message,
             excluded_nodes: excluded,
         },
+        remembered,
         stuck: survey.counts.stuck,
         recheck,
     }
@@ -371,16 +390,22 @@ where
 pub fn decide_for(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> (Decision, Option<Duration>) {
     let rcs = &ctx.stores.runtime_classes;
     let lookup = |name: &str| rcs.get(&ObjectRef::new(name));
+    let now = ctx.clock.now();
+    let readiness = Readiness {
+        now,
+        grace: ctx.runtimes.not_ready_grace(),
+    };
     let discovery = ctx
         .runtimes
         .candidates(&wl.spec.wasm.runtimes, |n| lookup(n).is_some())
         .map(|candidates| {
             let placement = WorkloadPlacement::of(&wl.spec);
-            resolve(&candidates, lookup, &observed.nodes, placement)
+            resolve(&candidates, lookup, &observed.nodes, placement, readiness)
         });
+    // A node counting only by its readiness grace: look again when the grace ends.
+    let grace_ends = discovery.as_ref().ok().and_then(|r| r.recheck_in);
     let mut recheck = None;
     let generation = wl.metadata.generation.unwrap_or(0);
-    let now = ctx.clock.now();
     let decision = decide(&wl.spec, generation, discovery, now, |chosen| {
         // Under Spill a failing Wasm pod is made up for by a container pod, not a fallback.
         if wl.spec.placement == Placement::Spill {
@@ -394,6 +419,9 @@ pub fn decide_for(wl: &WasmWorkload, ctx: &Context, observed: &Observed) -> (Dec
     if let Decision::Container { record: Some(r), .. } = &decision {
         let due = Duration::try_from(r.retry_time().duration_since(now)).unwrap_or(Duration::ZERO);
         recheck = Some(recheck.map_or(due, |c: Duration| c.min(due)));
+    }
+    if let Some(g) = grace_ends {
+        recheck = Some(recheck.map_or(g, |c: Duration| c.min(g)));
     }
     (decision, recheck)
 }
@@ -482,7 +510,9 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
 
     // Build and apply the children.
     let plan = match &decision {
-        Decision::Wasm(_) if wl.spec.placement == Placement::Spill => Some(spill_plan(wl, ctx, &observed)),
+        Decision::Wasm(c) if wl.spec.placement == Placement::Spill => {
+            Some(spill_plan(wl, ctx, &observed, &c.candidate.runtime_class))
+        }
         _ => None,
     };
     let mut deployment = observed.deployment.clone();
@@ -490,7 +520,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     let mut put_back: Vec<&'static str> = vec![];
     let mut trouble: Option<Trouble> = None;
     let desired = build_deployment(wl, &decision).map(|d| match &plan {
-        Some(p) => wasm_half(d, &p.status.excluded_nodes),
+        Some(p) => wasm_half(d, &p.status.excluded_nodes, &p.remembered),
         None => d,
     });
     if let Some(desired) = desired {
@@ -686,6 +716,16 @@ fn spill_events(
             ),
         ));
     }
+    // The module, not a node, is at fault: said once when it first shows.
+    if new.reason.as_deref() == Some(reason::MODULE_FAILED)
+        && old.and_then(|o| o.reason.as_deref()) != new.reason.as_deref()
+    {
+        events.push((
+            EventType::Warning,
+            reason::MODULE_FAILED,
+            new.message.clone().unwrap_or_default(),
+        ));
+    }
     for e in &new.excluded_nodes {
         if old.is_none_or(|o| !o.excluded_nodes.iter().any(|b| b.node == e.node)) {
             events.push((
@@ -800,9 +840,18 @@ pub async fn run(
 
     let workloads = reader.clone();
     let runtimes = ctx.runtimes.clone();
-    let (gauge_stores, gauge_metrics) = (ctx.stores.clone(), ctx.metrics.clone());
+    let (gauge_stores, gauge_metrics, clock) = (ctx.stores.clone(), ctx.metrics.clone(), ctx.clock.clone());
+    let grace = ctx.runtimes.not_ready_grace();
     let update_runtime_nodes = move || {
-        let counts = nodes_per_runtime_class(&gauge_stores.runtime_classes.state(), &gauge_stores.nodes.state());
+        let readiness = Readiness {
+            now: clock.now(),
+            grace,
+        };
+        let counts = nodes_per_runtime_class(
+            &gauge_stores.runtime_classes.state(),
+            &gauge_stores.nodes.state(),
+            readiness,
+        );
         gauge_metrics.set_runtime_nodes(&counts);
     };
     update_runtime_nodes();

@@ -350,7 +350,8 @@ pub struct SpillSpec {
     pub hold_seconds: i32,
 
     /// A node where Wasm pods fail to start is kept out of the Wasm Deployment this long, then
-    /// tried again.
+    /// tried again; if it fails again within as long once more, twice as long as the last time
+    /// (up to `fallback.maxCooldownSeconds`).
     #[serde(default = "default_node_exclusion")]
     #[schemars(range(min = 10, max = 86400))]
     pub node_exclusion_seconds: i32,
@@ -600,6 +601,14 @@ pub struct ExcludedNode {
     pub message: String,
     /// When Wasm is tried on the node again (RFC 3339).
     pub until: String,
+    /// Exclusions of this node in a row: one that fails again soon after its exclusion ended is
+    /// kept out twice as long as the last time, up to `fallback.maxCooldownSeconds`.
+    #[serde(default = "one_exclusion")]
+    pub exclusions: i32,
+}
+
+fn one_exclusion() -> i32 {
+    1
 }
 
 /// When a workload that fell back after Wasm failures tries Wasm again.
@@ -660,13 +669,24 @@ pub struct ColdStartStatus {
     pub window_samples: i64,
     /// The recent window itself, in milliseconds, oldest first (at most 64).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(schema_with = "recent_millis_schema")]
     pub recent_millis: Vec<u32>,
     /// The readiness probe's period, when the workload has one: a pod is Ready (and its cold
     /// start ends) only when a probe passes, up to this long after its app can answer, so the
     /// figures above are bounded below by nothing faster than this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe_period_seconds: Option<i32>,
+}
+
+/// `recentMillis` as integers Kubernetes knows (int64): schemars would write `uint32`, which
+/// the API server does not know and `kubectl apply` warns about.
+fn recent_millis_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "The recent window itself, in milliseconds, oldest first (at most 64).",
+        "type": "array",
+        "maxItems": 64,
+        "items": {"type": "integer", "format": "int64", "minimum": 0, "maximum": 4_294_967_295_u64}
+    })
 }
 
 /// The last comparison of the two modes (`wasm-operator compare`).

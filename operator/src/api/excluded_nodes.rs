@@ -32,6 +32,7 @@ mod tests {
             reason: "SandboxFailed".into(),
             message: "no runtime for \"wasmtime\"".into(),
             until: "2026-12-02T22:00:00Z".into(),
+            exclusions: 1,
         }];
         let map = BTreeMap::from([(EXCLUDED_NODES_ANNOTATION.to_string(), to_annotation(&nodes))]);
         assert_eq!(excluded_nodes(Some(&map)), Some(nodes));

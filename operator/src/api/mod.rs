@@ -15,4 +15,5 @@ pub mod owned_fields;
 pub mod rbac;
 pub mod reason;
 pub mod stored_workload;
+pub mod time;
 pub mod views;

@@ -14,6 +14,9 @@ pub const IMAGE_PULL_FAILED: &str = "ImagePullFailed";
 pub const STARTUP_TIMEOUT: &str = "StartupTimeout";
 /// The scheduler found no node for a pod (placement Spill makes up for it with a container pod).
 pub const UNSCHEDULABLE: &str = "Unschedulable";
+/// Placement Spill: the workload's own Wasm module fails on a node where other workloads' Wasm
+/// pods of the same RuntimeClass run (no node is excluded for it).
+pub const MODULE_FAILED: &str = "ModuleFailed";
 /// Another workload's Deployment has the name this one needs.
 pub const NAME_TAKEN: &str = "NameTaken";
 /// The API server refused to create the pods of the workload's Deployment (admission: Pod

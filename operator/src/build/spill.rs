@@ -28,11 +28,17 @@ fn pod_spec(d: &mut Deployment) -> Option<&mut PodSpec> {
     d.spec.as_mut()?.template.spec.as_mut()
 }
 
-/// The Wasm half of a spilled workload: its Deployment, kept off `excluded` nodes, and rolled
-/// out without taking a Ready pod down first (maxUnavailable 0): the spill counts on the Wasm
-/// pods it lets container pods go for.
-pub fn wasm_half(d: Deployment, excluded: &[ExcludedNode]) -> Deployment {
-    never_unavailable(exclude_nodes(d, excluded))
+/// The Wasm half of a spilled workload: its Deployment, kept off `excluded` nodes (and
+/// remembering every exclusion, including those on probation), rolled out without taking a
+/// Ready pod down first (maxUnavailable 0): the spill counts on the Wasm pods it lets container
+/// pods go for.
+pub fn wasm_half(d: Deployment, excluded: &[ExcludedNode], remembered: &[ExcludedNode]) -> Deployment {
+    let mut d = exclude_nodes(d, excluded);
+    if !remembered.is_empty() {
+        d.annotations_mut()
+            .insert(EXCLUDED_NODES_ANNOTATION.to_string(), to_annotation(remembered));
+    }
+    never_unavailable(d)
 }
 
 fn never_unavailable(mut d: Deployment) -> Deployment {
@@ -49,14 +55,11 @@ fn never_unavailable(mut d: Deployment) -> Deployment {
 }
 
 /// Keep the pods off `excluded` nodes: `metadata.name NotIn` added to every required term the
-/// user gave (terms are ORed, so each needs it), or as the only term. The list goes on the
-/// Deployment as an annotation too, with why and until when.
+/// user gave (terms are ORed, so each needs it), or as the only term.
 fn exclude_nodes(mut d: Deployment, excluded: &[ExcludedNode]) -> Deployment {
     if excluded.is_empty() {
         return d;
     }
-    d.annotations_mut()
-        .insert(EXCLUDED_NODES_ANNOTATION.to_string(), to_annotation(excluded));
     let not_in = NodeSelectorRequirement {
         key: "metadata.name".to_string(),
         operator: "NotIn".to_string(),
@@ -146,6 +149,7 @@ mod tests {
             reason: "SandboxFailed".into(),
             message: "no runtime".into(),
             until: "2026-12-02T22:00:00Z".into(),
+            exclusions: 1,
         }
     }
 
@@ -182,7 +186,12 @@ mod tests {
             ..Default::default()
         }));
         let d = build_deployment(&wl, &Decision::Wasm(chosen("spin"))).unwrap();
-        let d = wasm_half(d, &[excluded("edge-1"), excluded("edge-2")]);
+        let on_probation = excluded("edge-3");
+        let d = wasm_half(
+            d,
+            &[excluded("edge-1"), excluded("edge-2")],
+            &[excluded("edge-1"), excluded("edge-2"), on_probation],
+        );
         let rolling = d
             .spec
             .as_ref()
@@ -213,6 +222,10 @@ mod tests {
             );
         }
         assert!(d.annotations()[EXCLUDED_NODES_ANNOTATION].contains("edge-2"));
+        assert!(
+            d.annotations()[EXCLUDED_NODES_ANNOTATION].contains("edge-3"),
+            "a node on probation is remembered, not kept out"
+        );
         let plain = build_deployment(&workload("hello", "demo"), &Decision::Wasm(chosen("spin"))).unwrap();
         assert_eq!(
             terms(&exclude_nodes(plain, &[excluded("edge-1")])).len(),

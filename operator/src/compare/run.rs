@@ -11,7 +11,7 @@ use crate::compare::pods::RUN_KEY;
 use crate::compare::progress::Progress;
 use crate::compare::stats::{alternation, summarise, ModeSummary, Outcome, Run};
 use crate::compare::timing::Batches;
-use crate::decide::discovery::{node_verdict, resolve, NodeVerdict, WorkloadPlacement};
+use crate::decide::discovery::{node_verdict, resolve, NodeVerdict, Readiness, WorkloadPlacement};
 use crate::decide::runtimes::RuntimeConfig;
 use crate::report::footprint::named_image_size;
 use futures::StreamExt;
@@ -160,7 +160,9 @@ pub async fn compare(
     let candidates = config
         .candidates(&wl.spec.wasm.runtimes, |n| lookup(n).is_some())
         .map_err(|e| CompareError::Refused(e.to_string()))?;
-    let resolution = resolve(&candidates, lookup, &nodes, placement);
+    // Pods start now: only a node Ready now will do (no readiness grace).
+    let readiness = Readiness::strict(k8s_openapi::jiff::Timestamp::now());
+    let resolution = resolve(&candidates, lookup, &nodes, placement, readiness);
     let Some(chosen) = resolution.chosen.clone() else {
         return Err(CompareError::Refused(format!(
             "{ns}/{name} cannot run as Wasm here: {}",
@@ -168,7 +170,7 @@ pub async fn compare(
         )));
     };
     // A node that runs the Wasm RuntimeClass runs the container too (it is the same pod without it).
-    let usable = |n: &Node| node_verdict(&chosen.runtime_class, n, placement) == NodeVerdict::Usable;
+    let usable = |n: &Node| node_verdict(&chosen.runtime_class, n, placement, readiness) == NodeVerdict::Usable;
     let node = match &settings.node {
         Some(want) => nodes
             .iter()

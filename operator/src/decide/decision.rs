@@ -187,6 +187,7 @@ mod tests {
         Resolution {
             chosen: None,
             rejected: vec![("spin".into(), NOT_INSTALLED), ("wasmtime".into(), NO_NODE)],
+            ..Default::default()
         }
     }
 
@@ -197,7 +198,7 @@ mod tests {
             1,
             Ok(Resolution {
                 chosen: Some(chosen("wasmtime")),
-                rejected: vec![],
+                ..Default::default()
             }),
             now(),
             no_evidence,
@@ -286,7 +287,7 @@ mod tests {
     fn usable() -> Result<Resolution, UnknownRuntimes> {
         Ok(Resolution {
             chosen: Some(chosen("spin")),
-            rejected: vec![],
+            ..Default::default()
         })
     }
 
@@ -476,7 +477,7 @@ mod tests {
         two_nodes.usable_nodes = 2;
         let more = Ok(Resolution {
             chosen: Some(two_nodes),
-            rejected: vec![],
+            ..Default::default()
         });
         assert!(
             matches!(decide(&spec(), 4, more, now(), remembered(&record)), Decision::Wasm(_)),

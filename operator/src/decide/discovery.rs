@@ -4,12 +4,67 @@
 //! `scheduling.nodeSelector` (and the workload's own nodeSelector and required node affinity)
 //! and every NoSchedule/NoExecute taint of that node is tolerated by the RuntimeClass's
 //! tolerations plus the workload's.
+//!
+//! Readiness is debounced: a node whose Ready condition turned False or Unknown keeps counting
+//! for a grace period from that transition (its container runtime restarting must not roll
+//! every workload to containers and back), and so do the taints the node lifecycle controller
+//! puts on such a node. A cordon, a taint, a label change or the node's deletion act at once.
 
 use crate::decide::runtimes::Candidate;
 use k8s_openapi::api::core::v1::{Node, NodeSelectorTerm, Taint, Toleration};
 use k8s_openapi::api::node::v1::RuntimeClass;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// The taints the node lifecycle controller sets on a NotReady or unreachable node: they follow
+/// its Ready condition, so they are judged as readiness is, with its grace.
+const READINESS_TAINTS: [&str; 2] = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
+
+/// How node readiness is judged at `now`: a node whose Ready condition left True less than
+/// `grace` ago still counts as Ready. The default has no grace.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Readiness {
+    pub now: Timestamp,
+    pub grace: Duration,
+}
+
+impl Readiness {
+    /// No grace: a node counts only while Ready=True.
+    pub fn strict(now: Timestamp) -> Self {
+        Readiness {
+            now,
+            grace: Duration::ZERO,
+        }
+    }
+
+    /// How long a node not Ready now still counts, or `None` when it does not (or is Ready).
+    /// A node without a transition time gets no grace.
+    pub fn grace_left(&self, node: &Node) -> Option<Duration> {
+        let ready = ready_condition(node)?;
+        if ready.status == "True" {
+            return None;
+        }
+        let since = ready.last_transition_time.as_ref()?.0;
+        let end = since.checked_add(SignedDuration::try_from(self.grace).ok()?).ok()?;
+        (end > self.now).then(|| Duration::try_from(end.duration_since(self.now)).unwrap_or(Duration::ZERO))
+    }
+
+    /// Whether the node counts as Ready: Ready=True, or within its grace.
+    pub fn counts(&self, node: &Node) -> bool {
+        ready_condition(node).is_some_and(|c| c.status == "True") || self.grace_left(node).is_some()
+    }
+}
+
+fn ready_condition(node: &Node) -> Option<&k8s_openapi::api::core::v1::NodeCondition> {
+    node.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")
+}
 
 /// Whether the node can take new pods: condition Ready=True and not cordoned.
 pub fn node_ready_and_schedulable(node: &Node) -> bool {
@@ -103,14 +158,14 @@ fn missing_label(selector: &BTreeMap<String, String>, node: &Node) -> Option<Str
 }
 
 /// Can a pod of the workload run on `node` with RuntimeClass `rc`?
-pub fn node_verdict(rc: &RuntimeClass, node: &Node, placement: WorkloadPlacement<'_>) -> NodeVerdict {
+pub fn node_verdict(
+    rc: &RuntimeClass,
+    node: &Node,
+    placement: WorkloadPlacement<'_>,
+    readiness: Readiness,
+) -> NodeVerdict {
     let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
-    let ready = node
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-    if !ready {
+    if !readiness.counts(node) {
         return NodeVerdict::NotReady;
     }
     if cordoned {
@@ -139,7 +194,7 @@ pub fn node_verdict(rc: &RuntimeClass, node: &Node, placement: WorkloadPlacement
 }
 
 /// The NoSchedule/NoExecute taints of `node` that neither the RuntimeClass's tolerations nor the
-/// workload's cover, as `key=value:effect`.
+/// workload's cover, as `key=value:effect`; the readiness taints are readiness's to judge.
 pub fn untolerated_taints(rc: &RuntimeClass, node: &Node, placement: WorkloadPlacement<'_>) -> Vec<String> {
     let rc_tolerations = rc
         .scheduling
@@ -150,6 +205,7 @@ pub fn untolerated_taints(rc: &RuntimeClass, node: &Node, placement: WorkloadPla
     taints
         .iter()
         .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+        .filter(|t| !READINESS_TAINTS.contains(&t.key.as_str()))
         .filter(|t| {
             !rc_tolerations
                 .iter()
@@ -168,21 +224,44 @@ pub fn untolerated_taints(rc: &RuntimeClass, node: &Node, placement: WorkloadPla
 }
 
 /// Number of nodes a pod of the workload could be scheduled on with this RuntimeClass.
-pub fn usable_nodes(rc: &RuntimeClass, nodes: &[Arc<Node>], placement: WorkloadPlacement<'_>) -> usize {
+pub fn usable_nodes(
+    rc: &RuntimeClass,
+    nodes: &[Arc<Node>],
+    placement: WorkloadPlacement<'_>,
+    readiness: Readiness,
+) -> usize {
     nodes
         .iter()
-        .filter(|n| node_verdict(rc, n, placement) == NodeVerdict::Usable)
+        .filter(|n| node_verdict(rc, n, placement, readiness) == NodeVerdict::Usable)
         .count()
+}
+
+/// When the first usable node that counts only by its grace stops counting.
+fn grace_ends(
+    rc: &RuntimeClass,
+    nodes: &[Arc<Node>],
+    placement: WorkloadPlacement<'_>,
+    readiness: Readiness,
+) -> Option<Duration> {
+    nodes
+        .iter()
+        .filter(|n| node_verdict(rc, n, placement, readiness) == NodeVerdict::Usable)
+        .filter_map(|n| readiness.grace_left(n))
+        .min()
 }
 
 /// Usable nodes of every RuntimeClass on its own (no workload constraints), for the
 /// `wasm_operator_runtime_nodes` gauge.
-pub fn nodes_per_runtime_class(rcs: &[Arc<RuntimeClass>], nodes: &[Arc<Node>]) -> Vec<(String, usize)> {
+pub fn nodes_per_runtime_class(
+    rcs: &[Arc<RuntimeClass>],
+    nodes: &[Arc<Node>],
+    readiness: Readiness,
+) -> Vec<(String, usize)> {
     rcs.iter()
         .map(|rc| {
             (
                 rc.metadata.name.clone().unwrap_or_default(),
-                usable_nodes(rc, nodes, WorkloadPlacement::default()),
+                usable_nodes(rc, nodes, WorkloadPlacement::default(), readiness),
             )
         })
         .collect()
@@ -206,6 +285,8 @@ pub struct Resolution {
     pub chosen: Option<Chosen>,
     /// (RuntimeClass name, why it is not usable), in the order tried.
     pub rejected: Vec<(String, &'static str)>,
+    /// When a node that counts only by its readiness grace stops counting: look again then.
+    pub recheck_in: Option<Duration>,
 }
 
 pub const NOT_INSTALLED: &str = "not installed";
@@ -229,6 +310,7 @@ pub fn resolve(
     lookup: impl Fn(&str) -> Option<Arc<RuntimeClass>>,
     nodes: &[Arc<Node>],
     placement: WorkloadPlacement<'_>,
+    readiness: Readiness,
 ) -> Resolution {
     let mut rejected = Vec::new();
     for candidate in candidates {
@@ -236,8 +318,9 @@ pub fn resolve(
             rejected.push((candidate.runtime_class.clone(), NOT_INSTALLED));
             continue;
         };
-        let count = usable_nodes(&rc, nodes, placement);
+        let count = usable_nodes(&rc, nodes, placement, readiness);
         if count > 0 {
+            let recheck_in = grace_ends(&rc, nodes, placement, readiness);
             return Resolution {
                 chosen: Some(Chosen {
                     candidate: candidate.clone(),
@@ -246,11 +329,16 @@ pub fn resolve(
                     after_failures: None,
                 }),
                 rejected,
+                recheck_in,
             };
         }
         rejected.push((candidate.runtime_class.clone(), NO_NODE));
     }
-    Resolution { chosen: None, rejected }
+    Resolution {
+        chosen: None,
+        rejected,
+        recheck_in: None,
+    }
 }
 
 #[cfg(test)]
@@ -264,6 +352,10 @@ mod tests {
             runtime_class: rc.to_string(),
             pod_annotations: BTreeMap::new(),
         }
+    }
+
+    fn strict() -> Readiness {
+        Readiness::strict(Timestamp::UNIX_EPOCH)
     }
 
     fn sel(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -420,7 +512,12 @@ mod tests {
                 tolerations: &row.workload_tolerations,
                 node_affinity: None,
             };
-            assert_eq!(usable_nodes(&row.rc, &row.nodes, placement), row.expect, "{}", row.name);
+            assert_eq!(
+                usable_nodes(&row.rc, &row.nodes, placement, strict()),
+                row.expect,
+                "{}",
+                row.name
+            );
         }
     }
 
@@ -448,7 +545,7 @@ mod tests {
                 node_affinity: Some(terms),
                 ..Default::default()
             };
-            usable_nodes(&rc, &nodes, placement)
+            usable_nodes(&rc, &nodes, placement, strict())
         };
         assert_eq!(
             count(&zone(&["a", "c"])),
@@ -456,7 +553,7 @@ mod tests {
             "c matches the affinity but not the RuntimeClass"
         );
         assert_eq!(count(&zone(&["c"])), 0, "no node has both: spin is not usable");
-        assert_eq!(usable_nodes(&rc, &nodes, WorkloadPlacement::default()), 2);
+        assert_eq!(usable_nodes(&rc, &nodes, WorkloadPlacement::default(), strict()), 2);
     }
 
     #[test]
@@ -478,6 +575,7 @@ mod tests {
             lookup,
             &nodes,
             WorkloadPlacement::default(),
+            strict(),
         );
         let chosen = res.chosen.expect("wasmtime is usable");
         assert_eq!(chosen.candidate.runtime_class, "wasmtime");
@@ -500,7 +598,7 @@ mod tests {
             Arc::new(runtime_class("wasmtime", None, vec![])),
         ];
         assert_eq!(
-            nodes_per_runtime_class(&rcs, &nodes),
+            nodes_per_runtime_class(&rcs, &nodes, strict()),
             vec![("spin".to_string(), 1), ("wasmtime".to_string(), 2)]
         );
     }
@@ -512,6 +610,7 @@ mod tests {
             |_| None,
             &[],
             WorkloadPlacement::default(),
+            strict(),
         );
         assert!(res.chosen.is_none());
         assert_eq!(
@@ -520,10 +619,94 @@ mod tests {
         );
     }
 
+    /// A node whose Ready condition turned `status` at `since` (Unix seconds).
+    fn node_turned(status: &str, since: i64, taints: Vec<Taint>, cordoned: bool) -> Arc<Node> {
+        let mut n = (*node("a", &[("spin", "yes")], true, cordoned, taints)).clone();
+        let c = &mut n.status.as_mut().unwrap().conditions.as_mut().unwrap()[0];
+        c.status = status.into();
+        c.last_transition_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            Timestamp::from_second(since).unwrap(),
+        ));
+        Arc::new(n)
+    }
+
+    /// The runtime of the only Wasm node restarts: the kubelet says NotReady ("container
+    /// runtime is down"), the node lifecycle controller taints it. Within the grace it counts,
+    /// and discovery says when to look again; past the grace, or cordoned, it does not.
+    #[test]
+    fn a_node_not_ready_for_less_than_the_grace_still_counts() {
+        let rc = runtime_class("spin", Some(sel(&[("spin", "yes")])), vec![]);
+        let grace = Readiness {
+            now: Timestamp::from_second(1_030).unwrap(),
+            grace: Duration::from_secs(120),
+        };
+        let none = WorkloadPlacement::default();
+        let not_ready_taints = || {
+            vec![
+                taint("node.kubernetes.io/not-ready", None, "NoSchedule"),
+                taint("node.kubernetes.io/not-ready", None, "NoExecute"),
+            ]
+        };
+        for status in ["False", "Unknown"] {
+            let n = node_turned(status, 1_000, not_ready_taints(), false);
+            assert_eq!(
+                node_verdict(&rc, &n, none, grace),
+                NodeVerdict::Usable,
+                "{status}, 30 s in"
+            );
+            assert_eq!(grace.grace_left(&n), Some(Duration::from_secs(90)));
+            let res = resolve(
+                &[cand("spin")],
+                |_| Some(Arc::new(rc.clone())),
+                std::slice::from_ref(&n),
+                none,
+                grace,
+            );
+            assert_eq!(res.chosen.map(|c| c.usable_nodes), Some(1));
+            assert_eq!(
+                res.recheck_in,
+                Some(Duration::from_secs(90)),
+                "looks again when the grace ends"
+            );
+            let later = Readiness {
+                now: Timestamp::from_second(1_121).unwrap(),
+                ..grace
+            };
+            assert_eq!(
+                node_verdict(&rc, &n, none, later),
+                NodeVerdict::NotReady,
+                "{status}, past the grace"
+            );
+            assert_eq!(
+                node_verdict(&rc, &n, none, Readiness::strict(grace.now)),
+                NodeVerdict::NotReady
+            );
+        }
+        // What acts at once: a cordon, a taint of another kind, a missing label.
+        let cordoned = node_turned("False", 1_000, vec![], true);
+        assert_eq!(node_verdict(&rc, &cordoned, none, grace), NodeVerdict::Cordoned);
+        let tainted = node_turned("False", 1_000, vec![taint("wasm", None, "NoSchedule")], false);
+        assert_eq!(
+            node_verdict(&rc, &tainted, none, grace),
+            NodeVerdict::Taint("wasm:NoSchedule".into())
+        );
+        let other = runtime_class("spin", Some(sel(&[("spin", "no")])), vec![]);
+        let n = node_turned("False", 1_000, vec![], false);
+        assert_eq!(
+            node_verdict(&other, &n, none, grace),
+            NodeVerdict::RuntimeClassLabel("spin=no".into())
+        );
+        // A Ready node has no grace to end, nor does one that never said when it changed.
+        let ready = node_turned("True", 1_000, vec![], false);
+        assert_eq!(grace.grace_left(&ready), None);
+        assert_eq!(grace.grace_left(&node("b", &[], false, false, vec![])), None);
+        assert!(!grace.counts(&node("b", &[], false, false, vec![])));
+    }
+
     #[test]
     fn node_verdicts_name_the_first_reason() {
         let rc = runtime_class("spin", Some(sel(&[("spin", "yes")])), vec![]);
-        let verdict = |n: &Node, p: WorkloadPlacement<'_>| node_verdict(&rc, n, p).to_string();
+        let verdict = |n: &Node, p: WorkloadPlacement<'_>| node_verdict(&rc, n, p, strict()).to_string();
         let none = WorkloadPlacement::default();
         assert_eq!(
             verdict(&node("a", &[("spin", "yes")], true, false, vec![]), none),

@@ -6,6 +6,7 @@
 pub mod decision;
 pub mod discovery;
 pub mod failure;
+pub mod module_fault;
 pub mod node_affinity;
 pub mod node_exclusion;
 pub mod runtimes;

@@ -26,7 +26,21 @@ pub struct RuntimeConfig {
     pub runtimes: Vec<RuntimeEntry>,
     /// Order tried when a workload lists no runtimes.
     pub default_order: Vec<String>,
+    /// How long a node whose Ready condition turned False or Unknown still counts for
+    /// discovery, in seconds (its container runtime restarting, as an upgrade does, must not
+    /// roll every workload to containers and back). 0 acts at once.
+    #[serde(default = "default_not_ready_grace")]
+    pub node_not_ready_grace_seconds: u64,
 }
+
+fn default_not_ready_grace() -> u64 {
+    DEFAULT_NOT_READY_GRACE_SECONDS
+}
+
+/// Longer than a containerd restart that waits on its shims or an upgrade of it (seen: 20–60 s,
+/// the node NotReady for most of it), shorter than the 300 s Kubernetes itself waits before it
+/// evicts the pods of a NotReady node.
+pub const DEFAULT_NOT_READY_GRACE_SECONDS: u64 = 120;
 
 /// A RuntimeClass a workload may run with, and the runtime name it was asked for by.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +86,7 @@ impl Default for RuntimeConfig {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            node_not_ready_grace_seconds: DEFAULT_NOT_READY_GRACE_SECONDS,
         }
     }
 }
@@ -91,6 +106,11 @@ impl RuntimeConfig {
             return Err(format!("runtime {:?} lists no runtimeClasses", empty.name));
         }
         Ok(config)
+    }
+
+    /// The grace of a node that stopped being Ready.
+    pub fn not_ready_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.node_not_ready_grace_seconds)
     }
 
     fn find(&self, name: &str) -> Option<&RuntimeEntry> {

@@ -7,6 +7,7 @@ pub mod report;
 use crate::api::crd::WasmWorkload;
 use crate::api::failure_record::FailureRecord;
 use crate::api::rbac::{Scope, PERMISSIONS};
+use crate::decide::discovery::Readiness;
 use crate::decide::runtimes::RuntimeConfig;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
@@ -99,6 +100,8 @@ pub async fn gather(client: &kube::Client, ask: &Ask) -> Result<Facts, kube::Err
         wasm_pods,
         installation: installation(client, ask).await,
         workload,
+        // The grace is the configuration's: `run` sets it.
+        readiness: Readiness::strict(k8s_openapi::jiff::Timestamp::now()),
     })
 }
 
@@ -185,7 +188,8 @@ async fn leader_ready(client: &kube::Client, namespace: &str, pod: &str, port: u
 /// Gather, judge and print; the exit code: 0 all passed, 1 some failed, 2 no cluster.
 pub async fn run(client: &kube::Client, ask: &Ask, config: &RuntimeConfig, json: bool) -> u8 {
     match gather(client, ask).await {
-        Ok(facts) => {
+        Ok(mut facts) => {
+            facts.readiness.grace = config.not_ready_grace();
             let r = report::build(&facts, config);
             if json {
                 println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());

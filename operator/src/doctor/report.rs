@@ -4,7 +4,7 @@
 
 use crate::api::crd::{FallbackPolicy, Placement, SpillStatus, WasmWorkload};
 use crate::api::failure_record::FailureRecord;
-use crate::decide::discovery::{node_verdict, untolerated_taints, NodeVerdict, WorkloadPlacement};
+use crate::decide::discovery::{node_verdict, untolerated_taints, NodeVerdict, Readiness, WorkloadPlacement};
 use crate::decide::runtimes::RuntimeConfig;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::node::v1::RuntimeClass;
@@ -82,6 +82,8 @@ pub struct Facts {
     pub wasm_pods: Vec<WasmPod>,
     pub installation: Installation,
     pub workload: Option<WorkloadFacts>,
+    /// When the facts were read, and the readiness grace of the operator's configuration.
+    pub readiness: Readiness,
 }
 
 fn line(verdict: Verdict, text: impl Into<String>) -> Line {
@@ -142,7 +144,7 @@ fn runtime_class_section(rc: &RuntimeClass, facts: &Facts) -> Section {
     let mut with_toleration: Vec<(String, Vec<String>)> = vec![];
     for node in &facts.nodes {
         let n = node_name(node);
-        let verdict = node_verdict(rc, node, WorkloadPlacement::default());
+        let verdict = node_verdict(rc, node, WorkloadPlacement::default(), facts.readiness);
         let failures = facts
             .sandbox_events
             .iter()
@@ -265,7 +267,12 @@ fn workload_section(w: &WorkloadFacts, facts: &Facts, config: &RuntimeConfig) ->
                 let verdicts: Vec<(String, NodeVerdict)> = facts
                     .nodes
                     .iter()
-                    .map(|n| (node_name(n).to_string(), node_verdict(rc, n, placement)))
+                    .map(|n| {
+                        (
+                            node_name(n).to_string(),
+                            node_verdict(rc, n, placement, facts.readiness),
+                        )
+                    })
                     .collect();
                 let usable = verdicts.iter().filter(|(_, v)| *v == NodeVerdict::Usable).count();
                 if usable > 0 && !chosen {
@@ -294,7 +301,7 @@ fn workload_section(w: &WorkloadFacts, facts: &Facts, config: &RuntimeConfig) ->
     let left: Vec<&str> = facts
         .nodes
         .iter()
-        .filter(|n| node_verdict(&any_rc, n, placement) == NodeVerdict::Usable)
+        .filter(|n| node_verdict(&any_rc, n, placement, facts.readiness) == NodeVerdict::Usable)
         .map(|n| node_name(n))
         .collect();
     lines.push(line(
@@ -341,10 +348,10 @@ fn workload_section(w: &WorkloadFacts, facts: &Facts, config: &RuntimeConfig) ->
                 facts
                     .nodes
                     .iter()
-                    .filter(|n| node_verdict(rc, n, placement) == NodeVerdict::Usable)
+                    .filter(|n| node_verdict(rc, n, placement, facts.readiness) == NodeVerdict::Usable)
                     .count()
             });
-            let when = f.retry_time().strftime("%Y-%m-%dT%H:%M:%SZ");
+            let when = crate::api::time::rfc3339(f.retry_time());
             lines.push(line(
                 Verdict::Info,
                 format!(
@@ -507,6 +514,7 @@ mod tests {
             vec![],
         );
         Facts {
+            readiness: Readiness::default(),
             runtime_classes: vec![Arc::new(spin)],
             nodes: vec![
                 node("ready", &[("spin", "yes")], true, false, vec![]),
@@ -733,6 +741,7 @@ mod tests {
                     reason: "SandboxFailed".into(),
                     message: "no runtime".into(),
                     until: "2027-01-15T08:00:00Z".into(),
+                    exclusions: 1,
                 }],
             }),
             ..Default::default()

@@ -21,6 +21,8 @@ pub const PROGRESSING: &str = "Progressing";
 pub const AVAILABLE: &str = "Available";
 pub const ROLLING_OUT: &str = "RollingOut";
 pub const COMPLETE: &str = "Complete";
+/// Placement Spill: container pods serve in place of Wasm pods that cannot run yet.
+pub const WAITING_FOR_WASM: &str = "WaitingForWasm";
 
 /// Cold start and footprint as measured now; `None` keeps what status had.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -85,6 +87,47 @@ fn spill_rollout(wasm: Option<&CachedDeployment>, w: Rollout, spill: &Spilled, c
         ready,
         updated: w.updated + c.updated,
         done: wasm.is_some() && seen(wasm) && seen(spill.deployment) && ready >= desired,
+    }
+}
+
+/// Progressing of a spilled workload, each mode on its own: the two Deployments have their own
+/// `replicas`, so a sum over the workload's would read "5/3". Complete only once the Wasm half
+/// itself has rolled out; while its pods cannot run (no room, a node kept out), it says so.
+fn spill_progress(
+    wasm: Option<&CachedDeployment>,
+    w: Rollout,
+    spill: &Spilled,
+    c: Rollout,
+    desired: i32,
+    done: bool,
+) -> (bool, &'static str, String) {
+    let counts = format!(
+        "Wasm {}/{desired} updated, {} ready; container {} updated, {} ready",
+        w.updated, w.ready, c.updated, c.ready
+    );
+    let wasm_done = spill.stuck == 0 && wasm.is_some_and(|d| d.rolled_out(desired));
+    if done && wasm_done {
+        return (false, COMPLETE, format!("rolled out: {counts}"));
+    }
+    if spill.stuck > 0 {
+        let why = match (&spill.status.reason, &spill.status.message) {
+            (Some(r), Some(m)) => format!("{r}: {m}"),
+            (Some(r), None) => r.clone(),
+            _ => "they cannot run".to_string(),
+        };
+        return (
+            true,
+            WAITING_FOR_WASM,
+            format!(
+                "waiting for {} Wasm pod(s) that cannot run ({why}); container pods stand in: {counts}",
+                spill.stuck
+            ),
+        );
+    }
+    match (&spill.status.reason, &spill.status.message) {
+        // Wasm pods all run; container pods still go, one per settled Wasm pod.
+        (Some(r), Some(m)) if spill.status.container_replicas > 0 => (true, ROLLING_OUT, format!("{r}: {m}: {counts}")),
+        _ => (true, ROLLING_OUT, counts),
     }
 }
 
@@ -188,16 +231,16 @@ pub fn compute_status(
                     format!("{}/{desired} pods ready in {mode_name}", r.ready),
                 )
             };
-            let progressing = if r.done {
-                c(PROGRESSING, false, COMPLETE, "Deployment rolled out".to_string())
-            } else {
-                c(
-                    PROGRESSING,
+            let progressing = match spilled {
+                Some((sp, cr)) => spill_progress(deployment, whole, sp, cr, desired, r.done),
+                None if r.done => (false, COMPLETE, "Deployment rolled out".to_string()),
+                None => (
                     true,
                     ROLLING_OUT,
                     format!("{}/{desired} pods updated, {} ready", r.updated, r.ready),
-                )
+                ),
             };
+            let progressing = c(PROGRESSING, progressing.0, progressing.1, progressing.2);
             vec![ready, resolved, progressing]
         }
         Decision::Pending { reason, message } | Decision::Invalid { reason, message } => vec![
@@ -215,7 +258,7 @@ pub fn compute_status(
     let wasm_retry = match decision {
         Decision::Container { record: Some(r), .. } => Some(WasmRetryStatus {
             failures: i64::from(r.failures),
-            next_attempt: r.retry_time().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            next_attempt: crate::api::time::rfc3339(r.retry_time()),
         }),
         _ => None,
     };
@@ -329,6 +372,106 @@ mod tests {
         assert_eq!(find(&s, RUNTIME_RESOLVED).unwrap().reason, "Wasm");
         assert_eq!(find(&s, PROGRESSING).unwrap().status, "False");
         assert!(s.conditions.iter().all(|c| c.observed_generation == Some(1)));
+    }
+
+    /// A `placement: Spill` workload of 3 running Wasm, its spill Deployment as given.
+    fn spilled_status(
+        wasm: &CachedDeployment,
+        spill: &CachedDeployment,
+        sp: SpillStatus,
+        stuck: i32,
+    ) -> WasmWorkloadStatus {
+        let mut wl = workload("hello", "demo");
+        wl.spec.replicas = 3;
+        let spilled = Spilled {
+            deployment: Some(spill),
+            status: sp,
+            stuck,
+        };
+        compute_status(
+            &wl,
+            &Decision::Wasm(chosen("spin")),
+            Some(wasm),
+            Some(&spilled),
+            None,
+            &t(100),
+            Measurements::default(),
+        )
+    }
+
+    fn spill_of(replicas: i32, reason: &str, message: &str) -> SpillStatus {
+        SpillStatus {
+            container_replicas: replicas,
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            excluded_nodes: vec![],
+        }
+    }
+
+    /// Each mode against its own Deployment: never "5/3 pods updated".
+    #[test]
+    fn spill_progress_is_told_per_mode() {
+        // 3 Wasm pods updated, 1 Ready; 2 container pods updated and Ready: rolling out.
+        let s = spilled_status(
+            &deployment(1, 1, 3, 1, 3),
+            &deployment(1, 1, 2, 2, 2),
+            spill_of(2, "Settling", "container pods go as Wasm pods stay Ready for 60 s"),
+            0,
+        );
+        let p = find(&s, PROGRESSING).unwrap();
+        assert_eq!((p.status.as_str(), p.reason.as_str()), ("True", ROLLING_OUT));
+        assert!(
+            p.message
+                .ends_with("Wasm 3/3 updated, 1 ready; container 2 updated, 2 ready"),
+            "{}",
+            p.message
+        );
+        assert!(!p.message.contains("5/3"), "{}", p.message);
+    }
+
+    /// Container pods standing in for Wasm pods that cannot run: Ready (the pods serve), yet
+    /// not Complete, and Progressing says what it waits for.
+    #[test]
+    fn spill_waiting_for_wasm_pods_that_cannot_run_is_not_complete() {
+        let s = spilled_status(
+            &deployment(1, 1, 3, 1, 3),
+            &deployment(1, 1, 2, 2, 2),
+            spill_of(
+                2,
+                "Unschedulable",
+                "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) didn't match Pod's node affinity/selector.",
+            ),
+            2,
+        );
+        assert_eq!(find(&s, READY).unwrap().status, "True", "3 pods serve");
+        let p = find(&s, PROGRESSING).unwrap();
+        assert_eq!((p.status.as_str(), p.reason.as_str()), ("True", WAITING_FOR_WASM));
+        assert!(
+            p.message.starts_with(
+                "waiting for 2 Wasm pod(s) that cannot run (Unschedulable: 0/2 nodes are available: 1 Insufficient cpu"
+            ),
+            "{}",
+            p.message
+        );
+        assert!(p
+            .message
+            .ends_with("Wasm 3/3 updated, 1 ready; container 2 updated, 2 ready"));
+    }
+
+    #[test]
+    fn spill_complete_once_every_wasm_pod_runs() {
+        let s = spilled_status(
+            &deployment(1, 1, 3, 3, 3),
+            &deployment(1, 1, 0, 0, 0),
+            SpillStatus::default(),
+            0,
+        );
+        let p = find(&s, PROGRESSING).unwrap();
+        assert_eq!((p.status.as_str(), p.reason.as_str()), ("False", COMPLETE));
+        assert_eq!(
+            p.message,
+            "rolled out: Wasm 3/3 updated, 3 ready; container 0 updated, 0 ready"
+        );
     }
 
     #[test]

@@ -611,10 +611,7 @@ async fn scaling_the_workload_scales_the_deployment_and_disabling_the_service_de
 
 pub fn now_rfc3339(offset_secs: i64) -> String {
     let t = k8s_openapi::jiff::Timestamp::now().as_second() + offset_secs;
-    k8s_openapi::jiff::Timestamp::from_second(t)
-        .unwrap()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    crate::api::time::rfc3339(k8s_openapi::jiff::Timestamp::from_second(t).unwrap())
 }
 
 /// A pod of workload `hello` as the API server would list it, created `age_secs` ago.

@@ -294,3 +294,44 @@ fn a_workload_without_fallback_is_accepted_and_never_falls_back() {
         "kubectl explain says what a workload without fallback means"
     );
 }
+
+/// Every `format` in the schema, with its JSON path.
+fn formats(path: &str, node: &Value, out: &mut Vec<(String, String, String)>) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::String(f)) = map.get("format") {
+                let t = map.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+                out.push((path.to_string(), t, f.clone()));
+            }
+            for (k, v) in map {
+                formats(&format!("{path}.{k}"), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                formats(&format!("{path}[{i}]"), v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn the_schema_uses_only_formats_kubernetes_knows() {
+    // The API server's OpenAPI formats; any other makes `kubectl apply` warn
+    // `unrecognized format "…"` (schemars writes uint32 for a u32).
+    let crd = serde_json::to_value(WasmWorkload::crd()).unwrap();
+    let mut found = vec![];
+    formats("", &crd, &mut found);
+    assert!(!found.is_empty(), "the walk found no format at all");
+    let odd: Vec<_> = found
+        .iter()
+        .filter(|(_, t, f)| match t.as_str() {
+            "integer" => !matches!(f.as_str(), "int32" | "int64"),
+            "number" => !matches!(f.as_str(), "float" | "double"),
+            "string" => !matches!(f.as_str(), "date-time" | "date" | "byte" | "int-or-string"),
+            _ => true,
+        })
+        .collect();
+    assert!(odd.is_empty(), "formats Kubernetes does not know: {odd:?}");
+}
