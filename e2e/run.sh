@@ -75,10 +75,16 @@ else
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { echo "e2e: the operator never became ready" >&2; exit 1; }
 fi
 
-# One scenario at a time: one of them taints a node, another restarts the operator.
+# One scenario at a time: one of them taints a node, another restarts the operator. Every
+# scenario file runs (--no-fail-fast), whatever failed before it; each scenario removes what it
+# made (its namespace, its RuntimeClasses) even when it fails.
 skip=()
 [ "${E2E_HELM:-0}" = 1 ] || skip=(--skip chart_upgrade_rolls_out)
-E2E_METRICS_URL="http://127.0.0.1:$port" cargo test -p e2e --tests -- --ignored --test-threads=1 "${skip[@]}"
+set +e
+E2E_METRICS_URL="http://127.0.0.1:$port" cargo test -p e2e --tests --no-fail-fast -- --ignored --test-threads=1 \
+  "${skip[@]}" 2>&1 | tee "$work/suite.log"
+suite=${PIPESTATUS[0]}
+set -e
 
 if [ "${E2E_HELM:-0}" = 1 ]; then
   helm_tool uninstall "$E2E_CHART"
@@ -95,4 +101,11 @@ if [ "${E2E_HELM:-0}" = 1 ]; then
   kubectl get crd wasmworkloads.wasm-operator.dev >/dev/null   # the CRD stays, as Helm keeps crds/
   echo "e2e: helm uninstall left nothing behind but the CRD"
 fi
-echo "e2e: done in $(( $(date +%s) - started )) s"
+# What a failed scenario left (a namespace it was deleting when the run ended) goes too.
+kubectl delete namespace -l wasm-operator.dev/e2e=true --wait=false >/dev/null 2>&1 || true
+# One closing line with the totals of every scenario file, after the names of those that failed.
+grep -E '^test .* \.\.\. FAILED$' "$work/suite.log" | sed 's/^test \(.*\) \.\.\. FAILED$/e2e: FAILED \1/' || true
+awk -v secs=$(( $(date +%s) - started )) '/^test result:/ { for (i = 2; i <= NF; i++) {
+       if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1); if ($i ~ /^filtered/) s += $(i-1) } }
+     END { printf "e2e: %d passed, %d failed, %d filtered out in %d s\n", p, f, s, secs }' "$work/suite.log"
+exit "$suite"

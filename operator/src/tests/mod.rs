@@ -17,6 +17,7 @@ mod layout_tests;
 mod leader_tests;
 mod metrics_tests;
 pub mod mock_api;
+mod node_readiness_tests;
 mod pod_security_tests;
 mod property_tests;
 mod refusal_tests;

@@ -222,6 +222,47 @@ async fn a_node_whose_sandbox_fails_is_excluded_while_its_sibling_keeps_wasm() {
     );
 }
 
+/// The workload's own module cannot start (runwasi's wasmtime shim refuses its spec), on a node
+/// where another workload's Wasm pod of the same RuntimeClass runs Ready: the module is at
+/// fault, not the node. A container pod stands in; no node is excluded.
+#[tokio::test]
+async fn a_module_that_fails_where_other_wasm_runs_excludes_no_node() {
+    let h = Harness::converged(spill_world(2, 60)).await;
+    {
+        let mut w = h.world.lock().unwrap();
+        w.put("pods", pod_json("hello-w1", "wasm", Some("wasmtime-spin-v2"), true, 5));
+        let mut bad = pod_json("hello-w2", "wasm", Some("wasmtime-spin-v2"), false, 5);
+        bad["status"]["containerStatuses"][0]["state"] = json!({"waiting": {
+            "reason": "CreateContainerError",
+            "message": "failed to start containerd task \"app\": Others(\"wasmtime executor can't handle spec\"): unknown"}});
+        w.put("pods", bad);
+        let mut other = pod_json("other-w1", "wasm", Some("wasmtime-spin-v2"), true, 300);
+        other["metadata"]["labels"]["wasm-operator.dev/workload"] = json!("other");
+        w.put("pods", other);
+    }
+    let st = h
+        .status_where("the module named", |st| st["spill"]["reason"] == "ModuleFailed")
+        .await;
+    let message = st["spill"]["message"].as_str().unwrap();
+    assert!(message.contains("node n1"), "{message}");
+    assert!(message.contains("demo/other-w1"), "{message}");
+    assert!(message.contains("wasmtime executor can't handle spec"), "{message}");
+    assert!(st["spill"].get("excludedNodes").is_none(), "no node excluded: {st}");
+    assert_eq!(st["spill"]["containerReplicas"], 1, "its pod is made up for");
+    h.wait_for("the ModuleFailed event", |w| {
+        w.writes()
+            .iter()
+            .any(|r| r.path == EVENTS && r.body.as_ref().is_some_and(|b| b["reason"] == "ModuleFailed"))
+    })
+    .await;
+    h.settle().await;
+    for d in h.writes_to("PATCH", DEPLOYMENT) {
+        let spec = &d.body.as_ref().unwrap()["spec"]["template"]["spec"];
+        assert!(spec.get("affinity").is_none(), "no node kept out: {spec}");
+    }
+    assert!(!event_reasons(&h).iter().any(|(_, r)| r == "NodeExcluded"));
+}
+
 #[tokio::test]
 async fn a_spill_deployment_name_of_another_workload_is_not_taken() {
     let h = Harness::converged(|w| {
