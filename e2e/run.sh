@@ -22,7 +22,15 @@ fi
 
 # --force-conflicts: this checkout's CRD wins over an older one another manager (Helm) applied.
 kubectl apply --server-side --force-conflicts -f crds/wasmworkload.yaml
-kubectl wait --for=condition=Established crd/wasmworkloads.wasm-operator.dev --timeout=60s
+# A loop, not `kubectl wait`: on a CRD created a moment ago kubectl 1.32's wait fails on the
+# still-empty status ("conditions accessor error") instead of waiting.
+for _ in $(seq 1 60); do
+  established=$(kubectl get crd wasmworkloads.wasm-operator.dev \
+    -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null || true)
+  [ "$established" = True ] && break
+  sleep 1
+done
+[ "$established" = True ] || { echo "e2e: the CRD was not Established within 60 s" >&2; exit 1; }
 
 # Runtime names the scenarios use besides RuntimeClass names they create themselves.
 runtime_config='{"runtimes":[{"name":"e2e-missing","runtimeClasses":["e2e-never-created"]},{"name":"e2e-late","runtimeClasses":["e2e-late-rc"]},{"name":"e2e-removable","runtimeClasses":["e2e-removable-rc"]}],"defaultOrder":["e2e-missing"]}'
