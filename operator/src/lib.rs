@@ -10,6 +10,7 @@ pub mod decide;
 pub mod observe;
 pub mod report;
 
+pub mod allocator;
 pub mod apply;
 pub mod clock;
 pub mod compare;

@@ -439,14 +439,12 @@ async fn run(args: RunArgs, cluster: &ClusterArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// musl's allocator is slow under the operator's many small allocations (BENCHMARKS.md). The
-/// image sets MIMALLOC_PURGE_DELAY=0 and MIMALLOC_ARENA_EAGER_COMMIT=0: freed memory goes back
-/// to the system at once, which halved its RSS at 1,000 workloads.
-#[cfg(target_env = "musl")]
+/// One allocator in every build, set to give memory back at once (`allocator.rs`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    wasm_operator::allocator::give_memory_back_at_once();
     // Installed as `kubectl-wasm`, it is `kubectl wasm` in help and errors.
     let argv0 = std::env::args_os().next().unwrap_or_default();
     let command = Cli::command().bin_name(wasm_operator::plugin_name::program_name(&argv0));
