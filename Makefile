@@ -17,12 +17,12 @@ crd:
 e2e:
 	e2e/run.sh
 
-# Scale benchmark (BENCHMARKS.md): the image's binary (static musl, with the image's
-# environment) against a load API, 1,000 and 10,000 workloads of one pod, 10,000 of three; then
-# the bytes each cache keeps per object. `cargo bench -p wasm-operator --bench scale` measures
-# this machine's glibc build instead.
+# Scale benchmark (BENCHMARKS.md): the image's binary (static musl) against a load API, 1,000
+# and 10,000 workloads of one pod, 10,000 of three; then the bytes each cache keeps per object.
+# `cargo bench -p wasm-operator --bench scale` measures this machine's glibc build instead (the
+# same allocator and settings, operator/src/allocator.rs).
 bench: musl
-	env $(IMAGE_ENV) BENCH_BINARY=$(MUSL_BINARY) cargo bench -p wasm-operator --bench scale
+	BENCH_BINARY=$(MUSL_BINARY) cargo bench -p wasm-operator --bench scale
 	cargo bench -p wasm-operator --bench cache_bytes
 
 # The static musl binary of the image.
@@ -51,10 +51,6 @@ plugin: musl arm64
 	mkdir -p target/plugin
 	scripts/krew_manifest.py $(VERSION) target/plugin $(MUSL_BINARY) $(ARM_BINARY)
 
-# The image's environment: its allocator (mimalloc, musl builds only) gives freed memory back
-# at once (BENCHMARKS.md).
-IMAGE_ENV = MIMALLOC_PURGE_DELAY=0 MIMALLOC_ARENA_EAGER_COMMIT=0
-
 # The operator image as an OCI layout tarball (no container daemon needed): a static musl binary,
 # as the Containerfile builds it. Import it with `ctr -n k8s.io images import`, `kind load
 # image-archive` or `k3d image import`.
@@ -62,7 +58,6 @@ IMAGE ?= ghcr.io/wasm-operator/wasm-operator:$(shell sed -n 's/^appVersion: *"\(
 image: musl arm64
 	mkdir -p target/image
 	scripts/oci_image.py --ref $(IMAGE) --out target/image/wasm-operator.tar --user 65532:65532 \
-	  $(addprefix --env ,$(IMAGE_ENV)) \
 	  --entrypoint '["/wasm-operator"]' --cmd '["run"]' $(MUSL_BINARY)=/wasm-operator \
 	  --also linux/arm64 $(ARM_BINARY)=/wasm-operator
 	@# The SBOM of the binary's crates (CycloneDX 1.5, cargo-cyclonedx from crates.io), next to it.

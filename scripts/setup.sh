@@ -23,6 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if ! .venv/bin/python -c 'import kubernetes_validate, helm_python, ziglang, check_jsonschema' >/dev/null 2>&1 \
+   || [ ! -x .venv/bin/cargo-zigbuild ] \
    || ! cmp -s scripts/requirements.txt .venv/requirements.txt; then
   echo "setup: creating the Python virtualenv .venv"
   python3 -m venv .venv
@@ -30,7 +31,6 @@ if ! .venv/bin/python -c 'import kubernetes_validate, helm_python, ziglang, chec
   cp scripts/requirements.txt .venv/requirements.txt
 fi
 
-# The static builds of the image (amd64 and arm64) and their cross linker.
+# The static builds of the image (amd64 and arm64); their cross linker is in .venv.
 rustup target list --installed | grep -q '^x86_64-unknown-linux-musl$' || rustup target add x86_64-unknown-linux-musl
 rustup target list --installed | grep -q '^aarch64-unknown-linux-musl$' || rustup target add aarch64-unknown-linux-musl
-command -v cargo-zigbuild >/dev/null 2>&1 || { echo "setup: installing cargo-zigbuild"; cargo install -q --locked cargo-zigbuild@0.24.1; }

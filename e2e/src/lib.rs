@@ -46,10 +46,14 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("the_http_app_answers_through_its_service_in_both_modes", "apps/http-hello, a wasi:http component and its container twin, answers GET / through the API server's service proxy from Wasm pods, then (its RuntimeClass deleted) from container pods; status.coldStart names the readiness probe's period"),
     ("compare_http_first_responses_agree_with_the_suite_s_own_poll", "`compare --http /` times each pod to its app's first 2xx through the pod proxy, within 50 ms of the suite's own poll of the same pods, with the probe's lag and status.comparison"),
     // tests/runtime_restart.rs
-    ("a_container_runtime_restart_does_not_send_wasm_to_the_fallback", "E2E_RESTART_RUNTIME restarts the Wasm node's container runtime (containerd and every shim): the Wasm pod, Ready before, is restarted by the kubelet and the OnFailure workload (startup timeout 5 s) never leaves Wasm"),
+    ("a_container_runtime_restart_does_not_send_wasm_to_the_fallback", "E2E_RESTART_RUNTIME restarts the Wasm node's container runtime (containerd and every shim): the Wasm pods, Ready before, are restarted by the kubelet and the OnFailure and WhenUnavailable workloads (startup timeout 5 s) never leave Wasm"),
+    ("a_slow_runtime_restart_that_makes_the_node_not_ready_keeps_wasm", "the same with the runtime held down E2E_RUNTIME_DOWN_SECONDS (45 s): the kubelet reports the node NotReady (checked), and within the operator's readiness grace both workloads stay Wasm and come back"),
     // tests/spill.rs
     ("wasm_pods_without_room_spill_into_container_pods_and_come_back_when_requests_shrink", "placement Spill in a namespace enforcing restricted under a ResourceQuota, Wasm pods requesting two fifths of the shim node's free CPU each: some Wasm pods Ready, the rest Unschedulable and made up for by container pods (4 Ready, Ready=True, mode Wasm, a Spilled Event, `kubectl get wasmw` shows both, the one Service answers from both modes); with the requests shrunk, back to 4 Wasm pods and no container pod, the Ready pods never below 4 on the way"),
     ("a_node_that_never_starts_wasm_pods_is_excluded_while_its_sibling_keeps_them", "placement Spill in a namespace enforcing restricted, two Wasm pods spread over the real shim node and a kubelet-less node the suite keeps Ready: the pod there times out, the node is excluded (status, NotIn affinity, NodeExcluded Event), both Wasm pods end Ready on the real node, the container pod that covered goes, the workload never falls back"),
+    // tests/runtime_handlers.rs
+    ("a_label_the_node_s_runtime_contradicts_is_named_and_no_wasm_pod_is_made", "a RuntimeClass with a handler no node has, selecting the Wasm node by a label: where the node's runtime reports its handlers, the workload runs its container at once, the reason naming node and handler, no Wasm pod and no sandbox failure; where it reports none, Wasm is tried by the label and its sandbox fails"),
+    ("under_spill_wasm_pods_are_kept_off_a_node_whose_runtime_lacks_the_handler", "the same under placement Spill with a kubelet-less node carrying the label too: where the Wasm node reports its handlers, the Wasm Deployment keeps its pods off it from the first rollout (NotIn) and RuntimeResolved says so, and no Wasm pod lands there; where it reports none, nothing is kept off by labels"),
 ];
 
 pub const TIMEOUT: Duration = Duration::from_secs(120);
@@ -455,6 +459,58 @@ pub async fn expect_no_usable_node(s: &Scenario, rc: &str) {
     );
 }
 
+/// Create node `name` without a kubelet, labelled `labels`, Ready and with a Lease, and keep both
+/// fresh every 10 s until the returned task is aborted (the scenario removes the node). Pods
+/// bound to it never start. Its runtime reports no handlers: discovery judges it by its labels.
+pub fn fake_node(s: &mut Scenario, name: &str, labels: &Value) -> tokio::task::JoinHandle<()> {
+    let mut labels = labels.clone();
+    labels["kubernetes.io/hostname"] = json!(name);
+    let node = json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "status": {"capacity": {"cpu": "8", "memory": "16Gi", "pods": "110"},
+                   "allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110"}}
+    });
+    kubectl_stdin(&["create", "-f", "-"], &node.to_string()).expect("create the node");
+    s.cleanup(&["delete", "lease", name, "-n", "kube-node-lease", "--ignore-not-found"]);
+    s.cleanup(&["delete", "node", name, "--ignore-not-found"]);
+    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                       "metadata": {"name": name, "namespace": "kube-node-lease"},
+                       "spec": {"holderIdentity": name, "leaseDurationSeconds": 40}});
+    kubectl_stdin(&["apply", "-f", "-"], &lease.to_string()).expect("create the lease");
+    let name = name.to_string();
+    tokio::spawn(async move {
+        loop {
+            let now = k8s_openapi::jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                "message": "kept Ready by the e2e suite", "lastHeartbeatTime": now, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+            let _ = kubectl(&[
+                "patch",
+                "node",
+                &name,
+                "--subresource=status",
+                "--type=strategic",
+                "-p",
+                &status.to_string(),
+            ]);
+            let renew = json!({"spec": {"renewTime": k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S.000000Z").to_string()}});
+            let _ = kubectl(&[
+                "patch",
+                "lease",
+                &name,
+                "-n",
+                "kube-node-lease",
+                "--type=merge",
+                "-p",
+                &renew.to_string(),
+            ]);
+            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,6 +524,7 @@ mod tests {
             include_str!("../tests/http_app.rs"),
             include_str!("../tests/runtime_restart.rs"),
             include_str!("../tests/spill.rs"),
+            include_str!("../tests/runtime_handlers.rs"),
         ]
         .join("\n");
         // The scenarios are the functions marked opt-in; helpers are not listed.

@@ -6,9 +6,7 @@
 //! The second scenario uses a node with no kubelet: a Node object whose Ready condition and
 //! Lease this suite keeps fresh (e2e/README.md says so). Pods bound to it never start.
 
-use e2e::{
-    enforce_restricted, http_images, kubectl, kubectl_stdin, pods_of, wait_for, wasm_runtime_class, Scenario, TIMEOUT,
-};
+use e2e::{enforce_restricted, http_images, kubectl, pods_of, wait_for, wasm_runtime_class, Scenario, TIMEOUT};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, ListParams};
@@ -261,54 +259,9 @@ async fn wasm_pods_without_room_spill_into_container_pods_and_come_back_when_req
 
 const EDGE: &str = "e2e-spill-edge";
 
-/// Create a kubelet-less node the RuntimeClass selects (its labels), Ready and with a Lease, and
-/// keep both fresh every 10 s until the returned task is aborted.
+/// The kubelet-less node the RuntimeClass selects (its labels), kept Ready by the suite.
 fn fake_shim_node(s: &mut Scenario, shim_labels: &Value) -> tokio::task::JoinHandle<()> {
-    let mut labels = shim_labels.clone();
-    labels["kubernetes.io/hostname"] = json!(EDGE);
-    let node = json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": EDGE, "labels": labels},
-        "status": {"capacity": {"cpu": "8", "memory": "16Gi", "pods": "110"},
-                   "allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110"}}
-    });
-    kubectl_stdin(&["create", "-f", "-"], &node.to_string()).expect("create the node");
-    s.cleanup(&["delete", "lease", EDGE, "-n", "kube-node-lease", "--ignore-not-found"]);
-    s.cleanup(&["delete", "node", EDGE, "--ignore-not-found"]);
-    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                       "metadata": {"name": EDGE, "namespace": "kube-node-lease"},
-                       "spec": {"holderIdentity": EDGE, "leaseDurationSeconds": 40}});
-    kubectl_stdin(&["apply", "-f", "-"], &lease.to_string()).expect("create the lease");
-    tokio::spawn(async move {
-        loop {
-            let now = k8s_openapi::jiff::Timestamp::now()
-                .strftime("%Y-%m-%dT%H:%M:%SZ")
-                .to_string();
-            let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                "message": "kept Ready by the e2e suite", "lastHeartbeatTime": now, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
-            let _ = kubectl(&[
-                "patch",
-                "node",
-                EDGE,
-                "--subresource=status",
-                "--type=strategic",
-                "-p",
-                &status.to_string(),
-            ]);
-            let renew = json!({"spec": {"renewTime": k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S.000000Z").to_string()}});
-            let _ = kubectl(&[
-                "patch",
-                "lease",
-                EDGE,
-                "-n",
-                "kube-node-lease",
-                "--type=merge",
-                "-p",
-                &renew.to_string(),
-            ]);
-            tokio::time::sleep(Duration::from_secs(10)).await;
-        }
-    })
+    e2e::fake_node(s, EDGE, shim_labels)
 }
 
 #[tokio::test]

@@ -93,6 +93,7 @@ fn chosen() -> Chosen {
             scheduling: None,
         }),
         usable_nodes: 3,
+        kept_off: vec![],
         after_failures: None,
     }
 }

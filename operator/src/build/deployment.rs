@@ -4,7 +4,7 @@ use crate::api::crd::{Mode, WasmWorkload, WorkloadVolume};
 use crate::api::failure_record::FAILURE_ANNOTATION;
 use crate::api::labels;
 use crate::build::pod_security::{container_security_context, pod_security_context};
-use crate::build::scheduling::merge;
+use crate::build::scheduling::{keep_off, merge};
 use crate::decide::decision::Decision;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, PodTemplateSpec, Volume};
@@ -121,7 +121,11 @@ pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deploy
         containers: vec![container],
         node_selector: none_if_empty_map(merged.node_selector),
         tolerations: none_if_empty(merged.tolerations),
-        affinity: scheduling.and_then(|s| s.affinity.clone()),
+        // Kept off nodes whose runtime does not report the RuntimeClass's handler.
+        affinity: keep_off(
+            scheduling.and_then(|s| s.affinity.clone()),
+            chosen.map_or(&[][..], |c| &c.kept_off),
+        ),
         topology_spread_constraints: scheduling.and_then(|s| none_if_empty(s.topology_spread_constraints.clone())),
         priority_class_name: scheduling.and_then(|s| s.priority_class_name.clone()),
         service_account_name: spec.service_account_name.clone(),

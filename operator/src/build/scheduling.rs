@@ -1,7 +1,9 @@
 //! Merging the workload's scheduling with the chosen RuntimeClass's: the union, never a replacement.
 
 use crate::api::crd::SchedulingSpec;
-use k8s_openapi::api::core::v1::Toleration;
+use k8s_openapi::api::core::v1::{
+    Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Toleration,
+};
 use k8s_openapi::api::node::v1::Scheduling;
 use std::collections::BTreeMap;
 
@@ -31,6 +33,32 @@ pub fn merge(workload: Option<&SchedulingSpec>, runtime_class: Option<&Schedulin
         node_selector,
         tolerations,
     }
+}
+
+/// The affinity with the pods kept off `nodes`: `metadata.name NotIn` added to every required
+/// term the user gave (terms are ORed, so each needs it), or as the only term.
+pub fn keep_off(affinity: Option<Affinity>, nodes: &[String]) -> Option<Affinity> {
+    if nodes.is_empty() {
+        return affinity;
+    }
+    let mut affinity = affinity.unwrap_or_default();
+    let not_in = NodeSelectorRequirement {
+        key: "metadata.name".to_string(),
+        operator: "NotIn".to_string(),
+        values: Some(nodes.to_vec()),
+    };
+    let required = affinity
+        .node_affinity
+        .get_or_insert_with(NodeAffinity::default)
+        .required_during_scheduling_ignored_during_execution
+        .get_or_insert_with(NodeSelector::default);
+    if required.node_selector_terms.is_empty() {
+        required.node_selector_terms.push(NodeSelectorTerm::default());
+    }
+    for term in &mut required.node_selector_terms {
+        term.match_fields.get_or_insert_with(Vec::new).push(not_in.clone());
+    }
+    Some(affinity)
 }
 
 #[cfg(test)]

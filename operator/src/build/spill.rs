@@ -10,11 +10,12 @@ use crate::api::excluded_nodes::{to_annotation, EXCLUDED_NODES_ANNOTATION};
 use crate::api::labels::MODE_KEY;
 use crate::api::reason;
 use crate::build::deployment::build_deployment;
+use crate::build::scheduling::keep_off;
 use crate::decide::decision::Decision;
 use crate::decide::discovery::Chosen;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, PreferredSchedulingTerm,
+    Affinity, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, PreferredSchedulingTerm,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
@@ -54,32 +55,11 @@ fn never_unavailable(mut d: Deployment) -> Deployment {
     d
 }
 
-/// Keep the pods off `excluded` nodes: `metadata.name NotIn` added to every required term the
-/// user gave (terms are ORed, so each needs it), or as the only term.
+/// Keep the pods off `excluded` nodes (`scheduling::keep_off`).
 fn exclude_nodes(mut d: Deployment, excluded: &[ExcludedNode]) -> Deployment {
-    if excluded.is_empty() {
-        return d;
-    }
-    let not_in = NodeSelectorRequirement {
-        key: "metadata.name".to_string(),
-        operator: "NotIn".to_string(),
-        values: Some(excluded.iter().map(|e| e.node.clone()).collect()),
-    };
+    let names: Vec<String> = excluded.iter().map(|e| e.node.clone()).collect();
     if let Some(spec) = pod_spec(&mut d) {
-        let node_affinity = spec
-            .affinity
-            .get_or_insert_with(Affinity::default)
-            .node_affinity
-            .get_or_insert_with(NodeAffinity::default);
-        let required = node_affinity
-            .required_during_scheduling_ignored_during_execution
-            .get_or_insert_with(NodeSelector::default);
-        if required.node_selector_terms.is_empty() {
-            required.node_selector_terms.push(NodeSelectorTerm::default());
-        }
-        for term in &mut required.node_selector_terms {
-            term.match_fields.get_or_insert_with(Vec::new).push(not_in.clone());
-        }
+        spec.affinity = keep_off(spec.affinity.take(), &names);
     }
     d
 }
@@ -139,6 +119,7 @@ mod tests {
     use super::*;
     use crate::api::labels::WORKLOAD_KEY;
     use crate::tests::fixtures::{chosen, workload};
+    use k8s_openapi::api::core::v1::NodeSelector;
     use k8s_openapi::api::node::v1::Scheduling;
     use std::collections::BTreeMap;
     use std::sync::Arc;

@@ -5,6 +5,10 @@
 //! and every NoSchedule/NoExecute taint of that node is tolerated by the RuntimeClass's
 //! tolerations plus the workload's.
 //!
+//! A node whose container runtime reports its handlers (`status.runtimeHandlers`, Kubernetes
+//! 1.30 and later with containerd 2) is believed over its labels: the RuntimeClass's handler
+//! must be among them. A node that reports none is judged by its labels alone.
+//!
 //! Readiness is debounced: a node whose Ready condition turned False or Unknown keeps counting
 //! for a grace period from that transition (its container runtime restarting must not roll
 //! every workload to containers and back), and so do the taints the node lifecycle controller
@@ -130,6 +134,8 @@ pub enum NodeVerdict {
     WorkloadLabel(String),
     /// The workload's required node affinity excludes the node.
     WorkloadAffinity,
+    /// The node's container runtime reports its handlers, and not the RuntimeClass's.
+    HandlerNotReported(HandlerMissing),
     /// A NoSchedule/NoExecute taint no toleration covers (`key=value:effect`).
     Taint(String),
 }
@@ -143,9 +149,67 @@ impl std::fmt::Display for NodeVerdict {
             NodeVerdict::RuntimeClassLabel(l) => write!(f, "lacks label {l} of the RuntimeClass's nodeSelector"),
             NodeVerdict::WorkloadLabel(l) => write!(f, "lacks label {l} of the workload's nodeSelector"),
             NodeVerdict::WorkloadAffinity => write!(f, "excluded by the workload's required node affinity"),
+            NodeVerdict::HandlerNotReported(m) => write!(f, "{m}"),
             NodeVerdict::Taint(t) => write!(f, "taint {t} not tolerated"),
         }
     }
+}
+
+/// A node whose runtime reports handlers without the RuntimeClass's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandlerMissing {
+    pub handler: String,
+    /// What the runtime reports, as it names them (the default handler is `""`).
+    pub reported: Vec<String>,
+    /// The RuntimeClass's nodeSelector labels the node carries (`key=value`): empty when the
+    /// RuntimeClass selects every node; otherwise the label claims a shim the runtime lacks.
+    pub claimed_by: Vec<String>,
+}
+
+impl std::fmt::Display for HandlerMissing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let reported: Vec<String> = self.reported.iter().map(|h| format!("{h:?}")).collect();
+        write!(
+            f,
+            "its container runtime does not report handler {:?} (it reports {})",
+            self.handler,
+            reported.join(", ")
+        )?;
+        if !self.claimed_by.is_empty() {
+            write!(
+                f,
+                ", though its label {} says the shim is there",
+                self.claimed_by.join(",")
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The handlers the node's container runtime reports, or `None` when it reports none
+/// (containerd 1.x, kubelets before 1.30): then its labels are all there is to go by.
+pub fn reported_handlers(node: &Node) -> Option<Vec<String>> {
+    let handlers = node.status.as_ref()?.runtime_handlers.as_ref()?;
+    (!handlers.is_empty()).then(|| handlers.iter().map(|h| h.name.clone().unwrap_or_default()).collect())
+}
+
+/// Whether the node's own report rules the RuntimeClass's handler out, and with what words.
+fn handler_missing(rc: &RuntimeClass, node: &Node) -> Option<HandlerMissing> {
+    let reported = reported_handlers(node)?;
+    if reported.contains(&rc.handler) {
+        return None;
+    }
+    let claimed_by = rc
+        .scheduling
+        .as_ref()
+        .and_then(|s| s.node_selector.as_ref())
+        .map(|sel| sel.iter().map(|(k, v)| format!("{k}={v}")).collect())
+        .unwrap_or_default();
+    Some(HandlerMissing {
+        handler: rc.handler.clone(),
+        reported,
+        claimed_by,
+    })
 }
 
 /// The first label of `selector` the node lacks, as `key=value`.
@@ -177,6 +241,9 @@ pub fn node_verdict(
         .and_then(|sel| missing_label(sel, node))
     {
         return NodeVerdict::RuntimeClassLabel(l);
+    }
+    if let Some(m) = handler_missing(rc, node) {
+        return NodeVerdict::HandlerNotReported(m);
     }
     if let Some(l) = placement.node_selector.and_then(|sel| missing_label(sel, node)) {
         return NodeVerdict::WorkloadLabel(l);
@@ -277,6 +344,9 @@ pub struct Chosen {
     /// the Deployment until the Wasm pods are Ready, so that another failure lengthens the
     /// cooldown.
     pub after_failures: Option<Box<crate::api::failure_record::FailureRecord>>,
+    /// Nodes the RuntimeClass's nodeSelector matches whose runtime does not report its handler:
+    /// its pods are kept off them (sorted, so the rendering is stable).
+    pub kept_off: Vec<String>,
 }
 
 /// Outcome of discovery for one workload: the first usable candidate, and why earlier ones were not.
@@ -287,6 +357,9 @@ pub struct Resolution {
     pub rejected: Vec<(String, &'static str)>,
     /// When a node that counts only by its readiness grace stops counting: look again then.
     pub recheck_in: Option<Duration>,
+    /// Nodes whose label claims a candidate's shim that their runtime does not report, one
+    /// sentence each, in the order tried.
+    pub disagreements: Vec<String>,
 }
 
 pub const NOT_INSTALLED: &str = "not installed";
@@ -300,7 +373,12 @@ impl Resolution {
             return "no Wasm RuntimeClass candidates".to_string();
         }
         let parts: Vec<String> = self.rejected.iter().map(|(rc, why)| format!("{rc}: {why}")).collect();
-        format!("no usable Wasm RuntimeClass ({})", parts.join("; "))
+        let mut why = format!("no usable Wasm RuntimeClass ({})", parts.join("; "));
+        for d in &self.disagreements {
+            why.push_str("; ");
+            why.push_str(d);
+        }
+        why
     }
 }
 
@@ -313,23 +391,34 @@ pub fn resolve(
     readiness: Readiness,
 ) -> Resolution {
     let mut rejected = Vec::new();
+    let mut disagreements = Vec::new();
     for candidate in candidates {
         let Some(rc) = lookup(&candidate.runtime_class) else {
             rejected.push((candidate.runtime_class.clone(), NOT_INSTALLED));
             continue;
         };
+        let lying = lying_labels(&rc, nodes);
+        disagreements.extend(
+            lying
+                .iter()
+                .map(|(node, m)| format!("{}: node {node}: {m}", candidate.runtime_class)),
+        );
         let count = usable_nodes(&rc, nodes, placement, readiness);
         if count > 0 {
             let recheck_in = grace_ends(&rc, nodes, placement, readiness);
+            let mut kept_off: Vec<String> = lying.into_iter().map(|(node, _)| node).collect();
+            kept_off.sort();
             return Resolution {
                 chosen: Some(Chosen {
                     candidate: candidate.clone(),
                     runtime_class: rc,
                     usable_nodes: count,
                     after_failures: None,
+                    kept_off,
                 }),
                 rejected,
                 recheck_in,
+                disagreements,
             };
         }
         rejected.push((candidate.runtime_class.clone(), NO_NODE));
@@ -338,7 +427,19 @@ pub fn resolve(
         chosen: None,
         rejected,
         recheck_in: None,
+        disagreements,
     }
+}
+
+/// The nodes whose labels select them for the RuntimeClass while their runtime does not report
+/// its handler, with what each reports: the scheduler would place its pods there.
+pub fn lying_labels(rc: &RuntimeClass, nodes: &[Arc<Node>]) -> Vec<(String, HandlerMissing)> {
+    let selector = rc.scheduling.as_ref().and_then(|s| s.node_selector.as_ref());
+    nodes
+        .iter()
+        .filter(|n| selector.is_none_or(|sel| missing_label(sel, n).is_none()))
+        .filter_map(|n| Some((n.metadata.name.clone()?, handler_missing(rc, n)?)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -616,6 +717,104 @@ mod tests {
         assert_eq!(
             res.why_none(),
             "no usable Wasm RuntimeClass (spin: not installed; wasmtime: not installed)"
+        );
+    }
+
+    /// Node `name` labelled `labels` whose runtime reports `handlers` (as a v1.36 kubelet with
+    /// containerd 2 writes them; `None`: reports none, as containerd 1.6 leaves it).
+    fn reporting(name: &str, labels: &[(&str, &str)], handlers: Option<&[&str]>, taints: Vec<Taint>) -> Arc<Node> {
+        use k8s_openapi::api::core::v1::{NodeRuntimeHandler, NodeRuntimeHandlerFeatures};
+        let mut n = (*node(name, labels, true, false, taints)).clone();
+        n.status.as_mut().unwrap().runtime_handlers = handlers.map(|hs| {
+            hs.iter()
+                .map(|h| NodeRuntimeHandler {
+                    name: Some(h.to_string()),
+                    features: Some(NodeRuntimeHandlerFeatures {
+                        recursive_read_only_mounts: Some(true),
+                        user_namespaces: Some(true),
+                    }),
+                })
+                .collect()
+        });
+        Arc::new(n)
+    }
+
+    /// The node's report outranks its labels; a node that reports nothing keeps the label rule.
+    #[test]
+    fn a_node_that_reports_its_handlers_is_believed_over_its_labels() {
+        let mut rc = runtime_class("wasmtime", Some(sel(&[("wasmtime", "provisioned")])), vec![]);
+        rc.handler = "wasmtime".into();
+        let labelled = [("wasmtime", "provisioned"), ("zone", "a")];
+        let with = reporting("with", &labelled, Some(&["", "runc", "wasmtime"]), vec![]);
+        let without = reporting("without", &labelled, Some(&["", "runc"]), vec![]);
+        let silent = reporting("silent", &labelled, None, vec![]);
+        let unlabelled = reporting("unlabelled", &[], Some(&["", "runc", "wasmtime"]), vec![]);
+        let none = WorkloadPlacement::default();
+        let v = |n: &Arc<Node>, p| node_verdict(&rc, n, p, strict());
+        assert_eq!(v(&with, none), NodeVerdict::Usable, "reports the handler");
+        assert_eq!(
+            v(&silent, none),
+            NodeVerdict::Usable,
+            "reports nothing: judged by labels"
+        );
+        assert_eq!(
+            v(&unlabelled, none),
+            NodeVerdict::RuntimeClassLabel("wasmtime=provisioned".into()),
+            "the report adds no node the RuntimeClass's selector leaves out"
+        );
+        assert_eq!(
+            v(&without, none).to_string(),
+            "its container runtime does not report handler \"wasmtime\" (it reports \"\", \"runc\"), though its label wasmtime=provisioned says the shim is there"
+        );
+        // The other rules still apply on top.
+        let zone_b = sel(&[("zone", "b")]);
+        let elsewhere = WorkloadPlacement {
+            node_selector: Some(&zone_b),
+            ..Default::default()
+        };
+        assert_eq!(v(&with, elsewhere), NodeVerdict::WorkloadLabel("zone=b".into()));
+        let tainted = reporting(
+            "t",
+            &labelled,
+            Some(&["wasmtime"]),
+            vec![taint("gpu", None, "NoSchedule")],
+        );
+        assert_eq!(v(&tainted, none), NodeVerdict::Taint("gpu:NoSchedule".into()));
+        // Without a nodeSelector the RuntimeClass means every node, and the report still rules.
+        let mut anywhere = runtime_class("wasmtime", None, vec![]);
+        anywhere.handler = "wasmtime".into();
+        assert!(matches!(
+            node_verdict(&anywhere, &without, none, strict()),
+            NodeVerdict::HandlerNotReported(HandlerMissing { ref claimed_by, .. }) if claimed_by.is_empty()
+        ));
+
+        // Discovery: the lying label is named, and with no other node nothing is usable.
+        let res = resolve(
+            &[cand("wasmtime")],
+            |_| Some(Arc::new(rc.clone())),
+            &[without.clone(), silent.clone()],
+            none,
+            strict(),
+        );
+        let chosen = res.chosen.expect("the silent node counts by its label");
+        assert_eq!(
+            chosen.kept_off,
+            ["without"],
+            "its pods are kept off the node that lacks the shim"
+        );
+        let res = resolve(
+            &[cand("wasmtime")],
+            |_| Some(Arc::new(rc.clone())),
+            &[without],
+            none,
+            strict(),
+        );
+        assert!(res.chosen.is_none());
+        assert_eq!(
+            res.why_none(),
+            format!(
+                "no usable Wasm RuntimeClass (wasmtime: {NO_NODE}); wasmtime: node without: its container runtime does not report handler \"wasmtime\" (it reports \"\", \"runc\"), though its label wasmtime=provisioned says the shim is there"
+            )
         );
     }
 

@@ -4,7 +4,9 @@
 
 use crate::api::crd::{FallbackPolicy, Placement, SpillStatus, WasmWorkload};
 use crate::api::failure_record::FailureRecord;
-use crate::decide::discovery::{node_verdict, untolerated_taints, NodeVerdict, Readiness, WorkloadPlacement};
+use crate::decide::discovery::{
+    node_verdict, reported_handlers, untolerated_taints, NodeVerdict, Readiness, WorkloadPlacement,
+};
 use crate::decide::runtimes::RuntimeConfig;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::node::v1::RuntimeClass;
@@ -158,6 +160,21 @@ fn runtime_class_section(rc: &RuntimeClass, facts: &Facts) -> Section {
         if verdict == NodeVerdict::Usable {
             usable += 1;
             lines.push(line(Verdict::Pass, format!("{n}: usable")));
+        } else if let NodeVerdict::HandlerNotReported(m) = &verdict {
+            // A label that claims a shim the runtime lacks sends Wasm pods where they fail.
+            let claimed = !m.claimed_by.is_empty();
+            let fix = if claimed {
+                format!(
+                    ": configure handler {:?} in the node's container runtime, or remove the label",
+                    m.handler
+                )
+            } else {
+                String::new()
+            };
+            lines.push(line(
+                if claimed { Verdict::Fail } else { Verdict::Info },
+                format!("{n}: {verdict}{fix}"),
+            ));
         } else if let NodeVerdict::Taint(_) = verdict {
             let taints = untolerated_taints(rc, node, WorkloadPlacement::default());
             lines.push(line(
@@ -204,6 +221,28 @@ fn runtime_class_section(rc: &RuntimeClass, facts: &Facts) -> Section {
     });
     Section {
         title: format!("RuntimeClass {name}"),
+        lines,
+    }
+}
+
+/// What each node's container runtime reports of its handlers, which decides which rule judges it.
+fn nodes_section(facts: &Facts) -> Section {
+    let lines = facts
+        .nodes
+        .iter()
+        .map(|n| {
+            let text = match reported_handlers(n) {
+                Some(hs) => {
+                    let hs: Vec<String> = hs.iter().map(|h| format!("{h:?}")).collect();
+                    format!("{}: its runtime reports handlers {}", node_name(n), hs.join(", "))
+                }
+                None => format!("{}: its runtime reports none: judged by labels", node_name(n)),
+            };
+            line(Verdict::Info, text)
+        })
+        .collect();
+    Section {
+        title: "Nodes".into(),
         lines,
     }
 }
@@ -468,6 +507,7 @@ pub fn build(facts: &Facts, config: &RuntimeConfig) -> Report {
             lines: vec![line(Verdict::Info, absent.join(", "))],
         });
     }
+    sections.push(nodes_section(facts));
     sections.push(installation_section(&facts.installation));
     Report { sections }
 }
@@ -574,6 +614,41 @@ mod tests {
         ] {
             assert!(lines.iter().any(|l| l == want), "{want:?} not in {lines:#?}");
         }
+    }
+
+    /// A node labelled for the shim whose runtime (containerd 2) does not report its handler,
+    /// beside one that reports nothing (containerd 1.6): the first is a ✘ with what to do; the
+    /// Nodes section says which rule judged each.
+    #[test]
+    fn a_label_the_node_s_runtime_contradicts_fails_with_what_to_do() {
+        use k8s_openapi::api::core::v1::NodeRuntimeHandler;
+        let mut f = facts();
+        let mut lying = (*node("lying", &[("spin", "yes")], true, false, vec![])).clone();
+        lying.status.as_mut().unwrap().runtime_handlers = Some(
+            ["", "runc"]
+                .iter()
+                .map(|h| NodeRuntimeHandler {
+                    name: Some(h.to_string()),
+                    features: None,
+                })
+                .collect(),
+        );
+        f.nodes = vec![Arc::new(lying), node("silent", &[("spin", "yes")], true, false, vec![])];
+        let r = build(&f, &RuntimeConfig::default());
+        let lines = texts(&r, "RuntimeClass wasmtime-spin-v2");
+        assert!(
+            lines.contains(&"lying: its container runtime does not report handler \"spin-v2\" (it reports \"\", \"runc\"), though its label spin=yes says the shim is there: configure handler \"spin-v2\" in the node's container runtime, or remove the label".to_string()),
+            "{lines:#?}"
+        );
+        assert!(lines.contains(&"silent: usable".to_string()), "{lines:#?}");
+        assert_eq!(r.exit_code(), 1);
+        assert_eq!(
+            texts(&r, "Nodes"),
+            [
+                "lying: its runtime reports handlers \"\", \"runc\"",
+                "silent: its runtime reports none: judged by labels"
+            ]
+        );
     }
 
     #[test]

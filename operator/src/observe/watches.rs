@@ -68,8 +68,8 @@ fn workload_of(pod: &CachedPod) -> Option<ObjectRef<StoredWorkload>> {
     Some(ObjectRef::new(pod.workload.as_deref()?).within(ns))
 }
 
-/// What of a node decides usability: labels, taints, cordon and readiness. Heartbeats that
-/// change nothing else are not triggers.
+/// What of a node decides usability: labels, taints, cordon, readiness and the handlers its
+/// runtime reports. Heartbeats that change nothing else are not triggers.
 pub fn node_fingerprint(node: &Node) -> u64 {
     let mut h = DefaultHasher::new();
     node.metadata.labels.hash(&mut h);
@@ -80,10 +80,12 @@ pub fn node_fingerprint(node: &Node) -> u64 {
         }
     }
     crate::decide::discovery::node_ready_and_schedulable(node).hash(&mut h);
+    crate::decide::discovery::reported_handlers(node).hash(&mut h);
     h.finish()
 }
 
-/// Nodes carry much the operator never reads; keep labels, taints, cordon, conditions and images.
+/// Nodes carry much the operator never reads; keep labels, taints, cordon, the Ready condition,
+/// images and the handlers the runtime reports (their names: features are not read).
 fn prune_node(node: &mut Node) {
     node.metadata.managed_fields = None;
     node.metadata.annotations = None;
@@ -93,6 +95,14 @@ fn prune_node(node: &mut Node) {
                 .conditions
                 .map(|cs| cs.into_iter().filter(|c| c.type_ == "Ready").collect()),
             images: st.images,
+            runtime_handlers: st.runtime_handlers.map(|hs| {
+                hs.into_iter()
+                    .map(|h| k8s_openapi::api::core::v1::NodeRuntimeHandler {
+                        name: h.name,
+                        features: None,
+                    })
+                    .collect()
+            }),
             ..Default::default()
         });
     }

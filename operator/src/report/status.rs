@@ -10,6 +10,7 @@ use crate::api::labels;
 use crate::api::reason;
 use crate::api::views::CachedDeployment;
 use crate::decide::decision::Decision;
+use crate::decide::discovery::Chosen;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
@@ -131,6 +132,23 @@ fn spill_progress(
     }
 }
 
+/// Which RuntimeClass runs the pods, on how many nodes, and which nodes its label selects that
+/// its pods are kept off (their runtime does not report its handler).
+fn resolved_message(ch: &Chosen) -> String {
+    let mut m = format!(
+        "RuntimeClass {} (runtime {}) is usable on {} node(s)",
+        ch.candidate.runtime_class, ch.candidate.runtime, ch.usable_nodes
+    );
+    if !ch.kept_off.is_empty() {
+        m.push_str(&format!(
+            "; its pods are kept off node(s) {}: labelled for it, their container runtime does not report handler {:?}",
+            ch.kept_off.join(", "),
+            ch.runtime_class.handler
+        ));
+    }
+    m
+}
+
 fn mode_replicas(r: Rollout) -> ModeReplicas {
     ModeReplicas {
         replicas: r.replicas,
@@ -194,15 +212,7 @@ pub fn compute_status(
     let conditions = match decision {
         Decision::Wasm(_) | Decision::Container { .. } => {
             let resolved = match decision {
-                Decision::Wasm(ch) => c(
-                    RUNTIME_RESOLVED,
-                    true,
-                    reason::WASM,
-                    format!(
-                        "RuntimeClass {} (runtime {}) is usable on {} node(s)",
-                        ch.candidate.runtime_class, ch.candidate.runtime, ch.usable_nodes
-                    ),
-                ),
+                Decision::Wasm(ch) => c(RUNTIME_RESOLVED, true, reason::WASM, resolved_message(ch)),
                 _ => c(
                     RUNTIME_RESOLVED,
                     true,

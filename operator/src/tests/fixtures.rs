@@ -88,6 +88,7 @@ pub fn chosen_with(rc: &str, selector: Option<BTreeMap<&str, &str>>, tolerations
         runtime_class: Arc::new(runtime_class(rc, selector, tolerations)),
         usable_nodes: 1,
         after_failures: None,
+        kept_off: vec![],
     }
 }
 

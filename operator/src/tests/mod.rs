@@ -21,5 +21,6 @@ mod node_readiness_tests;
 mod pod_security_tests;
 mod property_tests;
 mod refusal_tests;
+mod runtime_handler_tests;
 pub mod schema_validation_tests;
 mod spill_tests;
