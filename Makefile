@@ -57,7 +57,9 @@ plugin: musl arm64
 IMAGE ?= ghcr.io/wasm-operator/wasm-operator:$(shell sed -n 's/^appVersion: *"\(.*\)"/\1/p' charts/wasm-operator/Chart.yaml)
 image: musl arm64
 	mkdir -p target/image
+	@# The allocator's settings (operator/src/allocator.rs), so the binary need not start itself again.
 	scripts/oci_image.py --ref $(IMAGE) --out target/image/wasm-operator.tar --user 65532:65532 \
+	  --env MIMALLOC_PURGE_DELAY=0 --env MIMALLOC_ARENA_EAGER_COMMIT=0 \
 	  --entrypoint '["/wasm-operator"]' --cmd '["run"]' $(MUSL_BINARY)=/wasm-operator \
 	  --also linux/arm64 $(ARM_BINARY)=/wasm-operator
 	@# The SBOM of the binary's crates (CycloneDX 1.5, cargo-cyclonedx from crates.io), next to it.

@@ -2,53 +2,49 @@
 //! musl's allocator is slow under the operator's many small allocations and glibc's held 15-20 %
 //! more memory at 10,000 workloads (BENCHMARKS.md). mimalloc keeps freed memory for a second
 //! and commits whole arenas by default; the operator's memory comes in bursts (the initial
-//! lists, a resync), so it gives memory back at once instead, which halved its RSS at 1,000
-//! workloads. An environment variable of mimalloc's own (`MIMALLOC_PURGE_DELAY`,
-//! `MIMALLOC_ARENA_EAGER_COMMIT`) still wins.
+//! lists, a resync), so it gives memory back at once and commits arenas as they are used
+//! instead (`MIMALLOC_PURGE_DELAY=0`, `MIMALLOC_ARENA_EAGER_COMMIT=0`), which halved its RSS at
+//! 1,000 workloads. mimalloc reads these when the process starts, before `main` (set later,
+//! the arena setting comes too late: the bench measured 49 MiB instead of 24 at 1,000): a
+//! process started without them starts itself again with them, once. Set either variable to
+//! choose otherwise.
 
-use std::os::raw::{c_int, c_long};
+use std::ffi::OsString;
 
-/// `mi_option_arena_eager_commit` and `mi_option_purge_delay` in mimalloc's `mimalloc.h` (the
-/// v3 sources libmimalloc-sys builds); its Rust bindings name neither.
-const ARENA_EAGER_COMMIT: c_int = 4;
-const PURGE_DELAY: c_int = 15;
+const SETTINGS: [(&str, &str); 2] = [("MIMALLOC_PURGE_DELAY", "0"), ("MIMALLOC_ARENA_EAGER_COMMIT", "0")];
 
-/// Free memory goes back to the system at once; arenas are committed as they are used.
-pub fn give_memory_back_at_once() {
-    for (option, env, value) in [
-        (PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 0),
-        (ARENA_EAGER_COMMIT, "MIMALLOC_ARENA_EAGER_COMMIT", 0),
-    ] {
-        if std::env::var_os(env).is_none() {
-            set(option, value);
-        }
+/// What to add to the environment: the settings none of which the user chose.
+fn missing(env: impl Fn(&str) -> Option<OsString>) -> Vec<(&'static str, &'static str)> {
+    if SETTINGS.iter().any(|(k, _)| env(k).is_some()) {
+        return vec![];
     }
+    SETTINGS.to_vec()
 }
 
-fn set(option: c_int, value: c_long) {
-    // SAFETY: mi_option_set only stores a value in mimalloc's option table; it is safe to call
-    // at any time from any thread.
-    unsafe { libmimalloc_sys::mi_option_set(option, value) }
+/// Start this program again with the allocator's settings, unless they (or the user's) are in
+/// place. Returns only when they are, or when starting again failed (then it runs as it is).
+pub fn ensure_settings() {
+    use std::os::unix::process::CommandExt;
+    let add = missing(|k| std::env::var_os(k));
+    if add.is_empty() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    // exec replaces this process; it returns only on failure.
+    let _ = std::process::Command::new(exe).arg0(argv0).args(args).envs(add).exec();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The numbers are mimalloc's: each names the option whose default mimalloc.h gives
-    /// (purge_delay 1000 ms, arena_eager_commit 2), and keeps what is set.
     #[test]
-    fn the_numbers_name_the_options() {
-        let get = |o| unsafe { libmimalloc_sys::mi_option_get(o) };
-        assert_eq!(
-            (get(PURGE_DELAY), get(ARENA_EAGER_COMMIT)),
-            (1000, 2),
-            "mimalloc's defaults"
-        );
-        set(PURGE_DELAY, 0);
-        set(ARENA_EAGER_COMMIT, 0);
-        assert_eq!((get(PURGE_DELAY), get(ARENA_EAGER_COMMIT)), (0, 0));
-        set(PURGE_DELAY, 1000);
-        set(ARENA_EAGER_COMMIT, 2);
+    fn the_settings_are_added_unless_the_user_chose() {
+        assert_eq!(missing(|_| None), SETTINGS.to_vec());
+        // Set: this is the started-again process, or the user's choice. Either way, as it is.
+        assert!(missing(|k| (k == "MIMALLOC_PURGE_DELAY").then(|| "250".into())).is_empty());
+        assert!(missing(|_| Some("0".into())).is_empty());
     }
 }

@@ -439,12 +439,12 @@ async fn run(args: RunArgs, cluster: &ClusterArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// One allocator in every build, set to give memory back at once (`allocator.rs`).
+/// One allocator in every build, with the image's settings (`allocator.rs`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    wasm_operator::allocator::give_memory_back_at_once();
+    wasm_operator::allocator::ensure_settings();
     // Installed as `kubectl-wasm`, it is `kubectl wasm` in help and errors.
     let argv0 = std::env::args_os().next().unwrap_or_default();
     let command = Cli::command().bin_name(wasm_operator::plugin_name::program_name(&argv0));
