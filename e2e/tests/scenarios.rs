@@ -6,7 +6,7 @@
 
 use e2e::{
     container_image, create_runtime_class, expect_no_usable_node, helm, helm_install, kubectl, metric_sum, mode_is,
-    operator_metrics, reason_of, restart_operator, restore_node_when_done, runtime_class, wait_for, wait_gone,
+    operator_metrics, pods_of, reason_of, restart_operator, restore_node_when_done, runtime_class, wait_for, wait_gone,
     wasm_runtime_class, workload, Scenario, TIMEOUT,
 };
 use k8s_openapi::api::apps::v1::Deployment;
@@ -664,9 +664,23 @@ async fn doctor_names_each_node_s_reason() {
     let mut wl = workload("app", &[&missing], "Never", None);
     wl["spec"]["fallback"]["startupTimeoutSeconds"] = json!(3600);
     s.apply(&wl).unwrap();
+    let nodes: Api<Node> = Api::all(s.client.clone());
+    // A node whose runtime reports its handlers (containerd 2) is believed: no pod is made, and
+    // the doctor names the missing handler from that report instead of a sandbox failure.
+    let reporting = nodes
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|n| n.spec.as_ref().and_then(|s| s.unschedulable) != Some(true))
+        .find(|n| wasm_operator::decide::discovery::reported_handlers(n).is_some())
+        .map(|n| n.name_any());
+    if let Some(node) = reporting {
+        return doctor_believes_the_runtime_s_report(&mut s, &missing, &node).await;
+    }
     // The node the failed pod was scheduled to (the scheduler's pick, among however many).
     let failed = sandbox_fails(&s).await;
-    let nodes: Api<Node> = Api::all(s.client.clone());
     let node = match failed.spec.as_ref().and_then(|p| p.node_name.clone()) {
         Some(n) => n,
         // No scheduler placed it (a simulated cluster): any node that takes pods.
@@ -714,6 +728,52 @@ async fn doctor_names_each_node_s_reason() {
             "· {node}: usable by workloads that tolerate {key}=yes:NoSchedule"
         )),
         "{text}"
+    );
+}
+
+/// `doctor_names_each_node_s_reason` on a node whose runtime reports its handlers: the handler's
+/// absence is the node's first reason (no pod is ever made to find it out), then its cordon.
+async fn doctor_believes_the_runtime_s_report(s: &mut Scenario, missing: &str, node: &str) {
+    use wasm_operator::doctor::{self, report};
+    restore_node_when_done(s, node);
+    let ask = doctor::Ask {
+        workload: Some((s.ns.clone(), "app".into())),
+        lease_namespace: "wasm-system".into(),
+        metrics_port: 8080,
+    };
+    let w = wait_for(&s.workloads(), "app", "Pending", |w: Option<&WasmWorkload>| {
+        w.and_then(|w| w.status.as_ref()).and_then(|s| s.mode) == Some(Mode::Pending)
+    })
+    .await;
+    assert!(
+        reason_of(&w).contains("e2e-no-such-handler") || reason_of(&w).contains("no Ready, schedulable node"),
+        "{}",
+        reason_of(&w)
+    );
+    let facts = doctor::gather(&s.client, &ask)
+        .await
+        .expect("the doctor reads the cluster");
+    let r = report::build(&facts, &wasm_operator::decide::runtimes::RuntimeConfig::default());
+    let text = r.to_text();
+    println!("{text}");
+    for want in [
+        format!("· {node}: its container runtime does not report handler \"e2e-no-such-handler\""),
+        format!("RuntimeClass {missing}"),
+        format!("· {node}: its runtime reports handlers"),
+        format!("WasmWorkload {}/app", s.ns),
+    ] {
+        assert!(text.contains(&want), "{want:?} not in:\n{text}");
+    }
+    assert_eq!(r.exit_code(), 1, "a RuntimeClass usable on no node fails the check");
+    kubectl(&["cordon", node]).unwrap();
+    let facts = doctor::gather(&s.client, &ask).await.unwrap();
+    let text = report::build(&facts, &wasm_operator::decide::runtimes::RuntimeConfig::default()).to_text();
+    assert!(text.contains(&format!("· {node}: unschedulable (cordoned)")), "{text}");
+    let pods = pods_of(s, "app").await;
+    assert!(
+        pods.is_empty(),
+        "no pod is made for a handler no runtime reports: {}",
+        pods.len()
     );
 }
 
