@@ -472,6 +472,19 @@ pub fn fake_node(s: &mut Scenario, name: &str, labels: &Value) -> tokio::task::J
                    "allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110"}}
     });
     kubectl_stdin(&["create", "-f", "-"], &node.to_string()).expect("create the node");
+    // Pods bound to a node without a kubelet never go away by themselves.
+    let bound = format!("spec.nodeName={name}");
+    let ns = s.ns.clone();
+    s.cleanup(&[
+        "delete",
+        "pods",
+        "-n",
+        &ns,
+        "--field-selector",
+        &bound,
+        "--force",
+        "--grace-period=0",
+    ]);
     s.cleanup(&["delete", "lease", name, "-n", "kube-node-lease", "--ignore-not-found"]);
     s.cleanup(&["delete", "node", name, "--ignore-not-found"]);
     let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",

@@ -119,17 +119,6 @@ async fn under_spill_wasm_pods_are_kept_off_a_node_whose_runtime_lacks_the_handl
     // container pods stand in.
     let edge = "e2e-handlers-edge";
     let heartbeat = fake_node(&mut s, edge, &json!({ LIE: "true", "kubernetes.io/e2e-fake": "true" }));
-    let ns = s.ns.clone();
-    s.cleanup(&[
-        "delete",
-        "pods",
-        "-n",
-        &ns,
-        "--field-selector",
-        &format!("spec.nodeName={edge}"),
-        "--force",
-        "--grace-period=0",
-    ]);
     let mut wl = workload("app", &[&rc], "OnFailure", Some(&container_image()));
     wl["spec"]["replicas"] = json!(2);
     wl["spec"]["placement"] = json!("Spill");

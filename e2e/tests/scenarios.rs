@@ -656,7 +656,6 @@ async fn chart_upgrade_rolls_out() {
 #[tokio::test]
 #[ignore = "needs a cluster: make e2e"]
 async fn doctor_names_each_node_s_reason() {
-    use wasm_operator::doctor::{self, report};
     let mut s = Scenario::new("doctor").await;
     // A RuntimeClass whose handler no node has: a pod of it fails its sandbox for real.
     let missing = format!("{}-missing", s.ns);
@@ -699,6 +698,30 @@ async fn doctor_names_each_node_s_reason() {
     let key = format!("e2e.wasm-operator.dev/{}", s.ns);
     kubectl(&["taint", "node", &node, &format!("{key}=yes:NoSchedule")]).unwrap();
     kubectl(&["cordon", &node]).unwrap();
+    let (text, exit) = doctor_on(&s).await;
+    for want in [
+        format!("✘ {node}: the handler is missing"),
+        format!("· {node}: unschedulable (cordoned)"),
+        format!("RuntimeClass {missing}"),
+        format!("WasmWorkload {}/app", s.ns),
+    ] {
+        assert!(text.contains(&want), "{want:?} not in:\n{text}");
+    }
+    assert_eq!(exit, 1, "a missing handler fails the check");
+    // Uncordoned, the taint is the first reason on that node.
+    kubectl(&["uncordon", &node]).unwrap();
+    let (text, _) = doctor_on(&s).await;
+    assert!(
+        text.contains(&format!(
+            "· {node}: usable by workloads that tolerate {key}=yes:NoSchedule"
+        )),
+        "{text}"
+    );
+}
+
+/// The doctor's report on the cluster, explaining the scenario's workload `app`, and its exit code.
+async fn doctor_on(s: &Scenario) -> (String, u8) {
+    use wasm_operator::doctor::{self, report};
     let ask = doctor::Ask {
         workload: Some((s.ns.clone(), "app".into())),
         lease_namespace: "wasm-system".into(),
@@ -710,37 +733,13 @@ async fn doctor_names_each_node_s_reason() {
     let r = report::build(&facts, &wasm_operator::decide::runtimes::RuntimeConfig::default());
     let text = r.to_text();
     println!("{text}");
-    for want in [
-        format!("✘ {node}: the handler is missing"),
-        format!("· {node}: unschedulable (cordoned)"),
-        format!("RuntimeClass {missing}"),
-        format!("WasmWorkload {}/app", s.ns),
-    ] {
-        assert!(text.contains(&want), "{want:?} not in:\n{text}");
-    }
-    assert_eq!(r.exit_code(), 1, "a missing handler fails the check");
-    // Uncordoned, the taint is the first reason on that node.
-    kubectl(&["uncordon", &node]).unwrap();
-    let facts = doctor::gather(&s.client, &ask).await.unwrap();
-    let text = report::build(&facts, &wasm_operator::decide::runtimes::RuntimeConfig::default()).to_text();
-    assert!(
-        text.contains(&format!(
-            "· {node}: usable by workloads that tolerate {key}=yes:NoSchedule"
-        )),
-        "{text}"
-    );
+    (text, r.exit_code())
 }
 
 /// `doctor_names_each_node_s_reason` on a node whose runtime reports its handlers: the handler's
 /// absence is the node's first reason (no pod is ever made to find it out), then its cordon.
 async fn doctor_believes_the_runtime_s_report(s: &mut Scenario, missing: &str, node: &str) {
-    use wasm_operator::doctor::{self, report};
     restore_node_when_done(s, node);
-    let ask = doctor::Ask {
-        workload: Some((s.ns.clone(), "app".into())),
-        lease_namespace: "wasm-system".into(),
-        metrics_port: 8080,
-    };
     let w = wait_for(&s.workloads(), "app", "Pending", |w: Option<&WasmWorkload>| {
         w.and_then(|w| w.status.as_ref()).and_then(|s| s.mode) == Some(Mode::Pending)
     })
@@ -750,12 +749,7 @@ async fn doctor_believes_the_runtime_s_report(s: &mut Scenario, missing: &str, n
         "{}",
         reason_of(&w)
     );
-    let facts = doctor::gather(&s.client, &ask)
-        .await
-        .expect("the doctor reads the cluster");
-    let r = report::build(&facts, &wasm_operator::decide::runtimes::RuntimeConfig::default());
-    let text = r.to_text();
-    println!("{text}");
+    let (text, exit) = doctor_on(s).await;
     for want in [
         format!("· {node}: its container runtime does not report handler \"e2e-no-such-handler\""),
         format!("RuntimeClass {missing}"),
@@ -764,10 +758,9 @@ async fn doctor_believes_the_runtime_s_report(s: &mut Scenario, missing: &str, n
     ] {
         assert!(text.contains(&want), "{want:?} not in:\n{text}");
     }
-    assert_eq!(r.exit_code(), 1, "a RuntimeClass usable on no node fails the check");
+    assert_eq!(exit, 1, "a RuntimeClass usable on no node fails the check");
     kubectl(&["cordon", node]).unwrap();
-    let facts = doctor::gather(&s.client, &ask).await.unwrap();
-    let text = report::build(&facts, &wasm_operator::decide::runtimes::RuntimeConfig::default()).to_text();
+    let (text, _) = doctor_on(s).await;
     assert!(text.contains(&format!("· {node}: unschedulable (cordoned)")), "{text}");
     let pods = pods_of(s, "app").await;
     assert!(

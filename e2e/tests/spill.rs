@@ -271,18 +271,6 @@ async fn a_node_that_never_starts_wasm_pods_is_excluded_while_its_sibling_keeps_
     let rc = wasm_runtime_class(&mut s);
     enforce_restricted(&s);
     let heartbeat = fake_shim_node(&mut s, &node_selector_of(&rc));
-    // Pods bound to a node without a kubelet never go away by themselves.
-    let ns = s.ns.clone();
-    s.cleanup(&[
-        "delete",
-        "pods",
-        "-n",
-        &ns,
-        "--field-selector",
-        &format!("spec.nodeName={EDGE}"),
-        "--force",
-        "--grace-period=0",
-    ]);
     // Two pods spread one per node: one lands on the node that never starts it.
     let mut app = spill_app(&rc, 2, "20m");
     app["spec"]["fallback"]["startupTimeoutSeconds"] = json!(20);
