@@ -13,7 +13,7 @@
 #   E2E_WASM_IMAGE, E2E_WASM_COMMAND (JSON list), E2E_CONTAINER_IMAGE
 #                            images the nodes can run: the Wasm app, and a long-running container
 #   E2E_ARGS                 cargo test's selection, e.g. "--test runtime_restart" (default:
-#                            every scenario file)
+#                            every scenario file); E2E_FILTER, a scenario name filter
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -93,7 +93,7 @@ skip=()
 set +e
 # shellcheck disable=SC2086 # E2E_ARGS is words for cargo
 E2E_METRICS_URL="http://127.0.0.1:$port" cargo test -p e2e ${E2E_ARGS:---tests} --no-fail-fast -- --ignored \
-  --test-threads=1 "${skip[@]}" 2>&1 | tee "$work/suite.log"
+  --test-threads=1 "${skip[@]}" ${E2E_FILTER:-} 2>&1 | tee "$work/suite.log"
 suite=${PIPESTATUS[0]}
 set -e
 
