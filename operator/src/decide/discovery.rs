@@ -73,12 +73,7 @@ fn ready_condition(node: &Node) -> Option<&k8s_openapi::api::core::v1::NodeCondi
 /// Whether the node can take new pods: condition Ready=True and not cordoned.
 pub fn node_ready_and_schedulable(node: &Node) -> bool {
     let cordoned = node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
-    let ready = node
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-    ready && !cordoned
+    ready_condition(node).is_some_and(|c| c.status == "True") && !cordoned
 }
 
 /// Kubernetes toleration semantics: an empty effect matches every effect, `Exists` with an empty
@@ -297,24 +292,24 @@ pub fn usable_nodes(
     placement: WorkloadPlacement<'_>,
     readiness: Readiness,
 ) -> usize {
-    nodes
-        .iter()
-        .filter(|n| node_verdict(rc, n, placement, readiness) == NodeVerdict::Usable)
-        .count()
+    usable_and_grace(rc, nodes, placement, readiness).0
 }
 
-/// When the first usable node that counts only by its grace stops counting.
-fn grace_ends(
+/// The usable nodes, and when the first of them that counts only by its readiness grace stops
+/// counting: one verdict per node.
+fn usable_and_grace(
     rc: &RuntimeClass,
     nodes: &[Arc<Node>],
     placement: WorkloadPlacement<'_>,
     readiness: Readiness,
-) -> Option<Duration> {
+) -> (usize, Option<Duration>) {
     nodes
         .iter()
         .filter(|n| node_verdict(rc, n, placement, readiness) == NodeVerdict::Usable)
-        .filter_map(|n| readiness.grace_left(n))
-        .min()
+        .fold((0, None), |(count, grace), n| {
+            let ends = readiness.grace_left(n);
+            (count + 1, grace.into_iter().chain(ends).min())
+        })
 }
 
 /// Usable nodes of every RuntimeClass on its own (no workload constraints), for the
@@ -403,9 +398,8 @@ pub fn resolve(
                 .iter()
                 .map(|(node, m)| format!("{}: node {node}: {m}", candidate.runtime_class)),
         );
-        let count = usable_nodes(&rc, nodes, placement, readiness);
+        let (count, recheck_in) = usable_and_grace(&rc, nodes, placement, readiness);
         if count > 0 {
-            let recheck_in = grace_ends(&rc, nodes, placement, readiness);
             let mut kept_off: Vec<String> = lying.into_iter().map(|(node, _)| node).collect();
             kept_off.sort();
             return Resolution {
