@@ -6,7 +6,10 @@
 //! The second scenario uses a node with no kubelet: a Node object whose Ready condition and
 //! Lease this suite keeps fresh (e2e/README.md says so). Pods bound to it never start.
 
-use e2e::{enforce_restricted, http_images, kubectl, pods_of, wait_for, wasm_runtime_class, Scenario, TIMEOUT};
+use e2e::{
+    container_image, enforce_restricted, http_images, kubectl, pods_of, wait_for, wasm_runtime_class, workload,
+    Scenario, TIMEOUT,
+};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, ListParams};
@@ -331,4 +334,43 @@ async fn a_node_that_never_starts_wasm_pods_is_excluded_while_its_sibling_keeps_
     .unwrap();
     assert!(events.contains(EDGE), "{events}");
     heartbeat.abort();
+}
+
+/// `placement: Spill`, a Wasm "module" that is no module (the container twin's Linux binary as
+/// the Wasm image) on the shim node, where another workload's Wasm pods run Ready with the same
+/// RuntimeClass: the module is named at fault, container pods stand in, no node is excluded.
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn a_module_that_fails_where_other_wasm_pods_run_is_named_and_excludes_no_node() {
+    let mut s = Scenario::new("spill-module").await;
+    let rc = wasm_runtime_class(&mut s);
+    let mut good = workload("good", &[&rc], "Never", None);
+    good["spec"]["replicas"] = json!(1);
+    s.apply(&good).unwrap();
+    wait_for(
+        &s.workloads(),
+        "good",
+        "a Ready Wasm pod",
+        |w: Option<&WasmWorkload>| w.and_then(|w| w.status.as_ref()).is_some_and(|s| s.ready_replicas >= 1),
+    )
+    .await;
+    let mut bad = workload("app", &[&rc], "WhenUnavailable", Some(&container_image()));
+    bad["spec"]["placement"] = json!("Spill");
+    bad["spec"]["wasm"]["image"] = json!(container_image());
+    bad["spec"]["fallback"]["startupTimeoutSeconds"] = json!(20);
+    s.apply(&bad).unwrap();
+    let w = wait_for(&s.workloads(), "app", "the module named", |w: Option<&WasmWorkload>| {
+        w.and_then(|w| w.status.as_ref())
+            .and_then(|s| s.spill.as_ref())
+            .is_some_and(|sp| sp.reason.as_deref() == Some("ModuleFailed"))
+    })
+    .await;
+    let spill = w.status.unwrap().spill.unwrap();
+    println!("spill: {spill:?}");
+    assert!(spill.excluded_nodes.is_empty(), "a node was excluded: {spill:?}");
+    assert!(spill.container_replicas >= 1, "no container pod stands in: {spill:?}");
+    assert!(
+        spill.message.unwrap_or_default().contains("good-"),
+        "the witness is named"
+    );
 }
