@@ -336,9 +336,10 @@ async fn a_node_that_never_starts_wasm_pods_is_excluded_while_its_sibling_keeps_
     heartbeat.abort();
 }
 
-/// `placement: Spill`, a Wasm "module" that is no module (the container twin's Linux binary as
-/// the Wasm image) on the shim node, where another workload's Wasm pods run Ready with the same
-/// RuntimeClass: the module is named at fault, container pods stand in, no node is excluded.
+/// `placement: Spill`, a Wasm workload whose module cannot start (its command names a module
+/// the image lacks: runwasi's wasmtime shim says "wasmtime executor can't handle spec") on the
+/// shim node, where another workload's Wasm pods run Ready with the same RuntimeClass: the
+/// module is named at fault, container pods stand in, no node is excluded.
 #[tokio::test]
 #[ignore = "needs a cluster: make e2e"]
 async fn a_module_that_fails_where_other_wasm_pods_run_is_named_and_excludes_no_node() {
@@ -356,7 +357,7 @@ async fn a_module_that_fails_where_other_wasm_pods_run_is_named_and_excludes_no_
     .await;
     let mut bad = workload("app", &[&rc], "WhenUnavailable", Some(&container_image()));
     bad["spec"]["placement"] = json!("Spill");
-    bad["spec"]["wasm"]["image"] = json!(container_image());
+    bad["spec"]["wasm"]["command"] = json!(["/missing.wasm"]);
     bad["spec"]["fallback"]["startupTimeoutSeconds"] = json!(20);
     s.apply(&bad).unwrap();
     let w = wait_for(&s.workloads(), "app", "the module named", |w: Option<&WasmWorkload>| {
