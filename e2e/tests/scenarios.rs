@@ -208,8 +208,40 @@ async fn scale_follows() {
     .await;
 }
 
+/// The handler of a RuntimeClass whose pods fail their sandbox for real on this cluster. A node
+/// that reports its handlers (containerd 2) is believed, so a handler it lacks never gets a pod:
+/// there the suite needs a handler that is configured but whose shim binary is not installed
+/// (e2e/README.md, "A broken runtime"). A node that reports none fails any unknown handler.
+async fn broken_handler(s: &Scenario) -> &'static str {
+    const CONFIGURED_NOT_INSTALLED: &str = "e2e-shim-not-installed";
+    let nodes: Api<Node> = Api::all(s.client.clone());
+    let reports: Vec<(String, Vec<String>)> = nodes
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|n| n.spec.as_ref().and_then(|s| s.unschedulable) != Some(true))
+        .filter_map(|n| {
+            let handlers = wasm_operator::decide::discovery::reported_handlers(n)?;
+            Some((n.name_any(), handlers))
+        })
+        .collect();
+    if reports.is_empty() {
+        return "e2e-no-such-handler";
+    }
+    for (node, handlers) in &reports {
+        assert!(
+            handlers.iter().any(|h| h == CONFIGURED_NOT_INSTALLED),
+            "node {node} reports its runtime handlers {handlers:?} but not {CONFIGURED_NOT_INSTALLED:?}: \
+             configure that runtime without its shim binary (e2e/README.md, \"A broken runtime\")"
+        );
+    }
+    CONFIGURED_NOT_INSTALLED
+}
+
 /// Wait for the first Wasm pod of the scenario and for its FailedCreatePodSandBox Event; returns
-/// the pod. A kubelet reports it for a handler it lacks; on a simulated cluster without a
+/// the pod. A kubelet reports it for a [`broken_handler`]; on a simulated cluster without a
 /// kubelet, write the Event it would have written.
 async fn sandbox_fails(s: &Scenario) -> Pod {
     let pods: Api<Pod> = Api::namespaced(s.client.clone(), &s.ns);
@@ -254,7 +286,8 @@ async fn sandbox_fails(s: &Scenario) -> Pod {
 async fn sandbox_failure_falls_back_on_failure() {
     let mut s = Scenario::new("sandbox").await;
     let rc = format!("{}-broken", s.ns);
-    create_runtime_class(&mut s, &runtime_class(&rc, "e2e-no-such-handler", None));
+    let handler = broken_handler(&s).await;
+    create_runtime_class(&mut s, &runtime_class(&rc, handler, None));
     let mut wl = workload("app", &[&rc], "OnFailure", Some(&container_image()));
     wl["spec"]["fallback"]["startupTimeoutSeconds"] = json!(3600);
     s.apply(&wl).unwrap();
@@ -475,7 +508,8 @@ async fn children_edited_while_the_operator_is_down_are_put_back() {
 async fn failing_wasm_pod_is_named_under_every_policy() {
     let mut s = Scenario::new("fail-policy").await;
     let rc = format!("{}-broken", s.ns);
-    create_runtime_class(&mut s, &runtime_class(&rc, "e2e-no-such-handler", None));
+    let handler = broken_handler(&s).await;
+    create_runtime_class(&mut s, &runtime_class(&rc, handler, None));
     for policy in ["Never", "WhenUnavailable"] {
         let _ = kubectl(&[
             "delete",
