@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod build;
+pub mod cli;
 pub mod decide;
 pub mod observe;
 pub mod report;

@@ -1,7 +1,7 @@
 //! The layout's import rule, read from the `crate::` paths of every source file (test modules
 //! left out): pure stages (`api`, `decide`, `build`) import no I/O stage and nothing above them,
-//! `report` imports no `observe`, nothing imports the controller, and no module imports itself
-//! back through others.
+//! `report` imports no `observe`, nothing but the CLI's `run` imports the controller, and no
+//! module imports itself back through others.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -123,7 +123,7 @@ fn stages_import_only_down_the_pipeline_and_nothing_imports_the_controller() {
     let mut wrong = vec![];
     for (m, deps) in &g {
         for d in deps {
-            if stage(d) == "controller" {
+            if stage(d) == "controller" && m != "cli::run" {
                 wrong.push(format!("{m} imports the controller"));
             }
             let Some(may) = allowed(stage(m)) else { continue };
