@@ -168,8 +168,8 @@ fn measure(n: usize, pods_each: usize) -> Vec<Row> {
     let deployments: Vec<DeploymentView> = workloads
         .iter()
         .map(|w| {
-            let mut d = wasm_operator::build::deployment::build_deployment(w, &Decision::Wasm(chosen())).unwrap();
-            wasm_operator::build::drift::stamp(&mut d, |d| &mut d.metadata).unwrap();
+            let mut d = wasm_operator::render::deployment::render_deployment(w, &Decision::Wasm(chosen())).unwrap();
+            wasm_operator::render::drift::stamp(&mut d, |d| &mut d.metadata).unwrap();
             let mut v = serde_json::to_value(&d).unwrap();
             v["apiVersion"] = json!("apps/v1");
             v["kind"] = json!("Deployment");
@@ -196,8 +196,8 @@ fn measure(n: usize, pods_each: usize) -> Vec<Row> {
     let services: Vec<PartialObjectMeta<Service>> = workloads
         .iter()
         .map(|w| {
-            let mut s = wasm_operator::build::service::build_service(w, "wasm").unwrap();
-            wasm_operator::build::drift::stamp(&mut s, |s| &mut s.metadata).unwrap();
+            let mut s = wasm_operator::render::service::render_service(w, "wasm").unwrap();
+            wasm_operator::render::drift::stamp(&mut s, |s| &mut s.metadata).unwrap();
             let mut v = serde_json::to_value(&s).unwrap();
             v["apiVersion"] = json!("v1");
             v["kind"] = json!("Service");

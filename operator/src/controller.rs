@@ -8,10 +8,6 @@ use crate::api::reason;
 use crate::api::stored_workload::StoredWorkload;
 use crate::api::views::{CachedDeployment, CachedPod, CachedService, DeploymentView, NamedFor};
 use crate::apply::{apply_child, is_invalid, Written};
-use crate::build::deployment::build_deployment;
-use crate::build::drift;
-use crate::build::service::build_service;
-use crate::build::spill::{build_spill_deployment, spill_deployment_name, wasm_half};
 use crate::context::Context;
 use crate::decide::decision::{decide, Decision, WasmEvidence};
 use crate::decide::discovery::{nodes_per_runtime_class, resolve, Chosen, Readiness, WorkloadPlacement};
@@ -22,6 +18,10 @@ use crate::decide::spill::{self, ContainerCounts};
 use crate::error::Error;
 use crate::observe::generation_filter::GenerationFilter;
 use crate::observe::watches::{affected, Trigger};
+use crate::render::deployment::render_deployment;
+use crate::render::drift;
+use crate::render::service::render_service;
+use crate::render::spill::{render_spill_deployment, spill_deployment_name, wasm_half};
 use crate::report::comparison_runs::ComparisonRuns;
 use crate::report::events::{self, EventType};
 use crate::report::footprint::image_size;
@@ -519,7 +519,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
     let mut spill = observed.spill.clone();
     let mut put_back: Vec<&'static str> = vec![];
     let mut trouble: Option<Trouble> = None;
-    let desired = build_deployment(wl, &decision).map(|d| match &plan {
+    let desired = render_deployment(wl, &decision).map(|d| match &plan {
         Some(p) => wasm_half(d, &p.status.excluded_nodes, &p.remembered),
         None => d,
     });
@@ -530,7 +530,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
         let spill_name = spill_deployment_name(&name);
         match (&decision, &plan) {
             (Decision::Wasm(chosen), Some(p)) => {
-                let written = match build_spill_deployment(wl, chosen, p.status.container_replicas) {
+                let written = match render_spill_deployment(wl, chosen, p.status.container_replicas) {
                     Some(d) => write_deployment(&api, &spill_name, observed.spill.as_ref(), NamedFor::Spill, d).await?,
                     None => Ok(None),
                 };
@@ -548,7 +548,7 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
         }
         let mode = decision.mode().map(Mode::as_label).unwrap_or_default();
         let api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
-        match build_service(wl, mode) {
+        match render_service(wl, mode) {
             Some(desired) => match write_child(&api, &name, observed.service.as_ref(), desired)
                 .await?
                 .into_result()

@@ -1,14 +1,14 @@
 //! The WasmWorkload operator: runs WebAssembly workloads through a Wasm RuntimeClass where the
 //! cluster can, falls back to a container image where it cannot, and measures both.
 //!
-//! One reconcile is a pipeline: `observe` (caches) → `decide` → `build` → apply (`apply`) →
+//! One reconcile is a pipeline: `observe` (caches) → `decide` → `render` → apply (`apply`) →
 //! `report` (status, Events, metrics); `controller` runs it. See ARCHITECTURE.md.
 
 pub mod api;
-pub mod build;
 pub mod cli;
 pub mod decide;
 pub mod observe;
+pub mod render;
 pub mod report;
 
 pub mod allocator;

@@ -54,4 +54,3 @@ pub async fn connect(cluster: &ClusterArgs) -> Result<kube::Client, String> {
         )),
     }
 }
-

@@ -100,4 +100,3 @@ pub async fn compare(args: CompareArgs, cluster: &ClusterArgs) -> ExitCode {
         }
     }
 }
-

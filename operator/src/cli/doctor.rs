@@ -48,4 +48,3 @@ pub async fn doctor(args: DoctorArgs, cluster: &ClusterArgs) -> ExitCode {
     };
     ExitCode::from(crate::doctor::run(&client, &ask, &config, args.output == "json").await)
 }
-

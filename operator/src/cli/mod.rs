@@ -42,4 +42,3 @@ pub enum Command {
     /// whether the installation is whole. Exit 0: all checks pass; 1: some fail; 2: no cluster.
     Doctor(doctor::DoctorArgs),
 }
-

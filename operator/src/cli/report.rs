@@ -59,4 +59,3 @@ pub async fn report(args: ReportArgs, cluster: &ClusterArgs) -> ExitCode {
         }
     }
 }
-

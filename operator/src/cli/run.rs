@@ -133,4 +133,3 @@ pub async fn run(args: RunArgs, cluster: &ClusterArgs) -> Result<(), String> {
     }
     Ok(())
 }
-

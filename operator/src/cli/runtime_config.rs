@@ -10,4 +10,3 @@ pub fn load_runtime_config(path: Option<&std::path::Path>) -> Result<RuntimeConf
         std::fs::read_to_string(path).map_err(|e| format!("cannot read runtime config {}: {e}", path.display()))?;
     RuntimeConfig::from_yaml(&text).map_err(|e| format!("invalid runtime config {}: {e}", path.display()))
 }
-

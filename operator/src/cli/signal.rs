@@ -15,4 +15,3 @@ pub async fn shutdown_signal() {
         () = term => {}
     }
 }
-

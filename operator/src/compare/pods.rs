@@ -5,9 +5,9 @@
 //! the workload's Service nor its Deployment selects them.
 
 use crate::api::crd::{Mode, WasmWorkload};
-use crate::build::deployment::build_deployment;
 use crate::decide::decision::Decision;
 use crate::decide::discovery::Chosen;
+use crate::render::deployment::render_deployment;
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
@@ -41,7 +41,7 @@ pub fn comparison_pod(wl: &WasmWorkload, chosen: &Chosen, plan: &PodPlan) -> Opt
             record: None,
         },
     };
-    let template = build_deployment(wl, &decision)?.spec?.template;
+    let template = render_deployment(wl, &decision)?.spec?.template;
     let mut spec: PodSpec = template.spec?;
     spec.node_name = Some(plan.node.clone());
     spec.restart_policy = Some("Never".into());

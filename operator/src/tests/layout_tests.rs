@@ -1,5 +1,5 @@
 //! The layout's import rule, read from the `crate::` paths of every source file (test modules
-//! left out): pure stages (`api`, `decide`, `build`) import no I/O stage and nothing above them,
+//! left out): pure stages (`api`, `decide`, `render`) import no I/O stage and nothing above them,
 //! `report` imports no `observe`, nothing but the CLI's `run` imports the controller, and no
 //! module imports itself back through others.
 
@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("api", &[]),
     ("decide", &["api"]),
-    ("build", &["api", "decide"]),
-    ("report", &["api", "decide", "build", "error"]),
-    ("observe", &["api", "decide", "build", "report", "error"]),
+    ("render", &["api", "decide"]),
+    ("report", &["api", "decide", "render", "error"]),
+    ("observe", &["api", "decide", "render", "report", "error"]),
 ];
 
 fn src() -> PathBuf {

@@ -3,7 +3,7 @@
 //! rules are those of the published standard (baseline and restricted) that a pod spec shows;
 //! the e2e suite has the real API server's admission judge the same pods.
 
-use crate::build::deployment::build_deployment;
+use crate::render::deployment::render_deployment;
 use crate::tests::schema_validation_tests::{corpus, decisions};
 use serde_json::{json, Value};
 
@@ -119,7 +119,7 @@ fn every_example_and_fixture_renders_pods_the_restricted_profile_admits() {
     let mut checked = 0;
     for (name, wl) in corpus() {
         for (mode, decision) in decisions() {
-            let d = build_deployment(&wl, &decision).unwrap();
+            let d = render_deployment(&wl, &decision).unwrap();
             let pod = serde_json::to_value(d.spec.unwrap().template.spec.unwrap()).unwrap();
             assert_eq!(
                 restricted_violations(&pod),
@@ -142,7 +142,7 @@ fn a_spec_that_asks_for_root_gets_it_and_the_check_says_so() {
         ..Default::default()
     }));
     let (_, decision) = decisions().pop().unwrap();
-    let d = build_deployment(&wl, &decision).unwrap();
+    let d = render_deployment(&wl, &decision).unwrap();
     let pod = serde_json::to_value(d.spec.unwrap().template.spec.unwrap()).unwrap();
     let found = restricted_violations(&pod);
     assert!(found.contains(&"app: runAsUser 0".to_string()), "{found:?}");

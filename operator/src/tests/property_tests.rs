@@ -7,9 +7,9 @@ use crate::api::crd::{
     WorkloadVolume,
 };
 use crate::api::labels;
-use crate::build::deployment::build_deployment;
-use crate::build::service::build_service;
 use crate::decide::decision::Decision;
+use crate::render::deployment::render_deployment;
+use crate::render::service::render_service;
 use crate::tests::fixtures::{chosen, chosen_with, crd_schema, toleration};
 use crate::tests::pod_security_tests::restricted_violations;
 use crate::tests::schema_validation_tests::assert_valid_for_kubernetes;
@@ -295,7 +295,7 @@ proptest! {
     fn building_never_panics_and_keeps_its_invariants(s in spec(), e in extras()) {
         let wl = workload(with_extras(s, &e));
         for decision in decisions() {
-            let d = build_deployment(&wl, &decision).expect("Wasm and Container render a Deployment");
+            let d = render_deployment(&wl, &decision).expect("Wasm and Container render a Deployment");
             let spec = d.spec.as_ref().unwrap();
             let template_labels = spec.template.metadata.as_ref().unwrap().labels.clone().unwrap();
             for (k, v) in spec.selector.match_labels.as_ref().unwrap() {
@@ -313,7 +313,7 @@ proptest! {
             for m in pod.containers[0].volume_mounts.iter().flatten() {
                 prop_assert!(volumes.contains(&m.name.as_str()));
             }
-            let svc = build_service(&wl, "wasm");
+            let svc = render_service(&wl, "wasm");
             prop_assert_eq!(svc.is_some(), wl.spec.service.as_ref().is_some_and(|s| s.enabled));
             // What we send survives a round trip through JSON.
             let back: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(serde_json::to_value(&d).unwrap()).unwrap();
@@ -339,12 +339,12 @@ fn accepted_specs_yield_manifests_the_kubernetes_schemas_accept() {
             continue;
         }
         for (i, decision) in decisions().iter().enumerate() {
-            let d = build_deployment(&wl, decision).unwrap();
+            let d = render_deployment(&wl, decision).unwrap();
             let p = dir.join(format!("{tried}-{i}-deployment.json"));
             std::fs::write(&p, serde_json::to_vec(&d).unwrap()).unwrap();
             files.push(p);
         }
-        if let Some(s) = build_service(&wl, "wasm") {
+        if let Some(s) = render_service(&wl, "wasm") {
             let p = dir.join(format!("{tried}-service.json"));
             std::fs::write(&p, serde_json::to_vec(&s).unwrap()).unwrap();
             files.push(p);

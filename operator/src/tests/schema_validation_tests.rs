@@ -3,9 +3,9 @@
 //! the oldest and newest Kubernetes versions we support.
 
 use crate::api::crd::{FallbackPolicy, SchedulingSpec, WasmWorkload, WorkloadPort, WorkloadVolume};
-use crate::build::deployment::build_deployment;
-use crate::build::service::build_service;
 use crate::decide::decision::Decision;
+use crate::render::deployment::render_deployment;
+use crate::render::service::render_service;
 use crate::tests::fixtures::{chosen, chosen_with, toleration, workload};
 use k8s_openapi::api::core::v1::{
     Affinity, EnvVar, EnvVarSource, GRPCAction, HTTPGetAction, NodeAffinity, NodeSelector, NodeSelectorRequirement,
@@ -345,11 +345,11 @@ fn rendered_children_and_the_crd_validate_against_kubernetes_schemas() {
     let mut files = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds/wasmworkload.yaml")];
     for (name, wl) in corpus() {
         for (dname, decision) in decisions() {
-            let d = build_deployment(&wl, &decision).expect("Wasm and Container render a Deployment");
+            let d = render_deployment(&wl, &decision).expect("Wasm and Container render a Deployment");
             let p = dir.join(format!("{name}-{dname}-deployment.json"));
             std::fs::write(&p, serde_json::to_vec_pretty(&d).unwrap()).unwrap();
             files.push(p);
-            if let Some(s) = build_service(&wl, dname) {
+            if let Some(s) = render_service(&wl, dname) {
                 let p = dir.join(format!("{name}-{dname}-service.json"));
                 std::fs::write(&p, serde_json::to_vec_pretty(&s).unwrap()).unwrap();
                 files.push(p);

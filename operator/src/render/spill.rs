@@ -9,10 +9,10 @@ use crate::api::crd::{ExcludedNode, Mode, WasmWorkload};
 use crate::api::excluded_nodes::{to_annotation, EXCLUDED_NODES_ANNOTATION};
 use crate::api::labels::MODE_KEY;
 use crate::api::reason;
-use crate::build::deployment::build_deployment;
-use crate::build::scheduling::keep_off;
 use crate::decide::decision::Decision;
 use crate::decide::discovery::Chosen;
+use crate::render::deployment::render_deployment;
+use crate::render::scheduling::keep_off;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
     Affinity, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm, PodSpec, PreferredSchedulingTerm,
@@ -66,13 +66,13 @@ fn exclude_nodes(mut d: Deployment, excluded: &[ExcludedNode]) -> Deployment {
 
 /// The spill Deployment: the fallback image, `replicas` pods, preferring nodes the chosen
 /// RuntimeClass does not select, so container pods leave the shim nodes' room to Wasm.
-pub fn build_spill_deployment(wl: &WasmWorkload, chosen: &Chosen, replicas: i32) -> Option<Deployment> {
+pub fn render_spill_deployment(wl: &WasmWorkload, chosen: &Chosen, replicas: i32) -> Option<Deployment> {
     let container = Decision::Container {
         reason: reason::CONTAINER,
         message: String::new(),
         record: None,
     };
-    let mut d = never_unavailable(build_deployment(wl, &container)?);
+    let mut d = never_unavailable(render_deployment(wl, &container)?);
     d.metadata.name = Some(spill_deployment_name(&wl.name_any()));
     let spec = d.spec.as_mut()?;
     spec.replicas = Some(replicas);
@@ -166,7 +166,7 @@ mod tests {
             }),
             ..Default::default()
         }));
-        let d = build_deployment(&wl, &Decision::Wasm(chosen("spin"))).unwrap();
+        let d = render_deployment(&wl, &Decision::Wasm(chosen("spin"))).unwrap();
         let on_probation = excluded("edge-3");
         let d = wasm_half(
             d,
@@ -207,7 +207,7 @@ mod tests {
             d.annotations()[EXCLUDED_NODES_ANNOTATION].contains("edge-3"),
             "a node on probation is remembered, not kept out"
         );
-        let plain = build_deployment(&workload("hello", "demo"), &Decision::Wasm(chosen("spin"))).unwrap();
+        let plain = render_deployment(&workload("hello", "demo"), &Decision::Wasm(chosen("spin"))).unwrap();
         assert_eq!(
             terms(&exclude_nodes(plain, &[excluded("edge-1")])).len(),
             1,
@@ -225,7 +225,7 @@ mod tests {
             tolerations: None,
         });
         c.runtime_class = Arc::new(rc);
-        let d = build_spill_deployment(&wl, &c, 3).unwrap();
+        let d = render_spill_deployment(&wl, &c, 3).unwrap();
         assert_eq!(d.metadata.name.as_deref(), Some("hello-spill"));
         let spec = d.spec.as_ref().unwrap();
         assert_eq!(spec.replicas, Some(3));

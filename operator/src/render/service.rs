@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
 /// The Service when `service.enabled`; it forwards `service.port` to the first container port.
-pub fn build_service(wl: &WasmWorkload, mode: &str) -> Option<Service> {
+pub fn render_service(wl: &WasmWorkload, mode: &str) -> Option<Service> {
     let svc = wl.spec.service.as_ref().filter(|s| s.enabled)?;
     let port = wl.spec.ports.first()?;
     let name = wl.name_any();
@@ -51,7 +51,7 @@ mod tests {
     #[test]
     fn enabled_service_targets_the_first_port_by_name() {
         let wl = workload("hello", "demo");
-        let s = build_service(&wl, "wasm").unwrap();
+        let s = render_service(&wl, "wasm").unwrap();
         let spec = s.spec.unwrap();
         assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
         assert_eq!(spec.selector, Some(labels::selector_labels("hello")));
@@ -80,7 +80,7 @@ mod tests {
             )]
             .into(),
         });
-        let svc = build_service(&wl, "container").unwrap();
+        let svc = render_service(&wl, "container").unwrap();
         assert_eq!(
             svc.metadata.annotations.unwrap()["service.beta.kubernetes.io/aws-load-balancer-type"],
             "nlb",
@@ -96,8 +96,8 @@ mod tests {
     fn disabled_or_absent_service_renders_nothing() {
         let mut wl = workload("hello", "demo");
         wl.spec.service.as_mut().unwrap().enabled = false;
-        assert!(build_service(&wl, "wasm").is_none());
+        assert!(render_service(&wl, "wasm").is_none());
         wl.spec.service = None;
-        assert!(build_service(&wl, "wasm").is_none());
+        assert!(render_service(&wl, "wasm").is_none());
     }
 }

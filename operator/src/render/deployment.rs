@@ -3,9 +3,9 @@
 use crate::api::crd::{Mode, WasmWorkload, WorkloadVolume};
 use crate::api::failure_record::FAILURE_ANNOTATION;
 use crate::api::labels;
-use crate::build::pod_security::{container_security_context, pod_security_context};
-use crate::build::scheduling::{keep_off, merge};
 use crate::decide::decision::Decision;
+use crate::render::pod_security::{container_security_context, pod_security_context};
+use crate::render::scheduling::{keep_off, merge};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, PodTemplateSpec, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -40,7 +40,7 @@ fn volume(v: &WorkloadVolume) -> Volume {
 }
 
 /// The Deployment for a Wasm or Container decision; `None` when the decision renders nothing.
-pub fn build_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deployment> {
+pub fn render_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deployment> {
     let mode = decision.mode()?;
     let name = wl.name_any();
     let spec = &wl.spec;
@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn wasm_mode_sets_runtime_class_and_wasm_image() {
         let wl = workload("hello", "demo");
-        let d = build_deployment(&wl, &Decision::Wasm(chosen("wasmtime-spin-v2"))).unwrap();
+        let d = render_deployment(&wl, &Decision::Wasm(chosen("wasmtime-spin-v2"))).unwrap();
         assert_eq!(pod_spec(&d).runtime_class_name.as_deref(), Some("wasmtime-spin-v2"));
         assert_eq!(container(&d).image.as_deref(), Some("registry.example/hello-wasm:1.0"));
         assert_eq!(container(&d).command, Some(vec!["/".to_string()]));
@@ -206,7 +206,7 @@ mod tests {
     #[test]
     fn container_mode_uses_fallback_and_no_runtime_class() {
         let wl = workload("hello", "demo");
-        let d = build_deployment(
+        let d = render_deployment(
             &wl,
             &Decision::Container {
                 reason: "NoUsableRuntime",
@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn pending_and_invalid_render_nothing() {
         let wl = workload("hello", "demo");
-        assert!(build_deployment(
+        assert!(render_deployment(
             &wl,
             &Decision::Pending {
                 reason: "x",
@@ -237,7 +237,7 @@ mod tests {
             }
         )
         .is_none());
-        assert!(build_deployment(
+        assert!(render_deployment(
             &wl,
             &Decision::Invalid {
                 reason: "x",
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn metadata_owner_and_selector() {
         let wl = workload("hello", "demo");
-        let d = build_deployment(&wl, &Decision::Wasm(chosen("wasmtime"))).unwrap();
+        let d = render_deployment(&wl, &Decision::Wasm(chosen("wasmtime"))).unwrap();
         assert_eq!(d.metadata.name.as_deref(), Some("hello"));
         assert_eq!(d.metadata.namespace.as_deref(), Some("demo"));
         let labels = d.metadata.labels.as_ref().unwrap();
@@ -318,7 +318,7 @@ mod tests {
             vec![toleration(Some("wasm"), "Exists", None, None)],
         );
         c.candidate.pod_annotations = BTreeMap::from([("module.wasm.image/variant".into(), "compat-smart".into())]);
-        let d = build_deployment(&wl, &Decision::Wasm(c)).unwrap();
+        let d = render_deployment(&wl, &Decision::Wasm(c)).unwrap();
         let ctr = container(&d);
         assert_eq!(ctr.env, Some(wl.spec.env.clone()));
         let port = &ctr.ports.as_ref().unwrap()[0];
@@ -376,8 +376,8 @@ mod tests {
     fn pods_pass_the_restricted_profile_by_default_in_both_modes() {
         let wl = workload("hello", "demo");
         for d in [
-            build_deployment(&wl, &Decision::Wasm(chosen("wasmtime"))).unwrap(),
-            build_deployment(&wl, &container_decision()).unwrap(),
+            render_deployment(&wl, &Decision::Wasm(chosen("wasmtime"))).unwrap(),
+            render_deployment(&wl, &container_decision()).unwrap(),
         ] {
             let ps = pod_spec(&d);
             let psc = ps.security_context.as_ref().unwrap();
@@ -409,7 +409,7 @@ mod tests {
             read_only_root_filesystem: Some(true),
             ..Default::default()
         }));
-        let d = build_deployment(&wl, &container_decision()).unwrap();
+        let d = render_deployment(&wl, &container_decision()).unwrap();
         let psc = pod_spec(&d).security_context.as_ref().unwrap();
         assert_eq!((psc.run_as_user, psc.run_as_non_root), (Some(0), None));
         let csc = container(&d).security_context.as_ref().unwrap();
@@ -461,8 +461,8 @@ mod tests {
             (labels::SPEC_HASH_KEY.to_string(), "forged".to_string()),
         ]);
         for decision in [Decision::Wasm(chosen("wasmtime")), container_decision()] {
-            let mut d = build_deployment(&wl, &decision).unwrap();
-            crate::build::drift::stamp(&mut d, |d| &mut d.metadata).unwrap();
+            let mut d = render_deployment(&wl, &decision).unwrap();
+            crate::render::drift::stamp(&mut d, |d| &mut d.metadata).unwrap();
             let c = container(&d);
             assert_eq!(c.liveness_probe.as_ref(), wl.spec.liveness_probe.as_deref());
             assert_eq!(c.startup_probe.as_ref(), wl.spec.startup_probe.as_deref());
@@ -497,8 +497,8 @@ mod tests {
                 .0
                 .clone()
         };
-        let wasm = |wl: &WasmWorkload| build_deployment(wl, &Decision::Wasm(chosen("wasmtime"))).unwrap();
-        let ctr = |wl: &WasmWorkload| build_deployment(wl, &container_decision()).unwrap();
+        let wasm = |wl: &WasmWorkload| render_deployment(wl, &Decision::Wasm(chosen("wasmtime"))).unwrap();
+        let ctr = |wl: &WasmWorkload| render_deployment(wl, &container_decision()).unwrap();
         assert_eq!((limit(&wasm(&wl)), limit(&ctr(&wl))), ("64Mi".into(), "32Mi".into()));
         wl.spec.fallback.resources = memory("8Mi");
         assert_eq!((limit(&wasm(&wl)), limit(&ctr(&wl))), ("64Mi".into(), "8Mi".into()));
@@ -511,8 +511,8 @@ mod tests {
         // The hash that says "nothing changed" is taken over the rendering: a field that does
         // not reach the rendering could change without a write.
         let hash = |wl: &WasmWorkload| {
-            let mut d = build_deployment(wl, &Decision::Wasm(chosen("wasmtime"))).unwrap();
-            crate::build::drift::stamp(&mut d, |d| &mut d.metadata).unwrap();
+            let mut d = render_deployment(wl, &Decision::Wasm(chosen("wasmtime"))).unwrap();
+            crate::render::drift::stamp(&mut d, |d| &mut d.metadata).unwrap();
             labels::spec_hash(&d.metadata).unwrap()
         };
         let base = workload("h", "demo");
