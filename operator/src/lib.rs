@@ -1,7 +1,7 @@
 //! The WasmWorkload operator: runs WebAssembly workloads through a Wasm RuntimeClass where the
 //! cluster can, falls back to a container image where it cannot, and measures both.
 //!
-//! One reconcile is a pipeline: `observe` (caches) → `decide` → `render` → apply (`apply`) →
+//! One reconcile is a pipeline: `observe` (caches) → `decide` (the plan) → `render` → `apply` →
 //! `report` (status, Events, metrics); `controller` runs it. See ARCHITECTURE.md.
 
 pub mod api;

@@ -5,6 +5,7 @@
 //! I/O: may import the pure stages and `report` (watches time cold starts as they see pods);
 //! never the controller.
 
+pub mod gather;
 pub mod generation_filter;
 pub mod pod_index;
 pub mod record_cache;

@@ -7,7 +7,7 @@
 
 use crate::api::labels::{spec_hash, SPEC_HASH_KEY};
 use crate::api::owned_fields::OwnedFields;
-use crate::api::views::{CachedDeployment, CachedService};
+use crate::api::views::{CachedDeployment, CachedService, NamedFor};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::Value;
@@ -36,6 +36,10 @@ fn same_hash(observed: Option<u64>, desired: &ObjectMeta) -> bool {
 pub trait CachedChild {
     fn spec_hash(&self) -> Option<u64>;
     fn owned(&self) -> &OwnedFields;
+    /// The other workload that owns a child of this name, when it is not the `expected` one.
+    fn other_owner(&self, _name: &str, _expected: &NamedFor) -> Option<String> {
+        None
+    }
 }
 
 impl CachedChild for CachedDeployment {
@@ -45,6 +49,10 @@ impl CachedChild for CachedDeployment {
 
     fn owned(&self) -> &OwnedFields {
         &self.owned
+    }
+
+    fn other_owner(&self, name: &str, expected: &NamedFor) -> Option<String> {
+        self.named_for.other_owner(name, expected)
     }
 }
 

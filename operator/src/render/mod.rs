@@ -3,6 +3,7 @@
 //!
 //! Pure: takes no client; imports only `api` and `decide`.
 
+pub mod children;
 pub mod deployment;
 pub mod drift;
 pub mod pod_security;

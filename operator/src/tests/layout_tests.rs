@@ -1,7 +1,8 @@
 //! The layout's import rule, read from the `crate::` paths of every source file (test modules
 //! left out): pure stages (`api`, `decide`, `render`) import no I/O stage and nothing above them,
-//! `report` imports no `observe`, nothing but the CLI's `run` imports the controller, and no
-//! module imports itself back through others.
+//! `report` imports no `observe` and no `apply`, nothing but the CLI's `run` imports the
+//! controller, no module imports itself back through others, and the controller and `main.rs`
+//! stay thin.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("render", &["api", "decide"]),
     ("report", &["api", "decide", "render", "error"]),
     ("observe", &["api", "decide", "render", "report", "error"]),
+    ("apply", &["api", "decide", "render", "report", "error"]),
 ];
 
 fn src() -> PathBuf {
@@ -138,6 +140,15 @@ fn stages_import_only_down_the_pipeline_and_nothing_imports_the_controller() {
         "imports that point up the pipeline:\n{}",
         wrong.join("\n")
     );
+}
+
+#[test]
+fn the_controller_strings_the_steps_together_and_main_only_dispatches() {
+    // Judgement belongs to the stages; these two files only wire them (ARCHITECTURE.md).
+    for (file, max) in [("controller.rs", 250), ("main.rs", 100)] {
+        let lines = std::fs::read_to_string(src().join(file)).unwrap().lines().count();
+        assert!(lines <= max, "{file} has {lines} lines (at most {max})");
+    }
 }
 
 #[test]
