@@ -6,6 +6,7 @@ use crate::api::labels;
 use crate::decide::decision::Decision;
 use crate::render::pod_security::{container_security_context, pod_security_context};
 use crate::render::scheduling::{keep_off, merge};
+use crate::render::spin::{add_state_dir, runs_spin};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, PodTemplateSpec, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -116,7 +117,7 @@ pub fn render_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deplo
         ..Default::default()
     };
 
-    let pod_spec = PodSpec {
+    let mut pod_spec = PodSpec {
         runtime_class_name: chosen.map(|c| c.candidate.runtime_class.clone()),
         containers: vec![container],
         node_selector: none_if_empty_map(merged.node_selector),
@@ -137,6 +138,9 @@ pub fn render_deployment(wl: &WasmWorkload, decision: &Decision) -> Option<Deplo
         )),
         ..Default::default()
     };
+    if chosen.is_some_and(runs_spin) {
+        add_state_dir(&mut pod_spec);
+    }
 
     Some(Deployment {
         metadata: ObjectMeta {
@@ -190,6 +194,53 @@ mod tests {
 
     fn pod_meta(d: &Deployment) -> &ObjectMeta {
         d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap()
+    }
+
+    #[test]
+    fn a_spin_app_gets_a_writable_state_dir_under_a_read_only_root() {
+        // The Spin shim creates its default key-value store under /.spin before serving.
+        let read_only = |mut wl: WasmWorkload| {
+            wl.spec.container_security_context = Some(Box::new(SecurityContext {
+                read_only_root_filesystem: Some(true),
+                ..Default::default()
+            }));
+            wl
+        };
+        let wl = read_only(workload("hello", "demo"));
+        let d = render_deployment(&wl, &Decision::Wasm(chosen("wasmtime-spin-v2"))).unwrap();
+        let mounts = container(&d).volume_mounts.clone().unwrap_or_default();
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m.mount_path == "/.spin" && m.name == crate::render::spin::STATE_VOLUME),
+            "{mounts:?}"
+        );
+        let volumes = pod_spec(&d).volumes.clone().unwrap_or_default();
+        assert!(volumes
+            .iter()
+            .any(|v| v.name == crate::render::spin::STATE_VOLUME && v.empty_dir.is_some()));
+        // Other shims, the container, the default (writable) root, or the user's own mount:
+        // nothing added.
+        let other = render_deployment(&wl, &Decision::Wasm(chosen("wasmtime"))).unwrap();
+        assert_eq!(container(&other).volume_mounts, None);
+        let default = workload("hello", "demo");
+        let d = render_deployment(&default, &Decision::Wasm(chosen("wasmtime-spin-v2"))).unwrap();
+        assert_eq!(container(&d).volume_mounts, None);
+        assert_eq!(pod_spec(&d).volumes, None);
+        let mut own = read_only(workload("hello", "demo"));
+        own.spec.volumes = vec![WorkloadVolume {
+            name: "state".into(),
+            empty_dir: Some(Default::default()),
+            ..Default::default()
+        }];
+        own.spec.volume_mounts = vec![VolumeMount {
+            name: "state".into(),
+            mount_path: "/.spin/".into(),
+            ..Default::default()
+        }];
+        let d = render_deployment(&own, &Decision::Wasm(chosen("wasmtime-spin-v2"))).unwrap();
+        assert_eq!(container(&d).volume_mounts.as_ref().map(Vec::len), Some(1));
+        assert_eq!(pod_spec(&d).volumes.as_ref().map(Vec::len), Some(1));
     }
 
     #[test]

@@ -10,3 +10,4 @@ pub mod pod_security;
 pub mod scheduling;
 pub mod service;
 pub mod spill;
+pub mod spin;
