@@ -78,12 +78,18 @@ apps:
 	  cargo build --release --locked --target x86_64-unknown-linux-musl
 	cd apps/http-hello && cargo build --release --locked --lib --target wasm32-wasip2 && \
 	  cargo build --release --locked --bin http-hello --target x86_64-unknown-linux-musl
+	cd apps/spin-hello && cargo build --release --locked --target wasm32-wasip1
 	mkdir -p target/apps
 	scripts/oci_image.py --ref localhost/http-hello-wasm:$(APPS_TAG) --out target/apps/http-hello-wasm.tar \
 	  --platform wasip1/wasm --entrypoint '["/http-hello.wasm"]' \
 	  apps/http-hello/target/wasm32-wasip2/release/http_hello.wasm=/http-hello.wasm
 	scripts/oci_image.py --ref localhost/http-hello:$(APPS_TAG) --out target/apps/http-hello.tar \
 	  --entrypoint '["/http-hello"]' apps/http-hello/target/x86_64-unknown-linux-musl/release/http-hello=/http-hello
+	# The Spin app as SpinKube documents images built without the spin CLI: spin.toml and the
+	# module side by side at the image's root, platform wasi/wasm, run with command ["/"].
+	scripts/oci_image.py --ref localhost/spin-hello-wasm:$(APPS_TAG) --out target/apps/spin-hello-wasm.tar \
+	  --platform wasi/wasm --cmd '["/"]' apps/spin-hello/spin.toml=/spin.toml:0644 \
+	  apps/spin-hello/target/wasm32-wasip1/release/spin_hello.wasm=/spin_hello.wasm:0644
 	scripts/oci_image.py --ref localhost/print-and-sleep-wasm:$(APPS_TAG) --out target/apps/print-and-sleep-wasm.tar \
 	  --platform wasip1/wasm --entrypoint '["/print-and-sleep.wasm"]' \
 	  apps/print-and-sleep/target/wasm32-wasip1/release/print-and-sleep.wasm=/print-and-sleep.wasm

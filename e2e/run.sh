@@ -12,6 +12,9 @@
 #                            with handler E2E_WASM_HANDLER, default spin, on every node)
 #   E2E_WASM_IMAGE, E2E_WASM_COMMAND (JSON list), E2E_CONTAINER_IMAGE
 #                            images the nodes can run: the Wasm app, and a long-running container
+#   E2E_SPIN_RUNTIME_CLASS, E2E_SPIN_IMAGE
+#                            the Spin shim's RuntimeClass (default wasmtime-spin-v2, as SpinKube
+#                            names it) and the Spin app image (default apps/spin-hello's)
 #   E2E_ARGS                 cargo test's selection, e.g. "--test runtime_restart" (default:
 #                            every scenario file); E2E_FILTER, a scenario name filter
 set -euo pipefail
@@ -34,8 +37,9 @@ for _ in $(seq 1 60); do
 done
 [ "$established" = True ] || { echo "e2e: the CRD was not Established within 60 s" >&2; exit 1; }
 
-# Runtime names the scenarios use besides RuntimeClass names they create themselves.
-runtime_config='{"runtimes":[{"name":"e2e-missing","runtimeClasses":["e2e-never-created"]},{"name":"e2e-late","runtimeClasses":["e2e-late-rc"]},{"name":"e2e-removable","runtimeClasses":["e2e-removable-rc"]}],"defaultOrder":["e2e-missing"]}'
+# Runtime names the scenarios use besides RuntimeClass names they create themselves, and the
+# built-in `spin` entry the Quickstart example asks for.
+runtime_config='{"runtimes":[{"name":"e2e-missing","runtimeClasses":["e2e-never-created"]},{"name":"e2e-late","runtimeClasses":["e2e-late-rc"]},{"name":"e2e-removable","runtimeClasses":["e2e-removable-rc"]},{"name":"e2e-spin","runtimeClasses":["e2e-spin-rc"]},{"name":"spin","runtimeClasses":["wasmtime-spin-v2","spin-v2","spin"]}],"defaultOrder":["e2e-missing"]}'
 port=${E2E_PORT:-18080}
 work=$(mktemp -d)
 pids=()

@@ -55,6 +55,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     // tests/runtime_handlers.rs
     ("a_label_the_node_s_runtime_contradicts_is_named_and_no_wasm_pod_is_made", "a RuntimeClass with a handler no node has, selecting the Wasm node by a label: where the node's runtime reports its handlers, the workload runs its container at once, the reason naming node and handler, no Wasm pod and no sandbox failure; where it reports none, Wasm is tried by the label and its sandbox fails"),
     ("under_spill_wasm_pods_are_kept_off_a_node_whose_runtime_lacks_the_handler", "the same under placement Spill with a kubelet-less node carrying the label too: where the Wasm node reports its handlers, the Wasm Deployment keeps its pods off it from the first rollout (NotIn) and RuntimeResolved says so, and no Wasm pod lands there; where it reports none, nothing is kept off by labels"),
+    // tests/spin.rs
+    ("the_spin_app_answers_through_its_service_in_a_restricted_namespace_then_its_container_twin", "apps/spin-hello on the Spin shim (E2E_SPIN_RUNTIME_CLASS, default wasmtime-spin-v2) in a namespace enforcing restricted with the operator's default security context: a Ready Wasm pod on the Spin RuntimeClass, the Service answers from Spin; its RuntimeClass deleted, from the container twin"),
+    ("compare_http_times_the_spin_app_and_its_container_twin", "`compare --http /` on the Spin shim with a read-only root (the operator's writable /.spin): three pods of each mode, every one answering its first GET /, no failures, the table printed"),
+    ("the_quickstart_example_runs_on_the_spin_shim", "examples/spin-hello.yaml with only its two image references replaced by images the node has: Wasm mode on RuntimeClass wasmtime-spin-v2 through the runtime name spin, two Ready pods, the Service answers from Spin"),
 ];
 
 pub const TIMEOUT: Duration = Duration::from_secs(120);
@@ -361,16 +365,7 @@ pub const REMOVABLE_RUNTIME_CLASS: &str = "e2e-removable-rc";
 pub fn removable_wasm_runtime(s: &mut Scenario) -> &'static str {
     let name = REMOVABLE_RUNTIME_CLASS;
     let rc = match std::env::var("E2E_WASM_RUNTIME_CLASS") {
-        Ok(existing) => {
-            let text = kubectl(&["get", "runtimeclass", &existing, "-o", "json"])
-                .unwrap_or_else(|e| panic!("E2E_WASM_RUNTIME_CLASS={existing}: {e}"));
-            let found: Value = serde_json::from_str(&text).unwrap();
-            let mut rc = runtime_class(name, found["handler"].as_str().unwrap(), None);
-            if !found["scheduling"].is_null() {
-                rc["scheduling"] = found["scheduling"].clone();
-            }
-            rc
-        }
+        Ok(existing) => copy_of_runtime_class(&existing, name, "E2E_WASM_RUNTIME_CLASS"),
         Err(_) => runtime_class(
             name,
             &std::env::var("E2E_WASM_HANDLER").unwrap_or_else(|_| "spin".into()),
@@ -379,6 +374,19 @@ pub fn removable_wasm_runtime(s: &mut Scenario) -> &'static str {
     };
     create_runtime_class(s, &rc);
     REMOVABLE_RUNTIME
+}
+
+/// A RuntimeClass named `name` with the handler and scheduling of the existing one (which the
+/// variable `from` named).
+pub fn copy_of_runtime_class(existing: &str, name: &str, from: &str) -> Value {
+    let text = kubectl(&["get", "runtimeclass", existing, "-o", "json"])
+        .unwrap_or_else(|e| panic!("{from}={existing}: no such RuntimeClass on the cluster: {e}"));
+    let found: Value = serde_json::from_str(&text).unwrap();
+    let mut rc = runtime_class(name, found["handler"].as_str().unwrap(), None);
+    if !found["scheduling"].is_null() {
+        rc["scheduling"] = found["scheduling"].clone();
+    }
+    rc
 }
 
 /// Put a node's cordon and taints back as they are now when the scenario ends (a merge patch
@@ -525,6 +533,23 @@ pub fn fake_node(s: &mut Scenario, name: &str, labels: &Value) -> tokio::task::J
     })
 }
 
+/// GET through the API server's proxy: the status, the `x-served-by` header and the body.
+pub async fn proxy_get(client: &kube::Client, path: &str) -> Result<(u16, String, String), String> {
+    let req = http::Request::get(path)
+        .body(kube::client::Body::from(Vec::new()))
+        .map_err(|e| e.to_string())?;
+    let res = client.send(req).await.map_err(|e| e.to_string())?;
+    let status = res.status().as_u16();
+    let served_by = res
+        .headers()
+        .get("x-served-by")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = res.into_body().collect_bytes().await.map_err(|e| e.to_string())?;
+    Ok((status, served_by, String::from_utf8_lossy(&body).into_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,6 +564,7 @@ mod tests {
             include_str!("../tests/runtime_restart.rs"),
             include_str!("../tests/spill.rs"),
             include_str!("../tests/runtime_handlers.rs"),
+            include_str!("../tests/spin.rs"),
         ]
         .join("\n");
         // The scenarios are the functions marked opt-in; helpers are not listed.

@@ -3,7 +3,8 @@
 //! its first answer as the suite's own poll of the same pods does.
 
 use e2e::{
-    http_images, kubectl, mode_is, removable_wasm_runtime, wait_for, Scenario, REMOVABLE_RUNTIME_CLASS, TIMEOUT,
+    http_images, kubectl, mode_is, proxy_get as get, removable_wasm_runtime, wait_for, Scenario,
+    REMOVABLE_RUNTIME_CLASS, TIMEOUT,
 };
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -31,23 +32,6 @@ fn http_workload(runtime: &str) -> Value {
             "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1}
         }
     })
-}
-
-/// GET through the API server's proxy: the status, the `x-served-by` header and the body.
-async fn get(client: &kube::Client, path: &str) -> Result<(u16, String, String), String> {
-    let req = http::Request::get(path)
-        .body(kube::client::Body::from(Vec::new()))
-        .map_err(|e| e.to_string())?;
-    let res = client.send(req).await.map_err(|e| e.to_string())?;
-    let status = res.status().as_u16();
-    let served_by = res
-        .headers()
-        .get("x-served-by")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = res.into_body().collect_bytes().await.map_err(|e| e.to_string())?;
-    Ok((status, served_by, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// Ask the Service until it answers 2xx from the given mode's pods.
