@@ -533,6 +533,42 @@ pub fn fake_node(s: &mut Scenario, name: &str, labels: &Value) -> tokio::task::J
     })
 }
 
+/// `compare --http /` of workload `app` in the scenario's namespace, three pods of each mode,
+/// with a runtime configuration mapping `runtime` to `runtime_class`; prints the table.
+pub async fn compare_http_three_each(
+    s: &Scenario,
+    runtime: &str,
+    runtime_class: &str,
+) -> wasm_operator::compare::run::Comparison {
+    use wasm_operator::compare::{run, table};
+    let config: wasm_operator::decide::runtimes::RuntimeConfig = serde_json::from_value(json!({
+        "runtimes": [{"name": runtime, "runtimeClasses": [runtime_class]}],
+        "defaultOrder": [runtime]
+    }))
+    .unwrap();
+    let settings = run::Settings {
+        pods: 3,
+        concurrency: 1,
+        node: None,
+        ready_timeout: TIMEOUT,
+        memory_wait: Duration::ZERO,
+        http_path: Some("/".into()),
+    };
+    let c = run::compare(
+        &s.client,
+        &s.ns,
+        "app",
+        &config,
+        &settings,
+        futures::future::pending(),
+        &mut |_| {},
+    )
+    .await
+    .expect("the comparison runs");
+    println!("{}", table::render(&c, false));
+    c
+}
+
 /// GET through the API server's proxy: the status, the `x-served-by` header and the body.
 pub async fn proxy_get(client: &kube::Client, path: &str) -> Result<(u16, String, String), String> {
     let req = http::Request::get(path)
@@ -548,6 +584,25 @@ pub async fn proxy_get(client: &kube::Client, path: &str) -> Result<(u16, String
         .to_string();
     let body = res.into_body().collect_bytes().await.map_err(|e| e.to_string())?;
     Ok((status, served_by, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Ask the Service `name` (port 80) until it answers 2xx with the suite's HTTP apps' body from
+/// the given server (`x-served-by`: wasm, spin, container).
+pub async fn service_answers_from(s: &Scenario, name: &str, served_by: &str) {
+    let path = format!("/api/v1/namespaces/{}/services/{name}:80/proxy/", s.ns);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        match proxy_get(&s.client, &path).await {
+            Ok((200, by, body)) if by == served_by => {
+                assert_eq!(body, "Hello from http-hello\n");
+                return;
+            }
+            other => last = format!("{other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("the Service {name} never answered from {served_by}; last: {last}");
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! its first answer as the suite's own poll of the same pods does.
 
 use e2e::{
-    http_images, kubectl, mode_is, proxy_get as get, removable_wasm_runtime, wait_for, Scenario,
-    REMOVABLE_RUNTIME_CLASS, TIMEOUT,
+    compare_http_three_each, http_images, kubectl, mode_is, proxy_get as get, removable_wasm_runtime,
+    service_answers_from, wait_for, Scenario, REMOVABLE_RUNTIME_CLASS, TIMEOUT,
 };
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -34,24 +34,6 @@ fn http_workload(runtime: &str) -> Value {
     })
 }
 
-/// Ask the Service until it answers 2xx from the given mode's pods.
-async fn service_answers_from(s: &Scenario, mode: &str) {
-    let path = format!("/api/v1/namespaces/{}/services/app:80/proxy/", s.ns);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let mut last = String::new();
-    while tokio::time::Instant::now() < deadline {
-        match get(&s.client, &path).await {
-            Ok((200, by, body)) if by == mode => {
-                assert_eq!(body, "Hello from http-hello\n");
-                return;
-            }
-            other => last = format!("{other:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("the Service never answered from {mode} pods; last: {last}");
-}
-
 #[tokio::test]
 #[ignore = "needs a cluster: make e2e"]
 async fn the_http_app_answers_through_its_service_in_both_modes() {
@@ -59,7 +41,7 @@ async fn the_http_app_answers_through_its_service_in_both_modes() {
     let runtime = removable_wasm_runtime(&mut s);
     s.apply(&http_workload(runtime)).unwrap();
     wait_for(&s.workloads(), "app", "Wasm mode", mode_is(Mode::Wasm)).await;
-    service_answers_from(&s, "wasm").await;
+    service_answers_from(&s, "app", "wasm").await;
     // The status says which probe period bounds its cold start.
     let w = wait_for(&s.workloads(), "app", "a cold start", |w: Option<&WasmWorkload>| {
         w.and_then(|w| w.status.as_ref())
@@ -70,7 +52,7 @@ async fn the_http_app_answers_through_its_service_in_both_modes() {
 
     kubectl(&["delete", "runtimeclass", REMOVABLE_RUNTIME_CLASS]).unwrap();
     wait_for(&s.workloads(), "app", "Container mode", mode_is(Mode::Container)).await;
-    service_answers_from(&s, "container").await;
+    service_answers_from(&s, "app", "container").await;
 }
 
 /// The suite's own stopwatch: for every pod of a comparison run, from the watch's first sight
@@ -110,37 +92,12 @@ fn watch_first_responses(client: kube::Client, ns: String) -> Arc<Mutex<HashMap<
 #[tokio::test]
 #[ignore = "needs a cluster: make e2e"]
 async fn compare_http_first_responses_agree_with_the_suite_s_own_poll() {
-    use wasm_operator::compare::{run, table};
     let mut s = Scenario::new("http-compare").await;
     let runtime = removable_wasm_runtime(&mut s);
     s.apply(&http_workload(runtime)).unwrap();
     wait_for(&s.workloads(), "app", "Wasm mode", mode_is(Mode::Wasm)).await;
     let suite = watch_first_responses(s.client.clone(), s.ns.clone());
-    let config: wasm_operator::decide::runtimes::RuntimeConfig = serde_json::from_value(json!({
-        "runtimes": [{"name": runtime, "runtimeClasses": [REMOVABLE_RUNTIME_CLASS]}],
-        "defaultOrder": [runtime]
-    }))
-    .unwrap();
-    let settings = run::Settings {
-        pods: 3,
-        concurrency: 1,
-        node: None,
-        ready_timeout: TIMEOUT,
-        memory_wait: Duration::ZERO,
-        http_path: Some("/".into()),
-    };
-    let c = run::compare(
-        &s.client,
-        &s.ns,
-        "app",
-        &config,
-        &settings,
-        futures::future::pending(),
-        &mut |_| {},
-    )
-    .await
-    .expect("the comparison runs");
-    println!("{}", table::render(&c, false));
+    let c = compare_http_three_each(&s, runtime, REMOVABLE_RUNTIME_CLASS).await;
     assert_eq!(c.http.as_deref(), Some("GET / on port 8080"));
     let ours = suite.lock().unwrap().clone();
     for (mode, m) in [("wasm", &c.wasm), ("container", &c.container)] {

@@ -7,11 +7,10 @@
 //! `wasmtime-spin-v2` as SpinKube names it); without it these scenarios fail and say so.
 
 use e2e::{
-    copy_of_runtime_class, create_runtime_class, enforce_restricted, http_images, kubectl, mode_is, pods_of, proxy_get,
-    wait_for, Scenario, TIMEOUT,
+    compare_http_three_each, copy_of_runtime_class, create_runtime_class, enforce_restricted, http_images, kubectl,
+    mode_is, pods_of, service_answers_from, wait_for, Scenario,
 };
 use serde_json::{json, Value};
-use std::time::Duration;
 use wasm_operator::api::crd::{Mode, WasmWorkload};
 
 /// The runtime name `make e2e`'s runtime configuration maps to SPIN_COPY.
@@ -55,24 +54,6 @@ fn spin_workload(runtime: &str) -> Value {
     })
 }
 
-/// Ask the Service `name` until it answers 2xx from the given server (`x-served-by`).
-async fn service_answers_from(s: &Scenario, name: &str, served_by: &str) {
-    let path = format!("/api/v1/namespaces/{}/services/{name}:80/proxy/", s.ns);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let mut last = String::new();
-    while tokio::time::Instant::now() < deadline {
-        match proxy_get(&s.client, &path).await {
-            Ok((200, by, body)) if by == served_by => {
-                assert_eq!(body, "Hello from http-hello\n");
-                return;
-            }
-            other => last = format!("{other:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("the Service {name} never answered from {served_by}; last: {last}");
-}
-
 #[tokio::test]
 #[ignore = "needs a cluster: make e2e"]
 async fn the_spin_app_answers_through_its_service_in_a_restricted_namespace_then_its_container_twin() {
@@ -95,7 +76,6 @@ async fn the_spin_app_answers_through_its_service_in_a_restricted_namespace_then
 #[tokio::test]
 #[ignore = "needs a cluster: make e2e"]
 async fn compare_http_times_the_spin_app_and_its_container_twin() {
-    use wasm_operator::compare::{run, table};
     let mut s = Scenario::new("spin-compare").await;
     let runtime = removable_spin_runtime(&mut s);
     // Hardened: a read-only root, under which the operator gives Spin a writable /.spin.
@@ -103,31 +83,7 @@ async fn compare_http_times_the_spin_app_and_its_container_twin() {
     wl["spec"]["containerSecurityContext"] = json!({"readOnlyRootFilesystem": true});
     s.apply(&wl).unwrap();
     wait_for(&s.workloads(), "app", "Wasm mode", mode_is(Mode::Wasm)).await;
-    let config: wasm_operator::decide::runtimes::RuntimeConfig = serde_json::from_value(json!({
-        "runtimes": [{"name": runtime, "runtimeClasses": [SPIN_COPY]}],
-        "defaultOrder": [runtime]
-    }))
-    .unwrap();
-    let settings = run::Settings {
-        pods: 3,
-        concurrency: 1,
-        node: None,
-        ready_timeout: TIMEOUT,
-        memory_wait: Duration::ZERO,
-        http_path: Some("/".into()),
-    };
-    let c = run::compare(
-        &s.client,
-        &s.ns,
-        "app",
-        &config,
-        &settings,
-        futures::future::pending(),
-        &mut |_| {},
-    )
-    .await
-    .expect("the comparison runs");
-    println!("{}", table::render(&c, false));
+    let c = compare_http_three_each(&s, runtime, SPIN_COPY).await;
     assert_eq!(c.http.as_deref(), Some("GET / on port 8080"));
     for (mode, m) in [("wasm", &c.wasm), ("container", &c.container)] {
         assert!(m.failures.is_empty(), "{mode}: {:?}", m.failures);
