@@ -5,9 +5,8 @@ use crate::api::crd::WasmWorkload;
 use crate::api::stored_workload::StoredWorkload;
 use crate::apply::children::apply;
 use crate::context::Context;
-use crate::decide::decision::Decision;
 use crate::decide::discovery::{nodes_per_runtime_class, Readiness};
-use crate::decide::plan::{plan, Plan};
+use crate::decide::plan::plan;
 use crate::error::Error;
 use crate::observe::gather::observe;
 use crate::observe::generation_filter::GenerationFilter;
@@ -67,24 +66,12 @@ async fn reconcile_workload(wl: &WasmWorkload, ctx: &Context) -> Result<Action, 
         put_back: &applied.put_back,
     };
     report(&sink, wl, &plan, &observed, results).await?;
-    Ok(next(&plan, applied.refused.is_some()))
-}
-
-/// When to reconcile again without a change.
-fn next(plan: &Plan, refused: bool) -> Action {
-    match plan.decision {
-        // Only the user can mend the spec; its change triggers the next reconcile.
-        Decision::Invalid { .. } => Action::await_change(),
-        // The API server refuses what we render, or the name is another's: a spec change or an
-        // edit of the child is needed.
-        _ if refused => Action::await_change(),
-        // Something changes by time alone (a startup deadline, a cooldown, a grace or an
-        // exclusion ending): look again then. Otherwise the next change does, or the staggered
-        // resync (observe::resync).
-        _ => plan.recheck.map_or(Action::await_change(), |r| {
+    // The staggered resync (observe::resync) looks again anyway within the hour.
+    Ok(plan
+        .look_again(applied.refused.is_some())
+        .map_or(Action::await_change(), |r| {
             Action::requeue(r.min(RESYNC) + Duration::from_millis(100))
-        }),
-    }
+        }))
 }
 
 pub fn error_policy(wl: Arc<StoredWorkload>, error: &Error, ctx: Arc<Context>) -> Action {

@@ -25,6 +25,19 @@ pub struct Plan {
     pub recheck: Option<Duration>,
 }
 
+impl Plan {
+    /// When to reconcile again with nothing changed: not for an invalid spec, nor after a child
+    /// was refused or its name is another's (only an edit mends those, and an edit wakes the
+    /// workload); otherwise when time alone changes something.
+    pub fn look_again(&self, refused: bool) -> Option<Duration> {
+        match self.decision {
+            Decision::Invalid { .. } => None,
+            _ if refused => None,
+            _ => self.recheck,
+        }
+    }
+}
+
 fn earliest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     [a, b].into_iter().flatten().min()
 }
@@ -202,6 +215,23 @@ mod tests {
             assert_eq!(secs(p.recheck), recheck, "{what}");
             assert_eq!(p.spill.is_some(), wl.spec.placement == Placement::Spill, "{what}");
         }
+    }
+
+    #[test]
+    fn only_time_brings_the_next_look_and_never_for_what_an_edit_must_mend() {
+        let mut wl = workload("app", "demo");
+        let starting = Observed {
+            deployment: wasm_deployment(),
+            pods: vec![starting("app-1", 10)],
+            ..world()
+        };
+        let p = plan(&wl, &starting, &RuntimeConfig::default(), now());
+        assert_eq!(secs(p.look_again(false)), Some(50));
+        assert_eq!(p.look_again(true), None, "a refused child waits for an edit");
+        wl.spec.fallback.image = None;
+        let invalid = plan(&wl, &starting, &RuntimeConfig::default(), now());
+        assert!(matches!(invalid.decision, Decision::Invalid { .. }));
+        assert_eq!(invalid.look_again(false), None, "an invalid spec waits for an edit");
     }
 
     #[test]
