@@ -146,6 +146,14 @@ async fn restart_and_stay_wasm(ns: &str, down_secs: u64) {
     let d = s.deployments().get("app").await.unwrap();
     let template = d.spec.unwrap().template.spec.unwrap();
     assert_eq!(template.runtime_class_name.as_deref(), Some(rc.as_str()));
+    // The node as found: Ready again (pods can be Ready before the kubelet posts it), so the
+    // scenarios after this one do not meet a node still NotReady from this restart.
+    wait_for(&nodes, &node, "the node Ready again", |n: Option<&Node>| {
+        n.and_then(|n| n.status.as_ref())
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    })
+    .await;
 }
 
 /// Container restarts of the workload's pods so far.
