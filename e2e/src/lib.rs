@@ -59,6 +59,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ("the_spin_app_answers_through_its_service_in_a_restricted_namespace_then_its_container_twin", "apps/spin-hello on the Spin shim (E2E_SPIN_RUNTIME_CLASS, default wasmtime-spin-v2) in a namespace enforcing restricted with the operator's default security context: a Ready Wasm pod on the Spin RuntimeClass, the Service answers from Spin; its RuntimeClass deleted, from the container twin"),
     ("compare_http_times_the_spin_app_and_its_container_twin", "`compare --http /` on the Spin shim with a read-only root (the operator's writable /.spin): three pods of each mode, every one answering its first GET /, no failures, the table printed"),
     ("the_quickstart_example_runs_on_the_spin_shim", "examples/spin-hello.yaml with only its two image references replaced by images the node has: Wasm mode on RuntimeClass wasmtime-spin-v2 through the runtime name spin, two Ready pods, the Service answers from Spin"),
+    ("the_team_example_runs_on_the_spin_shim_with_its_runtime_config_from_a_secret", "examples/spin-app-with-config.yaml (Secret, workload, HPA) the same way in a namespace enforcing restricted: two Ready Wasm pods (the HPA's minimum) with the Secret mounted as /runtime-config.toml, three probes, the Service answers from Spin"),
 ];
 
 pub const TIMEOUT: Duration = Duration::from_secs(120);

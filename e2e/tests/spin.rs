@@ -8,7 +8,7 @@
 
 use e2e::{
     compare_http_three_each, copy_of_runtime_class, create_runtime_class, enforce_restricted, http_images, kubectl,
-    mode_is, pods_of, service_answers_from, wait_for, Scenario,
+    kubectl_stdin, mode_is, pods_of, service_answers_from, wait_for, Scenario,
 };
 use serde_json::{json, Value};
 use wasm_operator::api::crd::{Mode, WasmWorkload};
@@ -92,44 +92,68 @@ async fn compare_http_times_the_spin_app_and_its_container_twin() {
     }
 }
 
+/// Apply an example of `examples/` in the scenario's namespace with only its two image
+/// references replaced by the suite's (this cluster pulls from no registry); the cluster's Spin
+/// RuntimeClass must exist, as the examples ask for the runtime name `spin`.
+fn apply_example(s: &Scenario, file: &str) {
+    let rc = spin_runtime_class();
+    kubectl(&["get", "runtimeclass", &rc])
+        .unwrap_or_else(|e| panic!("the Spin examples need the Spin shim's RuntimeClass {rc}: {e}"));
+    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let (wasm, fallback) = (
+        "ghcr.io/spinkube/containerd-shim-spin/examples/spin-rust-hello:v0.15.1",
+        "nginxinc/nginx-unprivileged:1.27-alpine",
+    );
+    assert!(
+        text.contains(wasm) && text.contains(fallback),
+        "{path} names other images"
+    );
+    let (_, container) = http_images();
+    let text = text.replace(wasm, &spin_image()).replace(fallback, &container);
+    kubectl_stdin(&["apply", "-n", &s.ns, "-f", "-"], &text).unwrap_or_else(|e| panic!("{path}: {e}"));
+}
+
+/// Wait until workload `name` runs `ready` Ready Wasm pods on the Spin RuntimeClass, and its
+/// Service answers from Spin.
+async fn runs_on_spin(s: &Scenario, name: &str, ready: i32) {
+    let w = wait_for(&s.workloads(), name, "Ready Wasm pods", |w: Option<&WasmWorkload>| {
+        w.and_then(|w| w.status.as_ref())
+            .is_some_and(|st| st.mode == Some(Mode::Wasm) && st.ready_replicas >= ready)
+    })
+    .await;
+    assert_eq!(
+        w.status.unwrap().runtime_class_name.as_deref(),
+        Some(spin_runtime_class().as_str())
+    );
+    service_answers_from(s, name, "spin").await;
+}
+
 #[tokio::test]
 #[ignore = "needs a cluster: make e2e"]
 async fn the_quickstart_example_runs_on_the_spin_shim() {
     let s = Scenario::new("spin-quickstart").await;
-    let rc = spin_runtime_class();
-    kubectl(&["get", "runtimeclass", &rc])
-        .unwrap_or_else(|e| panic!("the Quickstart needs the Spin shim's RuntimeClass {rc}: {e}"));
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let text = kubectl(&[
-        "create",
-        "--dry-run=client",
-        "-o",
-        "json",
-        "-f",
-        &format!("{root}/examples/spin-hello.yaml"),
-    ])
-    .unwrap();
-    let mut example: Value = serde_json::from_str(&text).unwrap();
-    // kubectl filled in its context's namespace; the scenario's own is meant.
-    example["metadata"]
-        .as_object_mut()
-        .expect("the example's metadata")
-        .remove("namespace");
-    // Only the image references change: this cluster pulls from no registry.
-    let (_, container) = http_images();
-    example["spec"]["wasm"]["image"] = json!(spin_image());
-    example["spec"]["fallback"]["image"] = json!(container);
-    s.apply(&example).unwrap();
-    let w = wait_for(
-        &s.workloads(),
-        "spin-hello",
-        "two Ready Wasm pods",
-        |w: Option<&WasmWorkload>| {
-            w.and_then(|w| w.status.as_ref())
-                .is_some_and(|st| st.mode == Some(Mode::Wasm) && st.ready_replicas == 2)
-        },
-    )
-    .await;
-    assert_eq!(w.status.unwrap().runtime_class_name.as_deref(), Some(rc.as_str()));
-    service_answers_from(&s, "spin-hello", "spin").await;
+    apply_example(&s, "spin-hello.yaml");
+    runs_on_spin(&s, "spin-hello", 2).await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn the_team_example_runs_on_the_spin_shim_with_its_runtime_config_from_a_secret() {
+    let s = Scenario::new("spin-team").await;
+    enforce_restricted(&s);
+    apply_example(&s, "spin-app-with-config.yaml");
+    // The HPA's minimum; each pod with the Secret as /runtime-config.toml (where the shim reads
+    // it), an emptyDir for the store, three probes and per-mode memory.
+    runs_on_spin(&s, "spin-kv", 2).await;
+    let pods = pods_of(&s, "spin-kv").await;
+    assert!(pods.iter().all(|p| {
+        let c = &p.spec.as_ref().unwrap().containers[0];
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.mount_path == "/runtime-config.toml")
+            && c.startup_probe.is_some()
+            && c.liveness_probe.is_some()
+    }));
 }
