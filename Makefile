@@ -86,7 +86,9 @@ apps:
 	scripts/oci_image.py --ref localhost/http-hello:$(APPS_TAG) --out target/apps/http-hello.tar \
 	  --entrypoint '["/http-hello"]' apps/http-hello/target/x86_64-unknown-linux-musl/release/http-hello=/http-hello
 	# The Spin app as SpinKube documents images built without the spin CLI: spin.toml and the
-	# module side by side at the image's root, platform wasi/wasm, run with command ["/"].
+	# module side by side at the image's root, platform wasi/wasm, run with command ["/"]. Not
+	# the Spin OCI artifact layout: that one is written by `spin registry push` to a registry,
+	# and this project has neither; the shim reads /spin.toml from a plain image's root.
 	scripts/oci_image.py --ref localhost/spin-hello-wasm:$(APPS_TAG) --out target/apps/spin-hello-wasm.tar \
 	  --platform wasi/wasm --cmd '["/"]' apps/spin-hello/spin.toml=/spin.toml:0644 \
 	  apps/spin-hello/target/wasm32-wasip1/release/spin_hello.wasm=/spin_hello.wasm:0644
