@@ -184,16 +184,26 @@ impl std::fmt::Display for HandlerMissing {
 /// The handlers the node's container runtime reports, or `None` when it reports none
 /// (containerd 1.x, kubelets before 1.30): then its labels are all there is to go by.
 pub fn reported_handlers(node: &Node) -> Option<Vec<String>> {
-    let handlers = node.status.as_ref()?.runtime_handlers.as_ref()?;
-    (!handlers.is_empty()).then(|| handlers.iter().map(|h| h.name.clone().unwrap_or_default()).collect())
+    reported(node).map(|handlers| handlers.iter().map(|h| h.name.clone().unwrap_or_default()).collect())
+}
+
+/// The node's report as the kubelet wrote it, when non-empty.
+fn reported(node: &Node) -> Option<&[k8s_openapi::api::core::v1::NodeRuntimeHandler]> {
+    let handlers = node.status.as_ref()?.runtime_handlers.as_deref()?;
+    (!handlers.is_empty()).then_some(handlers)
 }
 
 /// Whether the node's own report rules the RuntimeClass's handler out, and with what words.
+/// Every verdict asks this of every node: the names are copied only for a handler missing.
 fn handler_missing(rc: &RuntimeClass, node: &Node) -> Option<HandlerMissing> {
-    let reported = reported_handlers(node)?;
-    if reported.contains(&rc.handler) {
+    let handlers = reported(node)?;
+    if handlers
+        .iter()
+        .any(|h| h.name.as_deref().unwrap_or_default() == rc.handler)
+    {
         return None;
     }
+    let reported = reported_handlers(node)?;
     let claimed_by = rc
         .scheduling
         .as_ref()
