@@ -32,14 +32,15 @@ pub fn add_state_dir(pod: &mut PodSpec) {
         .as_ref()
         .and_then(|s| s.read_only_root_filesystem)
         .unwrap_or(false);
-    let mounts = container.volume_mounts.get_or_insert_with(Vec::new);
-    if !read_only || mounts.iter().any(|m| m.mount_path.trim_end_matches('/') == STATE_PATH) {
-        if mounts.is_empty() {
-            container.volume_mounts = None;
-        }
+    let mounted = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .any(|m| m.mount_path.trim_end_matches('/') == STATE_PATH);
+    if !read_only || mounted {
         return;
     }
-    mounts.push(VolumeMount {
+    container.volume_mounts.get_or_insert_with(Vec::new).push(VolumeMount {
         name: STATE_VOLUME.to_string(),
         mount_path: STATE_PATH.to_string(),
         ..Default::default()
