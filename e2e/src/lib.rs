@@ -390,6 +390,19 @@ pub fn copy_of_runtime_class(existing: &str, name: &str, from: &str) -> Value {
     rc
 }
 
+/// The nodes that take pods (not cordoned).
+pub async fn schedulable_nodes(s: &Scenario) -> Vec<k8s_openapi::api::core::v1::Node> {
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(s.client.clone());
+    nodes
+        .list(&kube::api::ListParams::default())
+        .await
+        .expect("list the nodes")
+        .items
+        .into_iter()
+        .filter(|n| n.spec.as_ref().and_then(|s| s.unschedulable) != Some(true))
+        .collect()
+}
+
 /// Put a node's cordon and taints back as they are now when the scenario ends (a merge patch
 /// of both), whatever the scenario does to them: the person running the suite may have
 /// cordoned or tainted nodes on purpose.

@@ -6,8 +6,8 @@
 
 use e2e::{
     container_image, create_runtime_class, expect_no_usable_node, helm, helm_install, kubectl, metric_sum, mode_is,
-    operator_metrics, pods_of, reason_of, restart_operator, restore_node_when_done, runtime_class, wait_for, wait_gone,
-    wasm_runtime_class, workload, Scenario, TIMEOUT,
+    operator_metrics, pods_of, reason_of, restart_operator, restore_node_when_done, runtime_class, schedulable_nodes,
+    wait_for, wait_gone, wasm_runtime_class, workload, Scenario, TIMEOUT,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
@@ -214,14 +214,9 @@ async fn scale_follows() {
 /// (e2e/README.md, "A broken runtime"). A node that reports none fails any unknown handler.
 async fn broken_handler(s: &Scenario) -> &'static str {
     const CONFIGURED_NOT_INSTALLED: &str = "e2e-shim-not-installed";
-    let nodes: Api<Node> = Api::all(s.client.clone());
-    let reports: Vec<(String, Vec<String>)> = nodes
-        .list(&ListParams::default())
+    let reports: Vec<(String, Vec<String>)> = schedulable_nodes(s)
         .await
-        .unwrap()
-        .items
         .iter()
-        .filter(|n| n.spec.as_ref().and_then(|s| s.unschedulable) != Some(true))
         .filter_map(|n| {
             let handlers = wasm_operator::decide::discovery::reported_handlers(n)?;
             Some((n.name_any(), handlers))
@@ -697,16 +692,11 @@ async fn doctor_names_each_node_s_reason() {
     let mut wl = workload("app", &[&missing], "Never", None);
     wl["spec"]["fallback"]["startupTimeoutSeconds"] = json!(3600);
     s.apply(&wl).unwrap();
-    let nodes: Api<Node> = Api::all(s.client.clone());
     // A node whose runtime reports its handlers (containerd 2) is believed: no pod is made, and
     // the doctor names the missing handler from that report instead of a sandbox failure.
-    let reporting = nodes
-        .list(&ListParams::default())
+    let reporting = schedulable_nodes(&s)
         .await
-        .unwrap()
-        .items
         .into_iter()
-        .filter(|n| n.spec.as_ref().and_then(|s| s.unschedulable) != Some(true))
         .find(|n| wasm_operator::decide::discovery::reported_handlers(n).is_some())
         .map(|n| n.name_any());
     if let Some(node) = reporting {
@@ -717,13 +707,9 @@ async fn doctor_names_each_node_s_reason() {
     let node = match failed.spec.as_ref().and_then(|p| p.node_name.clone()) {
         Some(n) => n,
         // No scheduler placed it (a simulated cluster): any node that takes pods.
-        None => nodes
-            .list(&ListParams::default())
+        None => schedulable_nodes(&s)
             .await
-            .unwrap()
-            .items
-            .into_iter()
-            .find(|n| n.spec.as_ref().and_then(|s| s.unschedulable) != Some(true))
+            .first()
             .expect("a schedulable node")
             .name_any(),
     };
