@@ -77,12 +77,32 @@ async fn the_spin_app_answers_through_its_service_in_a_restricted_namespace_then
 #[ignore = "needs a cluster: make e2e"]
 async fn compare_http_times_the_spin_app_and_its_container_twin() {
     let mut s = Scenario::new("spin-compare").await;
+    // Hardened as teams run it: `restricted` enforced, a ResourceQuota, a read-only root (under
+    // which the operator gives Spin a writable /.spin); the pods of both modes pass all three.
+    enforce_restricted(&s);
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "app"},
+                       "spec": {"hard": {"pods": "10", "requests.cpu": "1", "requests.memory": "1Gi",
+                                         "limits.memory": "2Gi"}}});
+    s.apply(&quota).unwrap();
     let runtime = removable_spin_runtime(&mut s);
-    // Hardened: a read-only root, under which the operator gives Spin a writable /.spin.
     let mut wl = spin_workload(runtime);
     wl["spec"]["containerSecurityContext"] = json!({"readOnlyRootFilesystem": true});
+    wl["spec"]["resources"] = json!({"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}});
     s.apply(&wl).unwrap();
     wait_for(&s.workloads(), "app", "Wasm mode", mode_is(Mode::Wasm)).await;
+    let pods = pods_of(&s, "app").await;
+    let admitted = &pods
+        .first()
+        .expect("the Wasm pod, admitted")
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    assert!(admitted
+        .volume_mounts
+        .iter()
+        .flatten()
+        .any(|m| m.mount_path == "/.spin"));
     let c = compare_http_three_each(&s, runtime, SPIN_COPY).await;
     assert_eq!(c.http.as_deref(), Some("GET / on port 8080"));
     for (mode, m) in [("wasm", &c.wasm), ("container", &c.container)] {
